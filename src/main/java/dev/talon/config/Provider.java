@@ -1,0 +1,75 @@
+package dev.talon.config;
+
+import java.net.InetAddress;
+import java.net.URI;
+import java.net.UnknownHostException;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * A resolved model provider: where it lives, how to authenticate, what it speaks.
+ *
+ * @param apiKey empty when no key is configured: then no Authorization header is sent
+ * @param timeout the provider's {@code timeoutSeconds}, or null for the runtime's defaults
+ * @param unavailableReason null when the provider can be called; otherwise why not (for a
+ *     built-in provider whose key variable is not set)
+ */
+public record Provider(
+    String id,
+    URI baseUrl,
+    Api api,
+    Optional<String> apiKey,
+    Map<String, String> headers,
+    Duration timeout,
+    Origin origin,
+    String unavailableReason) {
+
+  public Provider {
+    headers = Map.copyOf(headers);
+  }
+
+  public boolean available() {
+    return unavailableReason == null;
+  }
+
+  /**
+   * True for a server on this machine or the local network: such servers get the long cold-load
+   * first-token timeout and may use a non-secret key marker such as "lmstudio".
+   */
+  public boolean isLocal() {
+    String host = baseUrl.getHost();
+    if (host == null) {
+      return false;
+    }
+    if (host.equalsIgnoreCase("localhost") || host.endsWith(".local") || host.endsWith(".lan")) {
+      return true;
+    }
+    if (!host.matches("[0-9.]+|\\[?[0-9a-fA-F:]+]?")) {
+      return false; // a DNS name: do not resolve it just to classify it
+    }
+    try {
+      InetAddress address = InetAddress.getByName(host);
+      return address.isLoopbackAddress() || address.isSiteLocalAddress() || address.isLinkLocalAddress();
+    } catch (UnknownHostException e) {
+      return false;
+    }
+  }
+
+  /** Where a provider or model came from: the user's file, or Talon's built-in hosted catalog. */
+  public enum Origin {
+    CONFIG("config"),
+    BUILT_IN("built-in");
+
+    private final String label;
+
+    Origin(String label) {
+      this.label = label;
+    }
+
+    @Override
+    public String toString() {
+      return label;
+    }
+  }
+}
