@@ -37,6 +37,12 @@ public record Model(
     headers = Map.copyOf(headers);
   }
 
+  /** The same model under another provider record (a configured override of a built-in). */
+  public Model withProvider(Provider replacement) {
+    return new Model(replacement, id, name, api, reasoning, input, cost, contextWindow, contextTokens,
+        maxTokens, headers, params, compat, origin);
+  }
+
   /** The canonical {@code provider/model} reference. */
   public String ref() {
     return provider.id() + "/" + id;

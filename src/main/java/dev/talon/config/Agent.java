@@ -1,0 +1,31 @@
+package dev.talon.config;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** An agent: its model and the fallbacks tried when that model fails. */
+public record Agent(String id, Model primary, List<Model> fallbacks) {
+
+  public Agent {
+    fallbacks = List.copyOf(fallbacks);
+  }
+
+  /**
+   * The models to try for one turn, in order: the requested model (or the primary), then the
+   * fallbacks, then the primary; each model once.
+   */
+  public List<Model> candidates(Model requested) {
+    Map<String, Model> chain = new LinkedHashMap<>();
+    chain.put((requested != null ? requested : primary).ref(), requested != null ? requested : primary);
+    fallbacks.forEach(m -> chain.putIfAbsent(m.ref(), m));
+    chain.putIfAbsent(primary.ref(), primary);
+    return new ArrayList<>(chain.values());
+  }
+
+  /** The chain for a turn that asks for no particular model. */
+  public List<Model> candidates() {
+    return candidates(null);
+  }
+}

@@ -1,0 +1,475 @@
+package dev.talon.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import de.marhali.json5.Json5;
+import de.marhali.json5.Json5Array;
+import de.marhali.json5.Json5Element;
+import de.marhali.json5.Json5Object;
+import de.marhali.json5.Json5Primitive;
+import de.marhali.json5.exception.Json5Exception;
+import dev.talon.config.Model.Cost;
+import dev.talon.config.Provider.Origin;
+import java.io.IOException;
+import java.math.BigInteger;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.Function;
+
+/**
+ * Reads an OpenClaw-style JSON5 config into a {@link TalonConfig}: the model catalog (configured
+ * providers merged with the built-in hosted ones), agents with their fallback chains, and Talon's
+ * own settings. Every error names its JSON path, line and column, and all are reported together.
+ */
+public final class ConfigLoader {
+  private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
+  private static final String DEFAULT_AGENT_ID = "main";
+
+  /** Top-level keys of OpenClaw's schema that Talon keeps but does not use (yet). */
+  private static final Set<String> OPENCLAW_KEYS = Set.of(
+      "meta", "env", "wizard", "diagnostics", "logging", "update", "browser", "ui", "auth", "skills", "plugins",
+      "messages", "commands", "session", "cron", "hooks", "web", "channels", "discovery", "canvasHost", "talk",
+      "tools", "bindings", "broadcast", "audio", "approvals", "memory", "media", "nodeHost", "secrets", "identity");
+
+  private final String source;
+  private final Function<String, String> env;
+  private Problems problems;
+
+  private ConfigLoader(String source, Function<String, String> env) {
+    this.source = source;
+    this.env = env;
+  }
+
+  public static TalonConfig load(Path file, Function<String, String> env) {
+    String text;
+    try {
+      text = Files.readString(file, StandardCharsets.UTF_8);
+    } catch (NoSuchFileException e) {
+      throw single(file.toString(), "config file not found");
+    } catch (IOException e) {
+      throw single(file.toString(), "cannot read the config file: " + e.getMessage());
+    }
+    return parse(text, file.toString(), env);
+  }
+
+  public static TalonConfig parse(String text, String source, Function<String, String> env) {
+    return new ConfigLoader(source, env).read(text);
+  }
+
+  private static ConfigException single(String source, String message) {
+    return new ConfigException(List.of(new ConfigProblem(ConfigProblem.Severity.ERROR, source, "", 0, 0, message)));
+  }
+
+  private TalonConfig read(String text) {
+    SourceMap map;
+    try {
+      map = SourceMap.scan(text);
+    } catch (SourceMap.SyntaxError e) {
+      throw new ConfigException(List.of(new ConfigProblem(ConfigProblem.Severity.ERROR, source, "", e.line, e.column,
+          "invalid JSON5: " + e.getMessage())));
+    }
+    JsonNode root;
+    try {
+      root = toJackson(new Json5().parse(text));
+    } catch (Json5Exception e) {
+      throw single(source, "invalid JSON5: " + e.getMessage());
+    }
+    problems = new Problems(source, map);
+    Cursor top = new Cursor(root, "", problems, env);
+    if (!root.isObject()) {
+      top.error("the config must be a JSON5 object");
+      problems.throwIfErrors();
+    }
+    noticeIgnoredTopLevel(top);
+    ModelCatalog catalog = catalog(top.get("models"), top.get("agents"));
+    GatewaySettings gateway = gateway(top.get("gateway"));
+    TalonSettings talon = talon(top.get("talon"));
+    problems.throwIfErrors();
+    return new TalonConfig(source, catalog, gateway, talon, problems.notices());
+  }
+
+  private void noticeIgnoredTopLevel(Cursor top) {
+    for (Map.Entry<String, Cursor> field : top.fields()) {
+      String key = field.getKey();
+      if (Set.of("models", "agents", "gateway", "talon").contains(key)) {
+        continue;
+      }
+      field.getValue().notice(OPENCLAW_KEYS.contains(key)
+          ? "OpenClaw setting that Talon does not use yet; kept and ignored"
+          : "unknown key (not an OpenClaw or Talon setting); ignored");
+    }
+  }
+
+  // ---- models -------------------------------------------------------------------------------
+
+  private ModelCatalog catalog(Cursor modelsSection, Cursor agentsSection) {
+    modelsSection.noticeUnknownKeys(Set.of("mode", "providers"));
+    ModelCatalog.Mode mode = switch (modelsSection.get("mode").text("merge")) {
+      case "merge" -> ModelCatalog.Mode.MERGE;
+      case "replace" -> ModelCatalog.Mode.REPLACE;
+      default -> {
+        modelsSection.get("mode").error("expected \"merge\" or \"replace\"");
+        yield ModelCatalog.Mode.MERGE;
+      }
+    };
+
+    Map<String, BuiltInProviders.Entry> builtIns = new LinkedHashMap<>();
+    BuiltInProviders.all(env).forEach(e -> builtIns.put(e.provider().id(), e));
+
+    Map<String, BuiltInProviders.Entry> entries = new LinkedHashMap<>();
+    for (Map.Entry<String, Cursor> field : modelsSection.get("providers").fields()) {
+      String key = field.getKey().toLowerCase(Locale.ROOT);
+      if (entries.containsKey(key)) {
+        field.getValue().error("provider ids are case-insensitive: this one repeats another");
+        continue;
+      }
+      BuiltInProviders.Entry builtIn = mode == ModelCatalog.Mode.MERGE ? builtIns.get(key) : null;
+      entries.put(key, provider(field.getKey(), field.getValue(), builtIn));
+    }
+    if (mode == ModelCatalog.Mode.MERGE) {
+      builtIns.forEach(entries::putIfAbsent);
+    }
+
+    Map<String, Provider> providers = new LinkedHashMap<>();
+    Map<String, Model> models = new LinkedHashMap<>();
+    entries.forEach((key, entry) -> {
+      providers.put(key, entry.provider());
+      entry.models().forEach(m -> models.put(m.ref(), m));
+    });
+    ModelCatalog withoutAgents = new ModelCatalog(mode, providers, models, Map.of(), Map.of(), DEFAULT_AGENT_ID);
+    Map<String, String> aliases = aliases(agentsSection.get("defaults").get("models"), withoutAgents);
+    ModelCatalog forRefs = new ModelCatalog(mode, providers, models, aliases, Map.of(), DEFAULT_AGENT_ID);
+    Map<String, Agent> agents = new LinkedHashMap<>();
+    String defaultAgent = agents(agentsSection, forRefs, agents);
+    return new ModelCatalog(mode, providers, models, aliases, agents, defaultAgent);
+  }
+
+  private BuiltInProviders.Entry provider(String id, Cursor c, BuiltInProviders.Entry builtIn) {
+    c.noticeUnknownKeys(Set.of("baseUrl", "apiKey", "api", "headers", "timeoutSeconds", "models"));
+    Provider base = builtIn == null ? null : builtIn.provider();
+    URI baseUrl = base == null ? null : base.baseUrl();
+    if (c.get("baseUrl").present() || base == null) {
+      baseUrl = url(c.get("baseUrl"));
+    }
+    Api api = c.get("api").present() ? api(c.get("api")) : base != null ? base.api() : Api.OPENAI_COMPLETIONS;
+
+    Optional<String> apiKey = base == null ? Optional.empty() : base.apiKey();
+    String unavailable = base == null ? null : base.unavailableReason();
+    Cursor keyField = c.get("apiKey");
+    if (keyField.present() && base != null && keyField.node.isTextual()) {
+      // A built-in provider's key may name a variable that is not set: the provider is then
+      // unavailable (its candidates fail over), not the whole config broken.
+      try {
+        apiKey = Optional.of(EnvSubstitution.apply(keyField.node.asText(), env));
+        unavailable = null;
+      } catch (EnvSubstitution.MissingVariable e) {
+        apiKey = Optional.empty();
+        unavailable = e.name + " is not set";
+      }
+    } else if (keyField.present()) {
+      apiKey = Optional.ofNullable(keyField.text(null)).filter(k -> !k.isBlank());
+    }
+    Map<String, String> headers = c.get("headers").textMap();
+    Integer timeoutSeconds = c.get("timeoutSeconds").positiveInt(null);
+    Provider provider = new Provider(id, baseUrl == null ? URI.create("http://invalid") : baseUrl, api, apiKey, headers,
+        timeoutSeconds == null ? (base == null ? null : base.timeout()) : Duration.ofSeconds(timeoutSeconds),
+        Origin.CONFIG, unavailable);
+
+    Map<String, Model> models = new LinkedHashMap<>();
+    if (builtIn != null) {
+      builtIn.models().forEach(m -> models.put(m.id(), m.withProvider(provider)));
+    }
+    Cursor modelList = c.get("models");
+    if (!modelList.present() && builtIn == null) {
+      modelList.error("required: list the models this provider serves, e.g. [{ id: \"my-model\" }]");
+    }
+    for (Cursor m : modelList.elements()) {
+      Model model = model(m, provider);
+      if (model == null) {
+        continue;
+      }
+      Model previous = models.put(model.id(), model);
+      if (previous != null && previous.origin() == Origin.CONFIG) {
+        m.get("id").error("model \"" + model.id() + "\" is listed twice in this provider");
+      }
+    }
+    return new BuiltInProviders.Entry(provider, List.copyOf(models.values()));
+  }
+
+  private URI url(Cursor c) {
+    String text = c.requiredText();
+    if (text == null) {
+      return null;
+    }
+    try {
+      URI uri = new URI(text.endsWith("/") ? text.substring(0, text.length() - 1) : text);
+      if (!("http".equals(uri.getScheme()) || "https".equals(uri.getScheme())) || uri.getHost() == null) {
+        c.error("expected an http:// or https:// URL with a host, got \"" + text + "\"");
+        return null;
+      }
+      return uri;
+    } catch (URISyntaxException e) {
+      c.error("not a valid URL: " + e.getMessage());
+      return null;
+    }
+  }
+
+  private Api api(Cursor c) {
+    String name = c.text(null);
+    if (name == null) {
+      return Api.OPENAI_COMPLETIONS;
+    }
+    return Api.fromConfigName(name).orElseGet(() -> {
+      c.error("unsupported api \"" + name + "\"; supported: " + Api.supportedNames());
+      return Api.OPENAI_COMPLETIONS;
+    });
+  }
+
+  private Model model(Cursor c, Provider provider) {
+    if (!c.node.isObject()) {
+      c.error("expected a model object like { id: \"my-model\" }");
+      return null;
+    }
+    c.noticeUnknownKeys(Set.of("id", "name", "api", "reasoning", "input", "cost", "contextWindow", "contextTokens",
+        "maxTokens", "headers", "params", "compat"));
+    String id = c.get("id").requiredText();
+    Api api = c.get("api").present() ? api(c.get("api")) : provider.api();
+    Cursor cost = c.get("cost");
+    cost.noticeUnknownKeys(Set.of("input", "output", "cacheRead", "cacheWrite"));
+    Cost prices = new Cost(cost.get("input").nonNegativeNumber(0), cost.get("output").nonNegativeNumber(0),
+        cost.get("cacheRead").nonNegativeNumber(0), cost.get("cacheWrite").nonNegativeNumber(0));
+    int contextWindow = c.get("contextWindow").positiveInt(Model.DEFAULT_CONTEXT_WINDOW);
+    Integer contextTokens = c.get("contextTokens").positiveInt(null);
+    int maxTokens = c.get("maxTokens").positiveInt(Model.DEFAULT_MAX_TOKENS);
+    if (contextTokens != null && contextTokens > contextWindow) {
+      c.get("contextTokens").error("must not exceed contextWindow (" + contextWindow + ")");
+    }
+    if (maxTokens >= contextWindow && c.get("maxTokens").present()) {
+      c.get("maxTokens").error("must be smaller than contextWindow (" + contextWindow + ")");
+    }
+    Model model = new Model(provider, id, c.get("name").text(id), api, c.get("reasoning").bool(false),
+        c.get("input").textList(List.of("text")), prices, contextWindow, contextTokens, maxTokens,
+        c.get("headers").textMap(), c.get("params").objectNode(), c.get("compat").objectNode(), Origin.CONFIG);
+    return id == null ? null : model;
+  }
+
+  // ---- agents -------------------------------------------------------------------------------
+
+  private Map<String, String> aliases(Cursor section, ModelCatalog catalog) {
+    Map<String, String> byRef = new LinkedHashMap<>();
+    Map<String, String> seen = new LinkedHashMap<>();
+    for (Map.Entry<String, Cursor> field : section.fields()) {
+      Cursor entry = field.getValue();
+      entry.noticeUnknownKeys(Set.of("alias", "params"));
+      Model model = reference(field.getKey(), entry, catalog);
+      String alias = entry.get("alias").text(null);
+      if (model == null || alias == null) {
+        continue;
+      }
+      String previous = seen.put(alias.toLowerCase(Locale.ROOT), model.ref());
+      if (previous != null && !previous.equals(model.ref())) {
+        entry.get("alias").error("alias \"" + alias + "\" is already used for " + previous);
+      } else {
+        byRef.put(model.ref(), alias);
+      }
+    }
+    return byRef;
+  }
+
+  /** Resolves a ref written in the file, reporting a failure at {@code where}. */
+  private Model reference(String ref, Cursor where, ModelCatalog catalog) {
+    try {
+      return catalog.resolve(ref);
+    } catch (UnknownModelException e) {
+      where.error(e.getMessage());
+      return null;
+    }
+  }
+
+  private String agents(Cursor section, ModelCatalog catalog, Map<String, Agent> out) {
+    section.noticeUnknownKeys(Set.of("defaults", "list"));
+    Cursor defaults = section.get("defaults");
+    for (Map.Entry<String, Cursor> field : defaults.fields()) {
+      if (!Set.of("model", "models").contains(field.getKey())) {
+        field.getValue().notice("OpenClaw agent setting that Talon does not use yet; ignored");
+      }
+    }
+    ModelChoice inherited = modelChoice(defaults.get("model"), catalog, null);
+    if (inherited.primary == null && !defaults.get("model").present()) {
+      inherited = new ModelChoice(firstConfiguredModel(catalog, section), inherited.fallbacks);
+    }
+    String defaultId = null;
+    for (Cursor entry : section.get("list").elements()) {
+      String id = entry.get("id").requiredText();
+      ModelChoice choice = modelChoice(entry.get("model"), catalog, inherited);
+      if (id == null || choice.primary == null) {
+        continue;
+      }
+      if (out.containsKey(id)) {
+        entry.get("id").error("agent id \"" + id + "\" is used twice");
+        continue;
+      }
+      out.put(id, new Agent(id, choice.primary, choice.fallbacks));
+      if (defaultId == null || entry.get("default").bool(false)) {
+        defaultId = id;
+      }
+    }
+    if (defaultId == null && inherited.primary != null) {
+      defaultId = DEFAULT_AGENT_ID;
+      out.put(defaultId, new Agent(defaultId, inherited.primary, inherited.fallbacks));
+    }
+    return defaultId;
+  }
+
+  private record ModelChoice(Model primary, List<Model> fallbacks) {}
+
+  /** {@code model: "ref"} or {@code model: {primary, fallbacks}}; what is absent is inherited. */
+  private ModelChoice modelChoice(Cursor c, ModelCatalog catalog, ModelChoice inherited) {
+    Model primary = inherited == null ? null : inherited.primary;
+    List<Model> fallbacks = inherited == null ? List.of() : inherited.fallbacks;
+    if (!c.present()) {
+      return new ModelChoice(primary, fallbacks);
+    }
+    if (c.node.isTextual()) {
+      return new ModelChoice(reference(c.text(""), c, catalog), fallbacks);
+    }
+    if (!c.node.isObject()) {
+      c.error("expected a model ref string or { primary, fallbacks }");
+      return new ModelChoice(primary, fallbacks);
+    }
+    c.noticeUnknownKeys(Set.of("primary", "fallbacks"));
+    if (c.get("primary").present()) {
+      primary = reference(c.get("primary").text(""), c.get("primary"), catalog);
+    } else if (inherited == null) {
+      c.get("primary").error("required: the model this agent uses first");
+    }
+    if (c.get("fallbacks").present()) {
+      List<Model> listed = new ArrayList<>();
+      for (Cursor ref : c.get("fallbacks").elements()) {
+        Model model = reference(ref.text(""), ref, catalog);
+        if (model != null) {
+          listed.add(model);
+        }
+      }
+      fallbacks = listed;
+    }
+    return new ModelChoice(primary, fallbacks);
+  }
+
+  /** With no agent model configured, the first model of the first configured provider. */
+  private Model firstConfiguredModel(ModelCatalog catalog, Cursor agents) {
+    return catalog.models().stream().filter(m -> m.provider().origin() == Origin.CONFIG).findFirst().orElseGet(() -> {
+      if (problems.errors().isEmpty()) { // else the providers' own errors already explain it
+        agents.get("defaults").get("model").error(
+            "no model to run: set agents.defaults.model.primary or configure a provider under models.providers");
+      }
+      return null;
+    });
+  }
+
+  // ---- Talon's own settings -----------------------------------------------------------------
+
+  private GatewaySettings gateway(Cursor c) {
+    c.noticeUnknownKeys(Set.of("port", "bind", "auth", "mode"));
+    Integer port = c.get("port").positiveInt(GatewaySettings.DEFAULT_PORT);
+    if (port > 65535) {
+      c.get("port").error("expected a TCP port from 1 to 65535");
+    }
+    String bind = switch (c.get("bind").text("loopback")) {
+      case "loopback" -> "127.0.0.1";
+      case "lan" -> "0.0.0.0";
+      case "" -> {
+        c.get("bind").error("expected \"loopback\", \"lan\" or an IP address");
+        yield "127.0.0.1";
+      }
+      default -> c.get("bind").text("127.0.0.1");
+    };
+    Cursor auth = c.get("auth");
+    auth.noticeUnknownKeys(Set.of("mode", "token"));
+    Optional<String> token = Optional.ofNullable(auth.get("token").text(null))
+        .or(() -> Optional.ofNullable(env.apply("TALON_GATEWAY_TOKEN")))
+        .filter(t -> !t.isBlank());
+    return new GatewaySettings(port, bind, token);
+  }
+
+  private TalonSettings talon(Cursor c) {
+    c.noticeUnknownKeys(Set.of("dataDir", "storage", "cluster"));
+    Cursor storage = c.get("storage");
+    storage.noticeUnknownKeys(Set.of("type", "url", "user", "password"));
+    TalonSettings.Storage.Type type = switch (storage.get("type").text("h2")) {
+      case "h2" -> TalonSettings.Storage.Type.H2;
+      case "postgres" -> TalonSettings.Storage.Type.POSTGRES;
+      default -> {
+        storage.get("type").error("expected \"h2\" or \"postgres\"");
+        yield TalonSettings.Storage.Type.H2;
+      }
+    };
+    String url = storage.get("url").text(null);
+    if (type == TalonSettings.Storage.Type.POSTGRES && url == null) {
+      storage.get("url").error("required for postgres, e.g. \"jdbc:postgresql://127.0.0.1:5432/talon\"");
+    }
+    if (url != null && !url.startsWith("jdbc:")) {
+      storage.get("url").error("expected a JDBC URL starting with jdbc:");
+    }
+    Cursor cluster = c.get("cluster");
+    cluster.noticeUnknownKeys(Set.of("host", "port", "seedNodes"));
+    Integer clusterPort = cluster.get("port").present() ? cluster.get("port").positiveInt(0) : 0;
+    return new TalonSettings(c.get("dataDir").text(null),
+        new TalonSettings.Storage(type, url, storage.get("user").text(null), storage.get("password").text("")),
+        new TalonSettings.Cluster(cluster.get("host").text("127.0.0.1"), clusterPort,
+            cluster.get("seedNodes").textList(List.of())));
+  }
+
+  // ---- JSON5 to Jackson ---------------------------------------------------------------------
+
+  private static JsonNode toJackson(Json5Element element) {
+    if (element instanceof Json5Object object) {
+      ObjectNode node = NODES.objectNode();
+      object.entrySet().forEach(e -> node.set(e.getKey(), toJackson(e.getValue())));
+      return node;
+    }
+    if (element instanceof Json5Array array) {
+      var node = NODES.arrayNode();
+      array.forEach(e -> node.add(toJackson(e)));
+      return node;
+    }
+    if (element instanceof Json5Primitive primitive) {
+      if (primitive.isBoolean()) {
+        return NODES.booleanNode(primitive.getAsBoolean());
+      }
+      if (primitive.isString()) {
+        return NODES.textNode(primitive.getAsString());
+      }
+      if (primitive.isNumber()) {
+        return number(primitive.getAsNumber());
+      }
+    }
+    return NODES.nullNode();
+  }
+
+  private static JsonNode number(Number n) {
+    if (n instanceof BigInteger big) {
+      return big.bitLength() < 64 ? NODES.numberNode(big.longValue()) : NODES.numberNode(big);
+    }
+    String text = n.toString();
+    try {
+      long value = Long.parseLong(text);
+      return value == (int) value ? NODES.numberNode((int) value) : NODES.numberNode(value);
+    } catch (NumberFormatException notIntegral) {
+      return NODES.numberNode(n.doubleValue());
+    }
+  }
+}

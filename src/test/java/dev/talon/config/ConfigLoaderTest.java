@@ -1,0 +1,458 @@
+package dev.talon.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.Test;
+
+class ConfigLoaderTest {
+  private static final Map<String, String> NO_ENV = Map.of();
+
+  static TalonConfig load(String text) {
+    return load(text, NO_ENV);
+  }
+
+  static TalonConfig load(String text, Map<String, String> env) {
+    return ConfigLoader.parse(text, "test.json5", env::get);
+  }
+
+  static List<ConfigProblem> errors(String text) {
+    return errors(text, NO_ENV);
+  }
+
+  static List<ConfigProblem> errors(String text, Map<String, String> env) {
+    return assertThrows(ConfigException.class, () -> load(text, env)).errors();
+  }
+
+  static ConfigProblem only(List<ConfigProblem> errors) {
+    assertEquals(1, errors.size(), () -> "expected one error, got " + errors);
+    return errors.get(0);
+  }
+
+  static final String LOCAL = """
+      {
+        models: {
+          providers: {
+            lmstudio: {
+              baseUrl: "http://127.0.0.1:1234/v1",
+              apiKey: "lmstudio",
+              api: "openai-responses",
+              models: [{ id: "qwen3", contextWindow: 32768 }],
+            },
+          },
+        },
+      }
+      """;
+
+  @Nested
+  class Json5Syntax {
+    @Test
+    void acceptsCommentsUnquotedKeysSingleQuotesAndTrailingCommas() {
+      TalonConfig config = load("""
+          // line comment
+          {
+            /* block
+               comment */
+            models: {
+              'mode': 'replace',
+              providers: { local: { baseUrl: 'http://127.0.0.1:8000/v1', models: [{ id: 'm', },], }, },
+            },
+          }
+          """);
+      assertEquals(ModelCatalog.Mode.REPLACE, config.catalog().mode());
+      assertEquals("local/m", config.catalog().defaultAgent().primary().ref());
+    }
+
+    @Test
+    void readsHexExponentsAndLeadingPlusAsNumbers() {
+      TalonConfig config = load("""
+          { models: { providers: { p: { baseUrl: "http://127.0.0.1:1/v1", models: [
+            { id: "hex", contextWindow: 0x8000, maxTokens: +1e3 },
+            { id: "exp", contextWindow: 1.28e5, cost: { input: 1.5e-3, output: .5 } },
+          ] } } } }
+          """);
+      Model hex = config.catalog().resolve("p/hex");
+      assertEquals(32768, hex.contextWindow());
+      assertEquals(1000, hex.maxTokens());
+      Model exp = config.catalog().resolve("p/exp");
+      assertEquals(128000, exp.contextWindow());
+      assertEquals(0.0015, exp.cost().input(), 1e-12);
+      assertEquals(0.5, exp.cost().output(), 1e-12);
+    }
+
+    @Test
+    void reportsSyntaxErrorsWithLineAndColumn() {
+      ConfigProblem error = only(errors("{\n  models: {\n    mode: tru\n  }\n}"));
+      assertEquals(3, error.line());
+      assertEquals(11, error.column());
+      assertTrue(error.message().contains("invalid value 'tru'"), error.message());
+      assertTrue(error.toString().startsWith("test.json5:3:11: error:"), error.toString());
+    }
+
+    @Test
+    void reportsDuplicateKeysWhereTheyRepeat() {
+      ConfigProblem error = only(errors("{\n  gateway: { port: 1 },\n  gateway: { port: 2 },\n}"));
+      assertEquals(3, error.line());
+      assertEquals(3, error.column());
+      assertTrue(error.message().contains("duplicate key \"gateway\""), error.message());
+    }
+
+    @Test
+    void reportsUnterminatedStringsAndEmptyArrayElements() {
+      assertTrue(only(errors("{ a: 'x\n}")).message().contains("line break inside a string"));
+      ConfigProblem hole = only(errors("{ a: [1,,2] }"));
+      assertEquals(1, hole.line());
+      assertEquals(9, hole.column());
+    }
+  }
+
+  @Nested
+  class Validation {
+    @Test
+    void namesThePathLineAndColumnOfAWrongType() {
+      ConfigProblem error = only(errors(LOCAL.replace("contextWindow: 32768", "contextWindow: \"big\"")));
+      assertEquals("models.providers.lmstudio.models[0].contextWindow", error.path());
+      assertEquals(8, error.line());
+      assertEquals(48, error.column());
+      assertTrue(error.message().contains("expected a positive whole number, got the string \"big\""), error.message());
+    }
+
+    @Test
+    void listsTheSupportedApisForAnUnknownOne() {
+      ConfigProblem error = only(errors(LOCAL.replace("openai-responses", "openai-chat")));
+      assertEquals("models.providers.lmstudio.api", error.path());
+      assertTrue(error.message().contains("\"openai-responses\", \"openai-completions\", \"anthropic-messages\""),
+          error.message());
+    }
+
+    @Test
+    void reportsEveryErrorOfTheFileTogether() {
+      List<ConfigProblem> errors = errors("""
+          {
+            models: { mode: "mix", providers: {
+              a: { models: [{ id: "x", maxTokens: -1 }] },
+              b: { baseUrl: "ftp://host", models: [{ name: "no id" }] },
+            } },
+            gateway: { port: 70000 },
+            talon: { storage: { type: "postgres" } },
+          }
+          """);
+      List<String> paths = errors.stream().map(ConfigProblem::path).toList();
+      assertEquals(List.of("models.mode", "models.providers.a.baseUrl", "models.providers.a.models[0].maxTokens",
+          "models.providers.b.baseUrl", "models.providers.b.models[0].id", "gateway.port", "talon.storage.url"), paths);
+      assertTrue(errors.stream().allMatch(e -> e.line() > 0), errors.toString());
+    }
+
+    @Test
+    void requiresTheModelsOfAConfiguredProvider() {
+      ConfigProblem error = only(errors("{ models: { providers: { p: { baseUrl: 'http://127.0.0.1:1/v1' } } } }"));
+      assertEquals("models.providers.p.models", error.path());
+    }
+
+    @Test
+    void rejectsAContextCapAboveTheWindow() {
+      ConfigProblem error = only(errors(LOCAL.replace("contextWindow: 32768", "contextWindow: 32768, contextTokens: 40000")));
+      assertEquals("models.providers.lmstudio.models[0].contextTokens", error.path());
+    }
+
+    @Test
+    void appliesOpenClawDefaults() {
+      Model m = load("{ models: { providers: { p: { baseUrl: 'http://127.0.0.1:1/v1', models: [{ id: 'm' }] } } } }")
+          .catalog().resolve("p/m");
+      assertEquals(Api.OPENAI_COMPLETIONS, m.api());
+      assertEquals("m", m.name());
+      assertFalse(m.reasoning());
+      assertEquals(List.of("text"), m.input());
+      assertEquals(Model.Cost.FREE, m.cost());
+      assertEquals(200_000, m.contextWindow());
+      assertEquals(200_000, m.contextBudget());
+      assertEquals(8192, m.maxTokens());
+      assertNull(m.contextTokens());
+    }
+
+    @Test
+    void readsEveryModelField() {
+      Model m = load("""
+          { models: { providers: { p: {
+            baseUrl: "http://127.0.0.1:1/v1/", api: "openai-responses", timeoutSeconds: 30, headers: { "X-A": "1" },
+            models: [{ id: "m", name: "M", api: "openai-completions", reasoning: true, input: ["text", "image"],
+                       cost: { input: 1, output: 2, cacheRead: 0.1, cacheWrite: 1.25 }, contextWindow: 65536,
+                       contextTokens: 60000, maxTokens: 4096, headers: { "X-B": "2" }, params: { top_k: 20 },
+                       compat: { supportsUsageInStreaming: false, someFutureFlag: "kept" } }],
+          } } } }
+          """).catalog().resolve("p/m");
+      assertEquals(Api.OPENAI_COMPLETIONS, m.api());
+      assertEquals(Api.OPENAI_RESPONSES, m.provider().api());
+      assertEquals("http://127.0.0.1:1/v1", m.provider().baseUrl().toString());
+      assertEquals(30, m.provider().timeout().toSeconds());
+      assertEquals(Map.of("X-A", "1"), m.provider().headers());
+      assertEquals(new Model.Cost(1, 2, 0.1, 1.25), m.cost());
+      assertEquals(60000, m.contextBudget());
+      assertEquals(Map.of("X-B", "2"), m.headers());
+      assertEquals(20, m.params().get("top_k").asInt());
+      assertFalse(m.compatFlag("supportsUsageInStreaming", true));
+      assertEquals("kept", m.compat().get("someFutureFlag").asText());
+      assertTrue(m.reasoning());
+    }
+  }
+
+  @Nested
+  class Substitution {
+    @Test
+    void substitutesVariablesAndKeepsEscapedOnes() {
+      Provider p = load(LOCAL.replace("\"lmstudio\",", "\"${LM_KEY}\", headers: { 'X-T': 'a-${LM_KEY}-$${LM_KEY}' },"),
+          Map.of("LM_KEY", "secret")).catalog().provider("lmstudio").orElseThrow();
+      assertEquals(Optional.of("secret"), p.apiKey());
+      assertEquals("a-secret-${LM_KEY}", p.headers().get("X-T"));
+    }
+
+    @Test
+    void aMissingVariableNamesItAndItsPath() {
+      ConfigProblem error = only(errors(LOCAL.replace("\"lmstudio\",", "\"${LM_KEY}\",")));
+      assertEquals("models.providers.lmstudio.apiKey", error.path());
+      assertTrue(error.message().contains("LM_KEY is not set"), error.message());
+    }
+
+    @Test
+    void aMissingVariableInABuiltInProvidersKeyOnlyMakesItUnavailable() {
+      TalonConfig config = load("{ models: { providers: { anthropic: { apiKey: '${MY_ANTHROPIC}' } } },"
+          + " agents: { defaults: { model: 'anthropic/claude-opus-4-5' } } }");
+      Provider anthropic = config.catalog().provider("anthropic").orElseThrow();
+      assertFalse(anthropic.available());
+      assertEquals("MY_ANTHROPIC is not set", anthropic.unavailableReason());
+    }
+
+    @Test
+    void builtInKeysComeFromTheEnvironment() {
+      TalonConfig config = load(LOCAL, Map.of("ANTHROPIC_API_KEY", "sk-ant"));
+      Provider anthropic = config.catalog().provider("anthropic").orElseThrow();
+      assertTrue(anthropic.available());
+      assertEquals(Optional.of("sk-ant"), anthropic.apiKey());
+      assertEquals("OPENAI_API_KEY is not set", config.catalog().provider("openai").orElseThrow().unavailableReason());
+    }
+  }
+
+  @Nested
+  class Keys {
+    @Test
+    void aLocalMarkerKeyIsKeptAndAMissingKeyMeansNoKey() {
+      TalonConfig config = load("""
+          { models: { providers: {
+            lm: { baseUrl: "http://127.0.0.1:1234/v1", apiKey: "lmstudio", models: [{ id: "a" }] },
+            ol: { baseUrl: "http://192.168.1.20:11434/v1", models: [{ id: "b" }] },
+          } } }
+          """);
+      Provider lm = config.catalog().provider("lm").orElseThrow();
+      Provider ol = config.catalog().provider("ol").orElseThrow();
+      assertEquals(Optional.of("lmstudio"), lm.apiKey());
+      assertTrue(lm.isLocal());
+      assertEquals(Optional.empty(), ol.apiKey());
+      assertTrue(ol.isLocal());
+      assertFalse(config.catalog().provider("openai").orElseThrow().isLocal());
+    }
+  }
+
+  @Nested
+  class MergeAndReplace {
+    @Test
+    void mergeKeepsTheBuiltInHostedProviders() {
+      ModelCatalog catalog = load(LOCAL).catalog();
+      Model opus = catalog.resolve("anthropic/claude-opus-4-5");
+      assertEquals(Api.ANTHROPIC_MESSAGES, opus.api());
+      assertEquals(200_000, opus.contextWindow());
+      assertEquals(64_000, opus.maxTokens());
+      assertEquals(5.0, opus.cost().input());
+      assertEquals(25.0, opus.cost().output());
+      assertEquals(Provider.Origin.BUILT_IN, opus.origin());
+      Model sonnet = catalog.resolve("anthropic/claude-sonnet-4-5");
+      assertEquals(3.0, sonnet.cost().input());
+      assertEquals(15.0, sonnet.cost().output());
+      assertTrue(catalog.provider("openai").isPresent());
+      assertTrue(catalog.provider("openrouter").isPresent());
+    }
+
+    @Test
+    void replaceUsesOnlyTheConfiguredProviders() {
+      ModelCatalog catalog = load(LOCAL.replace("providers: {", "mode: 'replace', providers: {")).catalog();
+      assertTrue(catalog.provider("anthropic").isEmpty());
+      assertEquals(List.of("lmstudio/qwen3"), catalog.models().stream().map(Model::ref).toList());
+      assertThrows(UnknownModelException.class, () -> catalog.resolve("anthropic/claude-opus-4-5"));
+    }
+
+    @Test
+    void aConfiguredProviderOverridesTheBuiltInOfTheSameId() {
+      ModelCatalog catalog = load("""
+          { models: { providers: { anthropic: {
+            baseUrl: "http://127.0.0.1:9999", apiKey: "k",
+            models: [{ id: "claude-opus-4-5", contextWindow: 100000, maxTokens: 1000 }, { id: "claude-next" }],
+          } } } }
+          """).catalog();
+      Model opus = catalog.resolve("anthropic/claude-opus-4-5");
+      assertEquals(100_000, opus.contextWindow());
+      assertEquals(Provider.Origin.CONFIG, opus.origin());
+      assertEquals("http://127.0.0.1:9999", opus.provider().baseUrl().toString());
+      assertEquals(Api.ANTHROPIC_MESSAGES, opus.api());
+      Model sonnet = catalog.resolve("anthropic/claude-sonnet-4-5");
+      assertEquals(Provider.Origin.BUILT_IN, sonnet.origin());
+      assertEquals("http://127.0.0.1:9999", sonnet.provider().baseUrl().toString());
+      assertEquals("anthropic/claude-next", catalog.resolve("claude-next").ref());
+    }
+  }
+
+  @Nested
+  class References {
+    static final String TWO = """
+        { models: { providers: {
+            lmstudio: { baseUrl: "http://127.0.0.1:1234/v1", models: [{ id: "qwen3" }, { id: "qwen/qwen3-coder" }] },
+            vllm: { baseUrl: "http://127.0.0.1:8000/v1", models: [{ id: "qwen3" }, { id: "Llama-3" }] },
+          } },
+          agents: { defaults: {
+            model: { primary: "LMStudio/qwen3", fallbacks: ["Coder", "openrouter/moonshotai/kimi-k2", "lmstudio/qwen3"] },
+            models: { "lmstudio/qwen/qwen3-coder": { alias: "Coder" } },
+          } } }
+        """;
+
+    @Test
+    void splitsRefsAtTheFirstSlashAndMatchesProvidersCaseInsensitively() {
+      ModelCatalog catalog = load(TWO).catalog();
+      assertEquals("lmstudio/qwen/qwen3-coder", catalog.resolve("LMSTUDIO/qwen/qwen3-coder").ref());
+      Model kimi = catalog.resolve("openrouter/moonshotai/kimi-k2");
+      assertEquals("openrouter", kimi.provider().id());
+      assertEquals("moonshotai/kimi-k2", kimi.id());
+    }
+
+    @Test
+    void resolvesAliasesCaseInsensitivelyAndBareUniqueIds() {
+      ModelCatalog catalog = load(TWO).catalog();
+      assertEquals("lmstudio/qwen/qwen3-coder", catalog.resolve("coder").ref());
+      assertEquals(Optional.of("Coder"), catalog.aliasOf(catalog.resolve("Coder")));
+      assertEquals("vllm/Llama-3", catalog.resolve("Llama-3").ref());
+      assertEquals("vllm/Llama-3", catalog.resolve("llama-3").ref());
+      assertEquals("lmstudio/qwen/qwen3-coder", catalog.resolve("qwen/qwen3-coder").ref());
+    }
+
+    @Test
+    void anAmbiguousBareNameListsTheCandidates() {
+      ModelCatalog catalog = load(TWO).catalog();
+      UnknownModelException e = assertThrows(UnknownModelException.class, () -> catalog.resolve("qwen3"));
+      assertTrue(e.getMessage().contains("lmstudio/qwen3, vllm/qwen3"), e.getMessage());
+    }
+
+    @Test
+    void unknownNamesSayWhatExists() {
+      ModelCatalog catalog = load(TWO).catalog();
+      assertTrue(assertThrows(UnknownModelException.class, () -> catalog.resolve("vllm/nope")).getMessage()
+          .contains("it has vllm/qwen3, vllm/Llama-3"));
+      assertTrue(assertThrows(UnknownModelException.class, () -> catalog.resolve("nope/x")).getMessage()
+          .contains("unknown provider \"nope\""));
+    }
+
+    @Test
+    void resolvesTheCandidateChainOnceDeduplicated() {
+      Agent agent = load(TWO).catalog().defaultAgent();
+      assertEquals(List.of("lmstudio/qwen3", "lmstudio/qwen/qwen3-coder", "openrouter/moonshotai/kimi-k2"),
+          agent.candidates().stream().map(Model::ref).toList());
+      Model requested = load(TWO).catalog().resolve("vllm/qwen3");
+      assertEquals(List.of("vllm/qwen3", "lmstudio/qwen/qwen3-coder", "openrouter/moonshotai/kimi-k2", "lmstudio/qwen3"),
+          agent.candidates(requested).stream().map(Model::ref).toList());
+    }
+
+    @Test
+    void aBadRefInTheAgentIsAnErrorAtItsPath() {
+      List<ConfigProblem> errors = errors(TWO.replace("\"Coder\",", "\"qwen3\",").replace("LMStudio/qwen3", "lmstudio/nope"));
+      assertEquals(List.of("agents.defaults.model.primary", "agents.defaults.model.fallbacks[0]"),
+          errors.stream().map(ConfigProblem::path).toList());
+      assertTrue(errors.get(1).message().contains("ambiguous"), errors.get(1).message());
+    }
+
+    @Test
+    void aDuplicateAliasIsAnError() {
+      ConfigProblem error = only(errors(TWO.replace("{ alias: \"Coder\" }",
+          "{ alias: \"Coder\" }, \"vllm/qwen3\": { alias: \"coder\" }")));
+      assertEquals("agents.defaults.models[\"vllm/qwen3\"].alias", error.path());
+    }
+  }
+
+  @Nested
+  class Agents {
+    @Test
+    void acceptsTheStringFormOfTheModel() {
+      Agent agent = load(LOCAL.replace("models: {\n", "agents: { defaults: { model: 'lmstudio/qwen3' } },\n  models: {\n"))
+          .catalog().defaultAgent();
+      assertEquals("main", agent.id());
+      assertEquals(List.of("lmstudio/qwen3"), agent.candidates().stream().map(Model::ref).toList());
+    }
+
+    @Test
+    void listedAgentsInheritTheDefaults() {
+      ModelCatalog catalog = load(References.TWO.replace("agents: {", """
+          agents: { list: [
+              { id: "coder", model: "vllm/qwen3" },
+              { id: "chat", default: true },
+              { id: "solo", model: { primary: "vllm/Llama-3", fallbacks: [] } },
+            ],
+          """)).catalog();
+      assertEquals("chat", catalog.defaultAgent().id());
+      assertEquals(List.of("vllm/qwen3", "lmstudio/qwen/qwen3-coder", "openrouter/moonshotai/kimi-k2", "lmstudio/qwen3"),
+          catalog.agent("coder").orElseThrow().candidates().stream().map(Model::ref).toList());
+      assertEquals("lmstudio/qwen3", catalog.agent("chat").orElseThrow().primary().ref());
+      assertEquals(List.of("vllm/Llama-3"),
+          catalog.agent("solo").orElseThrow().candidates().stream().map(Model::ref).toList());
+    }
+
+    @Test
+    void withoutAnAgentModelTheFirstConfiguredModelIsThePrimary() {
+      assertEquals("lmstudio/qwen3", load(LOCAL).catalog().defaultAgent().primary().ref());
+    }
+
+    @Test
+    void aConfigWithNothingToRunIsAnError() {
+      assertEquals("agents.defaults.model", only(errors("{}")).path());
+    }
+  }
+
+  @Nested
+  class TalonsOwnKeys {
+    @Test
+    void readsGatewayAndTalonSettings() {
+      TalonConfig config = load(LOCAL.replace("models: {\n", """
+          gateway: { port: 9000, bind: "lan", auth: { token: "${TOKEN}" } },
+            talon: { dataDir: "/var/talon", storage: { type: "postgres", url: "jdbc:postgresql://127.0.0.1:5432/talon",
+                     user: "postgres" }, cluster: { port: 2552, seedNodes: ["pekko://talon@10.0.0.1:2552"] } },
+            models: {
+          """), Map.of("TOKEN", "t0k"));
+      assertEquals(new GatewaySettings(9000, "0.0.0.0", Optional.of("t0k")), config.gateway());
+      assertEquals("/var/talon", config.talon().dataDir());
+      assertEquals(TalonSettings.Storage.Type.POSTGRES, config.talon().storage().type());
+      assertEquals("postgres", config.talon().storage().user());
+      assertEquals(2552, config.talon().cluster().port());
+      assertEquals(List.of("pekko://talon@10.0.0.1:2552"), config.talon().cluster().seedNodes());
+    }
+
+    @Test
+    void defaultsToLoopbackOnTheOpenClawPortWithTheEmbeddedStore() {
+      TalonConfig config = load(LOCAL);
+      assertEquals(new GatewaySettings(18789, "127.0.0.1", Optional.empty()), config.gateway());
+      assertNull(config.talon().dataDir());
+      assertEquals(TalonSettings.Storage.Type.H2, config.talon().storage().type());
+      assertEquals(Optional.of("env-token"),
+          load(LOCAL, Map.of("TALON_GATEWAY_TOKEN", "env-token")).gateway().authToken());
+    }
+
+    @Test
+    void keepsUnusedOpenClawKeysAsNotices() {
+      TalonConfig config = load(LOCAL.replace("models: {\n", "channels: { telegram: {} }, tools: {}, modles: 1,\n  models: {\n"));
+      List<String> notices = config.notices().stream().map(ConfigProblem::toString).toList();
+      assertEquals(3, notices.size(), notices.toString());
+      assertTrue(notices.get(0).contains("channels: OpenClaw setting that Talon does not use yet"), notices.get(0));
+      assertTrue(notices.get(2).contains("modles: unknown key (not an OpenClaw or Talon setting)"), notices.get(2));
+    }
+  }
+}
