@@ -26,14 +26,14 @@ final class ConfigCommand {
 
     @Override
     public Integer call() {
-      PrintStream out = System.out;
+      PrintStream out = parent.root.out;
       Path path = parent.root.configFile(file);
       TalonConfig config;
       try {
         config = parent.root.loadConfig(path);
       } catch (ConfigException e) {
-        e.errors().forEach(System.err::println);
-        System.err.println(path + ": " + e.errors().size() + " error(s)");
+        e.errors().forEach(parent.root.err::println);
+        parent.root.err.println(path + ": " + e.errors().size() + " error(s)");
         return TalonCli.CONFIG_ERROR;
       }
       config.notices().forEach(out::println);

@@ -33,9 +33,9 @@ final class ModelsCommand {
     public Integer call() throws Exception {
       TalonConfig config = parent.root.loadConfig(null);
       if (json) {
-        System.out.println(JSON.writeValueAsString(asJson(config.catalog())));
+        parent.root.out.println(JSON.writeValueAsString(asJson(config.catalog())));
       } else {
-        printTable(config.catalog(), System.out);
+        printTable(config.catalog(), parent.root.out);
       }
       return 0;
     }

@@ -25,7 +25,7 @@ final class ServeCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     TalonConfig config = root.loadConfig(null);
-    config.notices().forEach(System.err::println);
+    config.notices().forEach(root.err::println);
     Path data = root.dataDir(config);
     Files.createDirectories(data);
     GatewaySettings gateway = port != null ? config.gateway().withPort(port) : config.gateway();
@@ -35,7 +35,7 @@ final class ServeCommand implements Callable<Integer> {
     system.getWhenTerminated().thenRun(terminated::countDown);
     try {
       ServerBinding binding = GatewayServer.bind(system, gateway).toCompletableFuture().get();
-      System.err.println("talon: listening on http://" + binding.localAddress().getHostString() + ":"
+      root.err.println("talon: listening on http://" + binding.localAddress().getHostString() + ":"
           + binding.localAddress().getPort() + " (config " + config.source() + ", data " + data.toAbsolutePath() + ")");
     } catch (Exception e) {
       system.terminate();

@@ -3,6 +3,7 @@ package dev.talon.cli;
 import dev.talon.config.ConfigException;
 import dev.talon.config.ConfigLoader;
 import dev.talon.config.TalonConfig;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -31,23 +32,29 @@ public final class TalonCli implements Callable<Integer> {
   Path data;
 
   final Map<String, String> env;
+  final PrintStream out;
+  final PrintStream err;
 
-  TalonCli(Map<String, String> env) {
+  TalonCli(Map<String, String> env, PrintStream out, PrintStream err) {
     this.env = env;
+    this.out = out;
+    this.err = err;
   }
 
   public static void main(String[] args) {
-    System.exit(run(System.getenv(), args));
+    System.exit(run(System.getenv(), System.out, System.err, args));
   }
 
-  static int run(Map<String, String> env, String... args) {
-    CommandLine cli = new CommandLine(new TalonCli(env));
+  static int run(Map<String, String> env, PrintStream out, PrintStream err, String... args) {
+    CommandLine cli = new CommandLine(new TalonCli(env, out, err));
+    cli.setOut(new java.io.PrintWriter(out, true));
+    cli.setErr(new java.io.PrintWriter(err, true));
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
       if (e instanceof ConfigException config) {
-        config.errors().forEach(System.err::println);
+        config.errors().forEach(err::println);
         return CONFIG_ERROR;
       }
-      System.err.println("talon: " + e.getMessage());
+      err.println("talon: " + e.getMessage());
       return 1;
     });
     return cli.execute(args);
@@ -55,7 +62,7 @@ public final class TalonCli implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    new CommandLine(this).usage(System.out);
+    new CommandLine(this).usage(out);
     return 0;
   }
 

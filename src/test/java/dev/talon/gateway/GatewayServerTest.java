@@ -1,0 +1,51 @@
+package dev.talon.gateway;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.talon.config.GatewaySettings;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.http.javadsl.ServerBinding;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+class GatewayServerTest {
+  static final ActorTestKit testKit = ActorTestKit.create();
+
+  @AfterAll
+  static void shutdown() {
+    testKit.shutdownTestKit();
+  }
+
+  @Test
+  void answersHealth() throws Exception {
+    ServerBinding binding = GatewayServer.bind(testKit.system(), new GatewaySettings(0, "127.0.0.1", Optional.empty()))
+        .toCompletableFuture().get(10, TimeUnit.SECONDS);
+    try {
+      HttpResponse<String> response = HttpClient.newHttpClient().send(
+          HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + binding.localAddress().getPort() + "/health"))
+              .timeout(Duration.ofSeconds(10)).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, response.statusCode());
+      assertEquals("{\"status\":\"ok\"}", response.body());
+      assertTrue(response.headers().firstValue("content-type").orElse("").startsWith("application/json"));
+    } finally {
+      binding.unbind().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
+  void refusesToListenBeyondLoopbackWithoutAToken() {
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> GatewayServer.bind(testKit.system(), new GatewaySettings(0, "0.0.0.0", Optional.empty())));
+    assertTrue(e.getMessage().contains("without an auth token"), e.getMessage());
+  }
+}
