@@ -406,7 +406,7 @@ public final class ConfigLoader {
   }
 
   private TalonSettings talon(Cursor c) {
-    c.noticeUnknownKeys(Set.of("dataDir", "storage", "cluster"));
+    c.noticeUnknownKeys(Set.of("dataDir", "storage", "cluster", "upstream"));
     Cursor storage = c.get("storage");
     storage.noticeUnknownKeys(Set.of("type", "url", "user", "password"));
     TalonSettings.Storage.Type type = switch (storage.get("type").text("h2")) {
@@ -430,7 +430,22 @@ public final class ConfigLoader {
     return new TalonSettings(c.get("dataDir").text(null),
         new TalonSettings.Storage(type, url, storage.get("user").text(null), storage.get("password").text("")),
         new TalonSettings.Cluster(cluster.get("host").text("127.0.0.1"), clusterPort,
-            cluster.get("seedNodes").textList(List.of())));
+            cluster.get("seedNodes").textList(List.of())),
+        upstream(c.get("upstream")));
+  }
+
+  private TalonSettings.Upstream upstream(Cursor c) {
+    c.noticeUnknownKeys(Set.of("localFirstTokenTimeoutSeconds", "hostedFirstTokenTimeoutSeconds", "idleTimeoutSeconds"));
+    TalonSettings.Upstream defaults = TalonSettings.Upstream.DEFAULTS;
+    return new TalonSettings.Upstream(
+        seconds(c.get("localFirstTokenTimeoutSeconds"), defaults.localFirstToken()),
+        seconds(c.get("hostedFirstTokenTimeoutSeconds"), defaults.hostedFirstToken()),
+        seconds(c.get("idleTimeoutSeconds"), defaults.idle()));
+  }
+
+  private static Duration seconds(Cursor c, Duration fallback) {
+    Integer value = c.positiveInt(null);
+    return value == null ? fallback : Duration.ofSeconds(value);
   }
 
   // ---- JSON5 to Jackson ---------------------------------------------------------------------

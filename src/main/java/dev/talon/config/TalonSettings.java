@@ -1,13 +1,34 @@
 package dev.talon.config;
 
+import java.time.Duration;
 import java.util.List;
 
 /**
- * Talon's own {@code talon} key: where data lives and how the runtime is deployed.
+ * Talon's own {@code talon} key: where data lives, how the runtime is deployed, and how long it
+ * waits for upstream servers.
  *
  * @param dataDir null means the default, {@code ./data}
  */
-public record TalonSettings(String dataDir, Storage storage, Cluster cluster) {
+public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Upstream upstream) {
+
+  /**
+   * How long a model call may take before it counts as failed. A cold local model can take
+   * minutes to load before its first token, so local servers get a longer first-token timeout
+   * than hosted ones; once tokens flow, a gap longer than {@code idle} means the stream is dead.
+   * A provider's {@code timeoutSeconds} replaces the first-token timeout for that provider.
+   */
+  public record Upstream(Duration localFirstToken, Duration hostedFirstToken, Duration idle) {
+    public static final Upstream DEFAULTS =
+        new Upstream(Duration.ofSeconds(300), Duration.ofSeconds(120), Duration.ofSeconds(60));
+
+    /** The first-token timeout for a call to {@code provider}. */
+    public Duration firstToken(Provider provider) {
+      if (provider.timeout() != null) {
+        return provider.timeout();
+      }
+      return provider.isLocal() ? localFirstToken : hostedFirstToken;
+    }
+  }
 
   /** The event journal: an embedded H2 file (default) or PostgreSQL. */
   public record Storage(Type type, String url, String user, String password) {

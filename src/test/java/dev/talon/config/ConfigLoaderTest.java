@@ -437,6 +437,23 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void readsUpstreamTimeoutsAndTheProviderOverride() {
+      TalonConfig config = load("""
+          { talon: { upstream: { localFirstTokenTimeoutSeconds: 600, idleTimeoutSeconds: 15 } },
+            models: { providers: {
+              lm: { baseUrl: "http://127.0.0.1:1234/v1", models: [{ id: "a" }] },
+              slow: { baseUrl: "http://10.0.0.5:8000/v1", timeoutSeconds: 900, models: [{ id: "b" }] },
+            } } }
+          """);
+      TalonSettings.Upstream upstream = config.talon().upstream();
+      assertEquals(600, upstream.firstToken(config.catalog().provider("lm").orElseThrow()).toSeconds());
+      assertEquals(900, upstream.firstToken(config.catalog().provider("slow").orElseThrow()).toSeconds());
+      assertEquals(120, upstream.firstToken(config.catalog().provider("openai").orElseThrow()).toSeconds());
+      assertEquals(15, upstream.idle().toSeconds());
+      assertEquals(TalonSettings.Upstream.DEFAULTS, load(LOCAL).talon().upstream());
+    }
+
+    @Test
     void defaultsToLoopbackOnTheOpenClawPortWithTheEmbeddedStore() {
       TalonConfig config = load(LOCAL);
       assertEquals(new GatewaySettings(18789, "127.0.0.1", Optional.empty()), config.gateway());
