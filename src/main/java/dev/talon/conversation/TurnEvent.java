@@ -1,0 +1,33 @@
+package dev.talon.conversation;
+
+import java.util.List;
+
+/**
+ * What subscribers of a running turn see, in order. A turn's events start with {@link Started},
+ * end with exactly one {@link Completed} or {@link Failed}, and may contain
+ * {@link ModelSwitched} when a candidate failed after it had streamed output: everything
+ * streamed since the previous {@code Started}/{@code ModelSwitched} is then void.
+ */
+public sealed interface TurnEvent extends JsonSerializable {
+
+  /** The turn began; {@code model} is the first candidate tried. */
+  record Started(String turnId, String model) implements TurnEvent {}
+
+  record TextDelta(String text) implements TurnEvent {}
+
+  record ReasoningDelta(String text) implements TurnEvent {}
+
+  record ToolCall(String callId, String name, String arguments) implements TurnEvent {}
+
+  /**
+   * The turn moved to another model after {@code fromModel} failed. If output had already been
+   * streamed, clients must discard it: the new model starts from scratch.
+   */
+  record ModelSwitched(String fromModel, String toModel, String reason, boolean discardOutput)
+      implements TurnEvent {}
+
+  record Completed(TurnResult result) implements TurnEvent {}
+
+  /** Every candidate failed, or the turn was cancelled. */
+  record Failed(String reason, String kind, List<Attempt> attempts) implements TurnEvent {}
+}
