@@ -406,7 +406,7 @@ public final class ConfigLoader {
   }
 
   private TalonSettings talon(Cursor c) {
-    c.noticeUnknownKeys(Set.of("dataDir", "storage", "cluster", "upstream"));
+    c.noticeUnknownKeys(Set.of("dataDir", "storage", "cluster", "upstream", "failover", "conversations"));
     Cursor storage = c.get("storage");
     storage.noticeUnknownKeys(Set.of("type", "url", "user", "password"));
     TalonSettings.Storage.Type type = switch (storage.get("type").text("h2")) {
@@ -431,7 +431,48 @@ public final class ConfigLoader {
         new TalonSettings.Storage(type, url, storage.get("user").text(null), storage.get("password").text("")),
         new TalonSettings.Cluster(cluster.get("host").text("127.0.0.1"), clusterPort,
             cluster.get("seedNodes").textList(List.of())),
-        upstream(c.get("upstream")));
+        upstream(c.get("upstream")), failover(c.get("failover")), conversations(c.get("conversations")));
+  }
+
+  private TalonSettings.Failover failover(Cursor c) {
+    c.noticeUnknownKeys(Set.of("retries", "backoffInitialMs", "backoffMaxMs", "retryAfterCapSeconds",
+        "cooldownSeconds", "overflowRetries"));
+    TalonSettings.Failover defaults = TalonSettings.Failover.DEFAULTS;
+    List<Duration> cooldowns = defaults.cooldowns();
+    if (c.get("cooldownSeconds").present()) {
+      cooldowns = c.get("cooldownSeconds").elements().stream()
+          .map(step -> step.positiveInt(null)).filter(java.util.Objects::nonNull)
+          .map(Duration::ofSeconds).toList();
+      if (cooldowns.isEmpty()) {
+        c.get("cooldownSeconds").error("expected at least one step, e.g. [30, 60, 300]");
+      }
+    }
+    return new TalonSettings.Failover(
+        nonNegativeInt(c.get("retries"), defaults.retries()),
+        millis(c.get("backoffInitialMs"), defaults.backoffInitial()),
+        millis(c.get("backoffMaxMs"), defaults.backoffMax()),
+        seconds(c.get("retryAfterCapSeconds"), defaults.retryAfterCap()),
+        cooldowns,
+        nonNegativeInt(c.get("overflowRetries"), defaults.overflowRetries()));
+  }
+
+  private TalonSettings.Conversations conversations(Cursor c) {
+    c.noticeUnknownKeys(Set.of("snapshotEvery", "passivateAfterSeconds"));
+    TalonSettings.Conversations defaults = TalonSettings.Conversations.DEFAULTS;
+    return new TalonSettings.Conversations(c.get("snapshotEvery").positiveInt(defaults.snapshotEvery()),
+        seconds(c.get("passivateAfterSeconds"), defaults.passivateAfter()));
+  }
+
+  private static int nonNegativeInt(Cursor c, int fallback) {
+    if (c.present() && c.node.isIntegralNumber() && c.node.asInt() == 0) {
+      return 0;
+    }
+    return c.positiveInt(fallback);
+  }
+
+  private static Duration millis(Cursor c, Duration fallback) {
+    Integer value = c.positiveInt(null);
+    return value == null ? fallback : Duration.ofMillis(value);
   }
 
   private TalonSettings.Upstream upstream(Cursor c) {

@@ -9,7 +9,34 @@ import java.util.List;
  *
  * @param dataDir null means the default, {@code ./data}
  */
-public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Upstream upstream) {
+public record TalonSettings(
+    String dataDir, Storage storage, Cluster cluster, Upstream upstream, Failover failover, Conversations conversations) {
+
+  /**
+   * How a turn survives upstream faults. A transient fault is retried on the same model
+   * {@code retries} times with exponential backoff from {@code backoffInitial} to
+   * {@code backoffMax} (a server's Retry-After is honoured up to {@code retryAfterCap}), then the
+   * turn moves to the next candidate. A model that failed is cooled down for the next
+   * {@code cooldowns} step (reset after a success) so later turns skip it. A context overflow
+   * is compacted and retried at most {@code overflowRetries} times.
+   */
+  public record Failover(int retries, Duration backoffInitial, Duration backoffMax, Duration retryAfterCap,
+      List<Duration> cooldowns, int overflowRetries) {
+    public static final Failover DEFAULTS = new Failover(2, Duration.ofMillis(200), Duration.ofSeconds(2),
+        Duration.ofSeconds(10), List.of(Duration.ofSeconds(30), Duration.ofMinutes(1), Duration.ofMinutes(5)), 3);
+
+    public Failover {
+      cooldowns = List.copyOf(cooldowns);
+    }
+  }
+
+  /**
+   * Conversation actors: a snapshot every {@code snapshotEvery} events keeps recovery of long
+   * conversations fast; an idle conversation leaves memory after {@code passivateAfter}.
+   */
+  public record Conversations(int snapshotEvery, Duration passivateAfter) {
+    public static final Conversations DEFAULTS = new Conversations(100, Duration.ofMinutes(2));
+  }
 
   /**
    * How long a model call may take before it counts as failed. A cold local model can take

@@ -454,6 +454,21 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void readsFailoverAndConversationSettings() {
+      TalonSettings talon = load(LOCAL.replace("models: {\n", """
+          talon: { failover: { retries: 0, backoffInitialMs: 50, backoffMaxMs: 500, retryAfterCapSeconds: 5,
+                               cooldownSeconds: [1, 2], overflowRetries: 1 },
+                   conversations: { snapshotEvery: 10, passivateAfterSeconds: 30 } },
+            models: {
+          """)).talon();
+      assertEquals(new TalonSettings.Failover(0, java.time.Duration.ofMillis(50), java.time.Duration.ofMillis(500),
+          java.time.Duration.ofSeconds(5), List.of(java.time.Duration.ofSeconds(1), java.time.Duration.ofSeconds(2)), 1),
+          talon.failover());
+      assertEquals(new TalonSettings.Conversations(10, java.time.Duration.ofSeconds(30)), talon.conversations());
+      assertEquals(TalonSettings.Failover.DEFAULTS, load(LOCAL).talon().failover());
+    }
+
+    @Test
     void defaultsToLoopbackOnTheOpenClawPortWithTheEmbeddedStore() {
       TalonConfig config = load(LOCAL);
       assertEquals(new GatewaySettings(18789, "127.0.0.1", Optional.empty()), config.gateway());
