@@ -19,13 +19,6 @@ import org.apache.pekko.util.ByteString;
  */
 final class EventStream {
 
-  /** Fails the entity source: Pekko HTTP then aborts the connection instead of ending the chunked body. */
-  static final class ScriptedDrop extends RuntimeException {
-    ScriptedDrop() {
-      super("scripted connection drop", null, false, false);
-    }
-  }
-
   /** What a protocol does when the script does not say. */
   record Defaults(boolean done, boolean numbered) {
     /** Replays add nothing to what was recorded. */
@@ -79,39 +72,42 @@ final class EventStream {
       case STALL, DROP -> {}
     }
 
+    // Built on demand, i.e. once the connection has taken every frame before: after that point
+    // the stream's end is its own doing, whatever the connection does next.
     AtomicBoolean ended = new AtomicBoolean();
     Source<ByteString, NotUsed> ending =
-        switch (script.fault) {
-          case STALL -> Source.never();
-          case DROP -> Source.failed(new ScriptedDrop());
-          // Created on first pull, i.e. only once every frame has been taken by the connection.
-          default -> Source.<ByteString, NotUsed>lazySource(
-                  () -> {
-                    ended.set(true);
-                    return Source.empty();
-                  })
-              .mapMaterializedValue(m -> NotUsed.getInstance());
-        };
+        script.fault == Script.Fault.STALL
+            ? Source.never()
+            : onDemand(
+                () -> {
+                  ended.set(true);
+                  return script.fault == Script.Fault.DROP ? Source.single(ConnectionGuard.DROP) : Source.empty();
+                });
 
     Source<ByteString, NotUsed> body =
-        Source.from(frames).mapAsync(1, frame -> paced(frame, system)).concat(ending);
+        Source.from(frames).mapAsync(1, frame -> paced(frame, system)).concatLazy(ending);
     if (script.keepAlive != null) {
       ByteString comment = utf8(": keep-alive" + eol + eol);
       body = body.keepAlive(script.keepAlive, () -> comment);
     }
     if (script.writeSize > 0) {
-      body = body.mapConcat(bytes -> pieces(bytes, script.writeSize));
+      body = body.mapConcat(bytes -> bytes == ConnectionGuard.DROP ? List.of(bytes) : pieces(bytes, script.writeSize));
     }
     return body.watchTermination(
         (mat, terminated) -> {
           terminated.whenComplete(
               (ok, failure) -> {
-                if (!ended.get() && !(failure instanceof ScriptedDrop)) {
+                if (!ended.get()) {
                   onClientClose.run();
                 }
               });
           return mat;
         });
+  }
+
+  private static Source<ByteString, NotUsed> onDemand(
+      org.apache.pekko.japi.function.Creator<Source<ByteString, NotUsed>> create) {
+    return Source.lazySource(create).mapMaterializedValue(m -> NotUsed.getInstance());
   }
 
   /** Everything before the token after the first {@code afterTokens}; with fewer, after the last one. */

@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -27,16 +28,26 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.BiFunction;
 import java.util.function.Predicate;
+import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.ClassicActorSystemProvider;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.http.javadsl.Http;
-import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.http.javadsl.model.HttpHeader;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.http.javadsl.settings.ServerSettings;
 import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
+import org.apache.pekko.io.TcpSO;
+import org.apache.pekko.stream.TLSProtocol.SslTlsInbound;
+import org.apache.pekko.stream.TLSProtocol.SslTlsOutbound;
+import org.apache.pekko.stream.javadsl.BidiFlow;
+import org.apache.pekko.stream.javadsl.Flow;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.apache.pekko.stream.javadsl.TLSPlacebo;
+import org.apache.pekko.stream.javadsl.Tcp;
+import org.apache.pekko.util.ByteString;
 
 /**
  * A fake OpenAI-compatible / Anthropic LLM server on a loopback ephemeral port, speaking the real
@@ -68,7 +79,8 @@ public final class FakeUpstream implements AutoCloseable {
   private volatile JsonNode healthBody = Json.object().put("status", "ok");
   private final List<Request> requests = new ArrayList<>(); // guarded by itself
   private final List<Request> closed = new ArrayList<>(); // guarded by requests
-  private final ServerBinding binding;
+  private final ConnectionGuard guard = new ConnectionGuard();
+  private final Tcp.ServerBinding binding;
 
   private FakeUpstream(ClassicActorSystemProvider system, ActorSystem<Void> ownSystem) {
     this.system = system;
@@ -81,8 +93,24 @@ public final class FakeUpstream implements AutoCloseable {
                     "pekko.http.server.request-timeout = infinite\n"
                         + "pekko.http.server.idle-timeout = infinite")
                 .withFallback(system.classicSystem().settings().config()));
+    // Http's serverLayer on a plain Tcp binding, not newServerAt(…).bind, to fit the ConnectionGuard
+    // between socket and HTTP. No Nagle: a token frame must not wait for the previous one's ACK.
+    BidiFlow<HttpResponse, ByteString, ByteString, HttpRequest, NotUsed> http =
+        Http.get(system).serverLayer(settings).atop(plainText());
+    Flow<HttpRequest, HttpResponse, NotUsed> handler = routes().flow(system);
     this.binding =
-        await(Http.get(system).newServerAt("127.0.0.1", 0).withSettings(settings).bind(routes()), STARTUP);
+        await(
+            Tcp.get(system)
+                .bind("127.0.0.1", 0, 128, List.of(TcpSO.tcpNoDelay(true)), false, Optional.empty())
+                .to(Sink.foreach(connection -> connection.handleWith(handler.join(http.atop(guard.perConnection())), system)))
+                .run(system),
+            STARTUP);
+  }
+
+  /** TLSPlacebo's SessionBytes are SslTlsInbound; Java generics cannot see the variance Scala declares. */
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private static BidiFlow<SslTlsOutbound, ByteString, ByteString, SslTlsInbound, NotUsed> plainText() {
+    return (BidiFlow) TLSPlacebo.getInstance();
   }
 
   /** A fake with its own ActorSystem, terminated by {@link #close()}. */
@@ -189,7 +217,8 @@ public final class FakeUpstream implements AutoCloseable {
 
   @Override
   public void close() {
-    await(binding.terminate(Duration.ofMillis(200)), STARTUP);
+    await(binding.unbind(), STARTUP);
+    guard.closeAll();
     if (ownSystem != null) {
       ownSystem.terminate();
       await(ownSystem.getWhenTerminated(), STARTUP);

@@ -47,15 +47,25 @@ final class RawHttp implements AutoCloseable {
   }
 
   static RawHttp post(InetSocketAddress address, String path, String json) throws IOException {
+    return post(address, path, json, Duration.ofSeconds(10));
+  }
+
+  /** Sends the request and reads the response head; {@code readTimeout} bounds every read. */
+  static RawHttp post(InetSocketAddress address, String path, String json, Duration readTimeout) throws IOException {
     Socket socket = new Socket(address.getAddress(), address.getPort());
-    socket.setSoTimeout(10_000);
+    socket.setSoTimeout((int) readTimeout.toMillis());
     byte[] body = json.getBytes(StandardCharsets.UTF_8);
     OutputStream out = socket.getOutputStream();
     out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             + "Content-Length: " + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
     out.write(body);
     out.flush();
-    return new RawHttp(socket);
+    try {
+      return new RawHttp(socket);
+    } catch (IOException e) {
+      socket.close();
+      throw e;
+    }
   }
 
   /** Bounds every later read. */

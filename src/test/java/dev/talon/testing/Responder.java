@@ -84,9 +84,9 @@ final class Responder {
         switch (script.fault) {
           case NONE -> response(script, 200, HttpEntities.create(ContentTypes.APPLICATION_JSON, body));
           case STALL -> null;
-          // Content-Length promises the whole body; the failed source aborts the connection halfway.
-          case DROP -> response(script, 200, HttpEntities.create(ContentTypes.APPLICATION_JSON, body.length,
-              Source.single(half).concat(Source.failed(new EventStream.ScriptedDrop()))));
+          // Chunked, as some servers send JSON too, so that the connection guard can cut it.
+          case DROP -> response(script, 200, HttpEntities.createChunked(ContentTypes.APPLICATION_JSON,
+              Source.from(List.of(half, ConnectionGuard.DROP))));
           case MALFORMED_FRAME -> response(script, 200, HttpEntities.create(ContentTypes.APPLICATION_JSON, half));
           case STREAM_ERROR -> response(script, 500, json(errorBody(script, renderer)));
         };
