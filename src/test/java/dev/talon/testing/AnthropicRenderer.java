@@ -9,8 +9,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * {@code POST /v1/messages} (Anthropic Messages): {@code message_start}, a {@code ping}, one
- * {@code content_block_start/_delta…/_stop} run per block (thinking, text, tool_use), {@code
+ * {@code POST /v1/messages} (Anthropic Messages): {@code message_start}, a {@code ping}, one {@code
+ * content_block_start/_delta…/_stop} run per block (thinking, text, tool_use), {@code
  * message_delta} with the stop reason and output usage, {@code message_stop}.
  */
 final class AnthropicRenderer implements Renderer {
@@ -34,8 +34,8 @@ final class AnthropicRenderer implements Renderer {
     message.putNull("stop_reason");
     message.putNull("stop_sequence");
     message.set("usage", usage(1)); // Anthropic reports one output token at the start
-    events.add(SseEvent.event("message_start", typed("message_start").set("message", message)));
-    events.add(SseEvent.event("ping", typed("ping")));
+    events.add(SseEvent.of(typed("message_start").set("message", message)));
+    events.add(SseEvent.of(typed("ping")));
     int index = 0;
     List<String> thinking = script.separateReasoningTokens();
     if (!thinking.isEmpty()) {
@@ -48,18 +48,24 @@ final class AnthropicRenderer implements Renderer {
     }
     for (int i = 0; i < script.toolCalls.size(); i++) {
       ToolCall call = script.toolCalls.get(i);
-      ObjectNode block = Json.object().put("type", "tool_use").put("id", toolUseIds.get(i)).put("name", call.name());
+      ObjectNode block =
+          Json.object()
+              .put("type", "tool_use")
+              .put("id", toolUseIds.get(i))
+              .put("name", call.name());
       block.putObject("input");
       // Anthropic always streams the input as JSON deltas: "no deltas" still sends one.
       List<String> pieces =
-          script.argumentDeltas == ArgumentDeltas.NONE ? List.of(call.arguments()) : script.argumentPieces(call);
+          script.argumentDeltas == ArgumentDeltas.NONE
+              ? List.of(call.arguments())
+              : script.argumentPieces(call);
       streamBlock(events, index++, block, "input_json_delta", "partial_json", pieces);
     }
     ObjectNode messageDelta = typed("message_delta");
     messageDelta.putObject("delta").put("stop_reason", stopReason()).putNull("stop_sequence");
     messageDelta.putObject("usage").put("output_tokens", script.usageFor(request).outputTokens());
-    events.add(SseEvent.event("message_delta", messageDelta));
-    events.add(SseEvent.event("message_stop", typed("message_stop")));
+    events.add(SseEvent.of(messageDelta));
+    events.add(SseEvent.of(typed("message_stop")));
     return events;
   }
 
@@ -67,7 +73,7 @@ final class AnthropicRenderer implements Renderer {
   public List<SseEvent> streamError(JsonNode errorBody) {
     ObjectNode event = typed("error");
     event.set("error", Renderer.errorObject(errorBody).deepCopy());
-    return List.of(SseEvent.event("error", event));
+    return List.of(SseEvent.of(event));
   }
 
   @Override
@@ -76,14 +82,23 @@ final class AnthropicRenderer implements Renderer {
     ArrayNode content = (ArrayNode) message.get("content");
     List<String> thinking = script.separateReasoningTokens();
     if (!thinking.isEmpty()) {
-      content.addObject().put("type", "thinking").put("thinking", String.join("", thinking)).put("signature", SIGNATURE);
+      content
+          .addObject()
+          .put("type", "thinking")
+          .put("thinking", String.join("", thinking))
+          .put("signature", SIGNATURE);
     }
     if (hasText()) {
       content.addObject().put("type", "text").put("text", String.join("", script.visibleTokens()));
     }
     for (int i = 0; i < script.toolCalls.size(); i++) {
       ToolCall call = script.toolCalls.get(i);
-      ObjectNode block = content.addObject().put("type", "tool_use").put("id", toolUseIds.get(i)).put("name", call.name());
+      ObjectNode block =
+          content
+              .addObject()
+              .put("type", "tool_use")
+              .put("id", toolUseIds.get(i))
+              .put("name", call.name());
       block.set("input", Json.parse(call.arguments()));
     }
     message.put("stop_reason", stopReason());
@@ -111,17 +126,25 @@ final class AnthropicRenderer implements Renderer {
     return !script.visibleTokens().isEmpty() || script.toolCalls.isEmpty();
   }
 
+  /**
+   * content_block_start, a delta per token (thinking ends with its signature), content_block_stop.
+   */
   private void streamBlock(
-      List<SseEvent> events, int index, ObjectNode block, String deltaType, String deltaField, List<String> tokens) {
-    ObjectNode start = typed("content_block_start").put("index", index);
-    events.add(SseEvent.event("content_block_start", start.set("content_block", block)));
+      List<SseEvent> events,
+      int index,
+      ObjectNode block,
+      String deltaType,
+      String deltaField,
+      List<String> tokens) {
+    events.add(
+        SseEvent.of(typed("content_block_start").put("index", index).set("content_block", block)));
     for (String token : tokens) {
-      events.add(SseEvent.token("content_block_delta", blockDelta(index, deltaType, deltaField, token)));
+      events.add(SseEvent.token(blockDelta(index, deltaType, deltaField, token)));
     }
     if (deltaType.equals("thinking_delta")) {
-      events.add(SseEvent.event("content_block_delta", blockDelta(index, "signature_delta", "signature", SIGNATURE)));
+      events.add(SseEvent.of(blockDelta(index, "signature_delta", "signature", SIGNATURE)));
     }
-    events.add(SseEvent.event("content_block_stop", typed("content_block_stop").put("index", index)));
+    events.add(SseEvent.of(typed("content_block_stop").put("index", index)));
   }
 
   private static ObjectNode blockDelta(int index, String type, String field, String value) {
@@ -131,7 +154,8 @@ final class AnthropicRenderer implements Renderer {
   }
 
   private ObjectNode message() {
-    ObjectNode message = Json.object().put("id", id).put("type", "message").put("role", "assistant");
+    ObjectNode message =
+        Json.object().put("id", id).put("type", "message").put("role", "assistant");
     message.put("model", request.model());
     message.putArray("content");
     return message;

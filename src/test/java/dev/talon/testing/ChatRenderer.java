@@ -23,18 +23,20 @@ final class ChatRenderer implements Renderer {
     this.request = request;
     this.script = script;
     script.toolCalls.forEach(call -> callIds.add(Json.id("call_")));
-    this.includeUsage = request.body().path("stream_options").path("include_usage").asBoolean(false);
+    this.includeUsage =
+        request.body().path("stream_options").path("include_usage").asBoolean(false);
   }
 
   @Override
   public List<SseEvent> events() {
     List<SseEvent> events = new ArrayList<>();
-    events.add(SseEvent.event(null, chunk(delta().put("role", "assistant").put("content", ""), null)));
+    ObjectNode role = delta().put("role", "assistant").put("content", "");
+    events.add(SseEvent.unnamed(chunk(role, null), false));
     for (String token : script.separateReasoningTokens()) {
-      events.add(SseEvent.token(null, chunk(delta().put(reasoningField(), token), null)));
+      events.add(SseEvent.unnamed(chunk(delta().put(reasoningField(), token), null), true));
     }
     for (String token : script.visibleTokens()) {
-      events.add(SseEvent.token(null, chunk(delta().put("content", token), null)));
+      events.add(SseEvent.unnamed(chunk(delta().put("content", token), null), true));
     }
     for (int i = 0; i < script.toolCalls.size(); i++) {
       ToolCall call = script.toolCalls.get(i);
@@ -42,25 +44,24 @@ final class ChatRenderer implements Renderer {
       // The first fragment names the call; without deltas it carries the whole call.
       String firstArguments = script.argumentDeltas == ArgumentDeltas.NONE ? call.arguments() : "";
       ObjectNode first = toolFragment(index, callIds.get(i), call.name(), firstArguments);
-      events.add(SseEvent.token(null, chunk(toolDelta(first), null)));
+      events.add(SseEvent.unnamed(chunk(toolDelta(first), null), true));
       for (String piece : script.argumentPieces(call)) {
         ObjectNode next = toolFragment(index, null, null, piece);
-        events.add(SseEvent.token(null, chunk(toolDelta(next), null)));
+        events.add(SseEvent.unnamed(chunk(toolDelta(next), null), true));
       }
     }
-    events.add(SseEvent.event(null, chunk(delta(), finishReason())));
+    events.add(SseEvent.unnamed(chunk(delta(), finishReason()), false));
     if (includeUsage) {
       ObjectNode usageChunk = header("chat.completion.chunk");
       usageChunk.putArray("choices");
-      usageChunk.set("usage", usage());
-      events.add(SseEvent.event(null, usageChunk));
+      events.add(SseEvent.unnamed(usageChunk.set("usage", usage()), false));
     }
     return events;
   }
 
   @Override
   public List<SseEvent> streamError(JsonNode errorBody) {
-    return List.of(SseEvent.event(null, (ObjectNode) errorBody.deepCopy()));
+    return List.of(SseEvent.unnamed(errorBody.deepCopy(), false));
   }
 
   @Override
@@ -105,7 +106,9 @@ final class ChatRenderer implements Renderer {
   }
 
   private String reasoningField() {
-    return script.reasoningChannel == ReasoningChannel.REASONING ? "reasoning" : "reasoning_content";
+    return script.reasoningChannel == ReasoningChannel.REASONING
+        ? "reasoning"
+        : "reasoning_content";
   }
 
   private String finishReason() {
@@ -113,7 +116,11 @@ final class ChatRenderer implements Renderer {
   }
 
   private ObjectNode header(String object) {
-    return Json.object().put("id", id).put("object", object).put("created", created).put("model", request.model());
+    return Json.object()
+        .put("id", id)
+        .put("object", object)
+        .put("created", created)
+        .put("model", request.model());
   }
 
   private ObjectNode chunk(ObjectNode delta, String finishReason) {
@@ -160,7 +167,8 @@ final class ChatRenderer implements Renderer {
             .put("completion_tokens", usage.outputTokens())
             .put("total_tokens", usage.inputTokens() + usage.outputTokens());
     node.putObject("prompt_tokens_details").put("cached_tokens", 0);
-    node.putObject("completion_tokens_details").put("reasoning_tokens", script.reasoningTokens.size());
+    node.putObject("completion_tokens_details")
+        .put("reasoning_tokens", script.reasoningTokens.size());
     return node;
   }
 }

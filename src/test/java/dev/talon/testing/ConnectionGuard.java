@@ -16,9 +16,9 @@ import org.apache.pekko.util.ByteString;
  * <ul>
  *   <li>A client that closes its side ends the connection. Pekko HTTP supports client half-close
  *       and keeps a response streaming until a write fails (akka/akka-core#26453), so a stalled
- *       stream would never learn its client left. LLM clients never half-close: here the end of
- *       the client's bytes (FIN or reset) closes the connection at once, which cancels the
- *       response stream, which {@link EventStream} reports as a closed connection.
+ *       stream would never learn its client left. LLM clients never half-close: here the end of the
+ *       client's bytes (FIN or reset) closes the connection at once, which cancels the response
+ *       stream, which {@link EventStream} reports as a closed connection.
  *   <li>A scripted drop closes the connection in the middle of a chunked body, after every byte
  *       before it was written. Failing the entity source makes Pekko abort (RST) instead, but the
  *       TCP stage discards what it has buffered and the client may lose frames sent before the
@@ -30,15 +30,19 @@ import org.apache.pekko.util.ByteString;
 final class ConnectionGuard {
   /** The chunk that marks where a stream is cut; never sent. */
   static final ByteString DROP =
-      ByteString.fromString("\u0000fake-upstream: close this connection\u0000", StandardCharsets.UTF_8);
+      ByteString.fromString(
+          "\u0000fake-upstream: close this connection\u0000", StandardCharsets.UTF_8);
 
   // Pekko HTTP frames the DROP chunk as "<size in hex>\r\n" DROP "\r\n".
   private static final int DROP_CHUNK_HEADER = (Integer.toHexString(DROP.size()) + "\r\n").length();
-  private static final ByteString END = ByteString.fromArray(new byte[] {0}); // compared by identity
+  private static final ByteString END =
+      ByteString.fromArray(new byte[] {0}); // compared by identity
 
   private final SharedKillSwitch server = KillSwitches.shared("fake-upstream");
 
-  /** Outbound (server to client) on top, inbound below, as {@code serverLayer().atop(…)} wants it. */
+  /**
+   * Outbound (server to client) on top, inbound below, as {@code serverLayer().atop(…)} wants it.
+   */
   BidiFlow<ByteString, ByteString, ByteString, ByteString, NotUsed> perConnection() {
     SharedKillSwitch clientGone = KillSwitches.shared("client-gone");
     Flow<ByteString, ByteString, NotUsed> outbound =

@@ -53,7 +53,8 @@ public final class ErrorBodies {
   /** Sent with 400, or streamed as {@code response.failed}. */
   public static ObjectNode openAiContextOverflow() {
     return openAi(
-        "Your input exceeds the context window of this model. Please adjust your input and try again.",
+        "Your input exceeds the context window of this model. Please adjust your input and try"
+            + " again.",
         "invalid_request_error",
         "input",
         "context_length_exceeded");
@@ -118,7 +119,9 @@ public final class ErrorBodies {
                 + " tokens) exceeds the available context size ("
                 + contextWindow
                 + " tokens), try increasing it");
-    ((ObjectNode) body.get("error")).put("n_prompt_tokens", promptTokens).put("n_ctx", contextWindow);
+    ((ObjectNode) body.get("error"))
+        .put("n_prompt_tokens", promptTokens)
+        .put("n_ctx", contextWindow);
     return body;
   }
 
@@ -127,7 +130,8 @@ public final class ErrorBodies {
   /** Sent with 404 when nothing is loaded. */
   public static ObjectNode lmStudioNoModelsLoaded() {
     return openAi(
-        "No models loaded. Please load a model in the developer page or use the `lms load` command.",
+        "No models loaded. Please load a model in the developer page or use the `lms load`"
+            + " command.",
         "invalid_request_error",
         "model",
         "model_not_found");
@@ -150,12 +154,13 @@ public final class ErrorBodies {
     return Json.object()
         .put(
             "error",
-            "The number of tokens to keep from the initial prompt is greater than the context length"
-                + " (n_keep: "
+            "The number of tokens to keep from the initial prompt is greater than the context"
+                + " length (n_keep: "
                 + promptTokens
                 + ">= n_ctx: "
                 + contextWindow
-                + "). Try to load the model with a larger context length, or provide a shorter input.");
+                + "). Try to load the model with a larger context length, or provide a shorter"
+                + " input.");
   }
 
   // ---- Ollama (OpenAI layer): null param and code ----
@@ -245,7 +250,10 @@ public final class ErrorBodies {
     };
   }
 
-  /** A recorded body from the shared fixtures folder, e.g. {@code openai-error-insufficient-quota.json}. */
+  /**
+   * A recorded body from the shared fixtures folder, e.g. {@code
+   * openai-error-insufficient-quota.json}.
+   */
   public static JsonNode fromFixture(String fileName) {
     return Json.parse(Fixtures.read(Fixtures.path(fileName)));
   }

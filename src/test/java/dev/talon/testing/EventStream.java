@@ -6,16 +6,18 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.ClassicActorSystemProvider;
+import org.apache.pekko.japi.function.Creator;
 import org.apache.pekko.pattern.Patterns;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
 
 /**
- * The one place that turns a protocol's events into the bytes of a {@code text/event-stream}
- * body: SSE framing, token pacing and fault injection are the same for every renderer.
+ * The one place that turns a protocol's events into the bytes of a {@code text/event-stream} body:
+ * SSE framing, token pacing and fault injection are the same for every renderer.
  */
 final class EventStream {
 
@@ -27,10 +29,16 @@ final class EventStream {
 
   private record Frame(ByteString bytes, Duration delay) {}
 
+  private enum Numbering {
+    ADD,
+    STRIP,
+    KEEP
+  }
+
   private final Script script;
   private final boolean eventLines;
   private final boolean done;
-  private final Boolean numbering; // TRUE: (re)number, FALSE: strip, null: leave as recorded
+  private final Numbering numbering;
   private final String eol;
   private int sequence;
 
@@ -38,7 +46,11 @@ final class EventStream {
     this.script = script;
     this.eventLines = script.eventLines == null || script.eventLines;
     this.done = script.done == null ? defaults.done() : script.done;
-    this.numbering = script.sequenceNumbers != null ? script.sequenceNumbers : defaults.numbered() ? Boolean.TRUE : null;
+    if (script.sequenceNumbers == null) {
+      this.numbering = defaults.numbered() ? Numbering.ADD : Numbering.KEEP;
+    } else {
+      this.numbering = script.sequenceNumbers ? Numbering.ADD : Numbering.STRIP;
+    }
     this.eol = script.crlf ? "\r\n" : "\n";
   }
 
@@ -52,7 +64,10 @@ final class EventStream {
       List<SseEvent> errorEvents,
       ClassicActorSystemProvider system,
       Runnable onClientClose) {
-    int cut = script.fault == Script.Fault.NONE ? events.size() : cutIndex(events, script.faultAfterTokens);
+    int cut =
+        script.fault == Script.Fault.NONE
+            ? events.size()
+            : cutIndex(events, script.faultAfterTokens);
     List<Frame> frames = new ArrayList<>();
     int tokens = 0;
     for (SseEvent event : events.subList(0, cut)) {
@@ -68,7 +83,9 @@ final class EventStream {
         errorEvents.forEach(e -> frames.add(new Frame(frame(e), Duration.ZERO)));
         addDone(frames);
       }
-      case MALFORMED_FRAME -> frames.add(new Frame(malformed(events.get(Math.min(cut, events.size() - 1))), Duration.ZERO));
+      case MALFORMED_FRAME ->
+          frames.add(
+              new Frame(malformed(events.get(Math.min(cut, events.size() - 1))), Duration.ZERO));
       case STALL, DROP -> {}
     }
 
@@ -81,7 +98,9 @@ final class EventStream {
             : onDemand(
                 () -> {
                   ended.set(true);
-                  return script.fault == Script.Fault.DROP ? Source.single(ConnectionGuard.DROP) : Source.empty();
+                  return script.fault == Script.Fault.DROP
+                      ? Source.single(ConnectionGuard.DROP)
+                      : Source.empty();
                 });
 
     Source<ByteString, NotUsed> body =
@@ -91,7 +110,10 @@ final class EventStream {
       body = body.keepAlive(script.keepAlive, () -> comment);
     }
     if (script.writeSize > 0) {
-      body = body.mapConcat(bytes -> bytes == ConnectionGuard.DROP ? List.of(bytes) : pieces(bytes, script.writeSize));
+      body =
+          body.mapConcat(
+              bytes ->
+                  bytes == ConnectionGuard.DROP ? List.of(bytes) : pieces(bytes, script.writeSize));
     }
     return body.watchTermination(
         (mat, terminated) -> {
@@ -105,12 +127,14 @@ final class EventStream {
         });
   }
 
-  private static Source<ByteString, NotUsed> onDemand(
-      org.apache.pekko.japi.function.Creator<Source<ByteString, NotUsed>> create) {
+  private static Source<ByteString, NotUsed> onDemand(Creator<Source<ByteString, NotUsed>> create) {
     return Source.lazySource(create).mapMaterializedValue(m -> NotUsed.getInstance());
   }
 
-  /** Everything before the token after the first {@code afterTokens}; with fewer, after the last one. */
+  /**
+   * Everything before the token after the first {@code afterTokens}; with fewer, after the last
+   * one.
+   */
   private static int cutIndex(List<SseEvent> events, int afterTokens) {
     int seen = 0;
     int afterLast = 0;
@@ -126,12 +150,12 @@ final class EventStream {
     return afterLast;
   }
 
-  private static java.util.concurrent.CompletionStage<ByteString> paced(
-      Frame frame, ClassicActorSystemProvider system) {
+  private static CompletionStage<ByteString> paced(Frame frame, ClassicActorSystemProvider system) {
     if (frame.delay().isZero()) {
       return CompletableFuture.completedFuture(frame.bytes());
     }
-    return Patterns.after(frame.delay(), system, () -> CompletableFuture.completedFuture(frame.bytes()));
+    return Patterns.after(
+        frame.delay(), system, () -> CompletableFuture.completedFuture(frame.bytes()));
   }
 
   private ByteString frame(SseEvent event) {
@@ -139,10 +163,10 @@ final class EventStream {
       return event.raw();
     }
     ObjectNode data = event.data();
-    if (Boolean.TRUE.equals(numbering)) {
-      data.put("sequence_number", sequence++);
-    } else if (Boolean.FALSE.equals(numbering)) {
-      data.remove("sequence_number");
+    switch (numbering) {
+      case ADD -> data.put("sequence_number", sequence++);
+      case STRIP -> data.remove("sequence_number");
+      case KEEP -> {}
     }
     String name = eventLines && event.name() != null ? "event: " + event.name() + eol : "";
     return utf8(name + "data: " + Json.write(data) + eol + eol);
@@ -157,9 +181,9 @@ final class EventStream {
   /** The event as it would be sent, cut in the middle of its data line, then a blank line. */
   private ByteString malformed(SseEvent event) {
     String text = frame(event).utf8String();
-    int data = text.lastIndexOf("data: ");
-    int lineEnd = text.indexOf('\n', data);
-    int cut = data + 6 + (Math.max(lineEnd, data + 6) - data - 6) / 2;
+    int start = text.lastIndexOf("data: ") + "data: ".length();
+    int end = text.indexOf('\n', start);
+    int cut = start + ((end < 0 ? text.length() : end) - start) / 2;
     return utf8(text.substring(0, cut) + eol + eol);
   }
 

@@ -22,6 +22,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Queue;
 import java.util.Set;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -86,37 +87,53 @@ public final class FakeUpstream implements AutoCloseable {
     this.system = system;
     this.ownSystem = ownSystem;
     this.responder = new Responder(system);
-    // The script decides when headers go out and how long a stream idles, not Pekko's timeouts.
+    this.binding = await(bind(), STARTUP);
+  }
+
+  /**
+   * Http's server layer on a plain Tcp binding, not {@code newServerAt(…).bind}, so that the {@link
+   * ConnectionGuard} fits between socket and HTTP. No Nagle: a token frame must not wait for the
+   * previous one's ACK. The script decides when headers go out and how long a stream idles, not
+   * Pekko's timeouts.
+   */
+  private CompletionStage<Tcp.ServerBinding> bind() {
     ServerSettings settings =
         ServerSettings.create(
             ConfigFactory.parseString(
                     "pekko.http.server.request-timeout = infinite\n"
                         + "pekko.http.server.idle-timeout = infinite")
                 .withFallback(system.classicSystem().settings().config()));
-    // Http's serverLayer on a plain Tcp binding, not newServerAt(…).bind, to fit the ConnectionGuard
-    // between socket and HTTP. No Nagle: a token frame must not wait for the previous one's ACK.
     BidiFlow<HttpResponse, ByteString, ByteString, HttpRequest, NotUsed> http =
         Http.get(system).serverLayer(settings).atop(plainText());
     Flow<HttpRequest, HttpResponse, NotUsed> handler = routes().flow(system);
-    this.binding =
-        await(
-            Tcp.get(system)
-                .bind("127.0.0.1", 0, 128, List.of(TcpSO.tcpNoDelay(true)), false, Optional.empty())
-                .to(Sink.foreach(connection -> connection.handleWith(handler.join(http.atop(guard.perConnection())), system)))
-                .run(system),
-            STARTUP);
+    return Tcp.get(system)
+        .bind("127.0.0.1", 0, 1024, List.of(TcpSO.tcpNoDelay(true)), false, Optional.empty())
+        .to(
+            Sink.foreach(
+                connection ->
+                    connection.handleWith(handler.join(http.atop(guard.perConnection())), system)))
+        .run(system);
   }
 
-  /** TLSPlacebo's SessionBytes are SslTlsInbound; Java generics cannot see the variance Scala declares. */
+  /**
+   * TLSPlacebo's SessionBytes are SslTlsInbound; Java generics cannot see the variance Scala
+   * declares.
+   */
   @SuppressWarnings({"unchecked", "rawtypes"})
-  private static BidiFlow<SslTlsOutbound, ByteString, ByteString, SslTlsInbound, NotUsed> plainText() {
+  private static BidiFlow<SslTlsOutbound, ByteString, ByteString, SslTlsInbound, NotUsed>
+      plainText() {
     return (BidiFlow) TLSPlacebo.getInstance();
   }
 
   /** A fake with its own ActorSystem, terminated by {@link #close()}. */
   public static FakeUpstream start() {
     ActorSystem<Void> own = ActorSystem.create(Behaviors.empty(), "fake-upstream");
-    return new FakeUpstream(own, own);
+    try {
+      return new FakeUpstream(own, own);
+    } catch (RuntimeException e) {
+      own.terminate();
+      throw e;
+    }
   }
 
   /** A fake on a shared ActorSystem (one per test class), which {@link #close()} leaves running. */
@@ -227,23 +244,38 @@ public final class FakeUpstream implements AutoCloseable {
 
   // ---- routes ----
 
+  /** Every request is recorded first, whatever route (or none) answers it. */
   private Route routes() {
     return extractRequest(
         httpRequest ->
             entity(
                 Unmarshaller.entityToString(),
-                text -> {
-                  Request request = record(httpRequest, text);
-                  return concat(
-                      get(() -> concat(
-                          path(segment("v1").slash("models"), () -> complete(Responder.json(ServedModel.v1List(models, modelsShape)))),
-                          path(segment("api").slash("v0").slash("models"), () -> complete(Responder.json(ServedModel.lmStudioV0List(models)))),
-                          path("health", () -> complete(Responder.statusCode(healthStatus), Responder.json(healthBody))))),
-                      post(() -> concat(
-                          path(segment("v1").slash("responses"), () -> generate(request, ResponsesRenderer::new)),
-                          path(segment("v1").slash("chat").slash("completions"), () -> generate(request, ChatRenderer::new)),
-                          path(segment("v1").slash("messages"), () -> generate(request, AnthropicRenderer::new)))));
+                body -> {
+                  Request request = record(httpRequest, body);
+                  return concat(get(this::listings), post(() -> generation(request)));
                 }));
+  }
+
+  private Route listings() {
+    return concat(
+        path(
+            segment("v1").slash("models"),
+            () -> complete(Responder.json(ServedModel.v1List(models, modelsShape)))),
+        path(
+            segment("api").slash("v0").slash("models"),
+            () -> complete(Responder.json(ServedModel.lmStudioV0List(models)))),
+        path(
+            "health",
+            () -> complete(Responder.statusCode(healthStatus), Responder.json(healthBody))));
+  }
+
+  private Route generation(Request request) {
+    return concat(
+        path(segment("v1").slash("responses"), () -> generate(request, ResponsesRenderer::new)),
+        path(
+            segment("v1").slash("chat").slash("completions"),
+            () -> generate(request, ChatRenderer::new)),
+        path(segment("v1").slash("messages"), () -> generate(request, AnthropicRenderer::new)));
   }
 
   private Route generate(Request request, BiFunction<Request, Script, Renderer> renderers) {
@@ -256,13 +288,17 @@ public final class FakeUpstream implements AutoCloseable {
             requests.notifyAll();
           }
         };
-    return completeWithFuture(responder.respond(script, request, renderers.apply(request, script), onClientClose));
+    return completeWithFuture(
+        responder.respond(script, request, renderers.apply(request, script), onClientClose));
   }
 
   private Request record(HttpRequest httpRequest, String body) {
     Map<String, String> headers = new HashMap<>();
     for (HttpHeader header : httpRequest.getHeaders()) {
       headers.putIfAbsent(header.lowercaseName(), header.value());
+    }
+    if (!body.isEmpty()) { // Pekko models Content-Type on the entity, not as a header
+      headers.put("content-type", httpRequest.entity().getContentType().toString());
     }
     Request request =
         new Request(
@@ -280,13 +316,21 @@ public final class FakeUpstream implements AutoCloseable {
   }
 
   /** Blocks the calling test thread (never a Pekko thread) until {@code done} holds. */
-  private List<Request> awaitList(List<Request> list, Predicate<List<Request>> done, Duration timeout, String what) {
+  private List<Request> awaitList(
+      List<Request> list, Predicate<List<Request>> done, Duration timeout, String what) {
     long deadline = System.nanoTime() + timeout.toNanos();
     synchronized (requests) {
       while (!done.test(list)) {
         long left = deadline - System.nanoTime();
         if (left <= 0) {
-          throw new AssertionError("timed out after " + timeout + " waiting for " + what + "; saw " + requests.size() + " requests");
+          throw new AssertionError(
+              "timed out after "
+                  + timeout
+                  + " waiting for "
+                  + what
+                  + "; saw "
+                  + requests.size()
+                  + " requests");
         }
         try {
           TimeUnit.NANOSECONDS.timedWait(requests, left);
@@ -299,7 +343,7 @@ public final class FakeUpstream implements AutoCloseable {
     }
   }
 
-  private static <T> T await(java.util.concurrent.CompletionStage<T> stage, Duration timeout) {
+  private static <T> T await(CompletionStage<T> stage, Duration timeout) {
     try {
       return stage.toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
     } catch (InterruptedException e) {

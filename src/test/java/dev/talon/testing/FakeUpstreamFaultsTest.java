@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.io.EOFException;
 import java.io.UncheckedIOException;
 import java.net.SocketTimeoutException;
 import java.net.http.HttpResponse;
@@ -21,8 +20,10 @@ import org.junit.jupiter.api.Test;
 /** Every fault knob does to the wire what a real failing server does, seen by plain clients. */
 class FakeUpstreamFaultsTest {
   private static final Duration WAIT = Duration.ofSeconds(5);
-  private static final String RESPONSES_STREAM = "{\"model\":\"m\",\"input\":\"Hi\",\"stream\":true}";
-  private static final String CHAT_STREAM = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"stream\":true}";
+  private static final String RESPONSES_STREAM =
+      "{\"model\":\"m\",\"input\":\"Hi\",\"stream\":true}";
+  private static final String CHAT_STREAM =
+      "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"stream\":true}";
   private static final String MESSAGES_STREAM = "{\"model\":\"c\",\"messages\":[],\"stream\":true}";
 
   private static ActorSystem<Void> system;
@@ -59,7 +60,8 @@ class FakeUpstreamFaultsTest {
   @Test
   void unusualStatusesAndPlainTextBodies() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
-      fake.enqueue(Script.status(529, ErrorBodies.anthropicOverloaded()), Script.status(502, "Bad Gateway"));
+      fake.enqueue(
+          Script.status(529, ErrorBodies.anthropicOverloaded()), Script.status(502, "Bad Gateway"));
 
       HttpResponse<String> overloaded = TestClient.post(fake, "/v1/messages", MESSAGES_STREAM);
       assertEquals(529, overloaded.statusCode());
@@ -75,25 +77,35 @@ class FakeUpstreamFaultsTest {
   void errorBodiesHaveEachServersShape() {
     assertEquals(404, ErrorBodies.vllmModelNotFound("x").at("/error/code").intValue());
     assertEquals("NotFoundError", ErrorBodies.vllmModelNotFound("x").at("/error/type").asText());
-    assertEquals("{\"error\":{\"code\":503,\"message\":\"Loading model\",\"type\":\"unavailable_error\"}}",
+    assertEquals(
+        "{\"error\":{\"code\":503,\"message\":\"Loading model\",\"type\":\"unavailable_error\"}}",
         Json.write(ErrorBodies.llamaCppLoading()));
     JsonNode liteLlm = ErrorBodies.liteLlmRateLimit().get("error");
     assertTrue(liteLlm.get("code").isTextual());
     assertEquals("429", liteLlm.get("code").asText());
     assertEquals("None", liteLlm.get("type").asText());
     assertEquals("None", liteLlm.get("param").asText());
-    assertEquals("model_not_found", ErrorBodies.lmStudioNoModelsLoaded().at("/error/code").asText());
-    assertTrue(ErrorBodies.lmStudioModelNotFound("default", List.of("a", "b")).at("/error/message").asText()
-        .endsWith("Your models:\n\na\nb"));
+    assertEquals(
+        "model_not_found", ErrorBodies.lmStudioNoModelsLoaded().at("/error/code").asText());
+    assertTrue(
+        ErrorBodies.lmStudioModelNotFound("default", List.of("a", "b"))
+            .at("/error/message")
+            .asText()
+            .endsWith("Your models:\n\na\nb"));
     assertTrue(ErrorBodies.lmStudioContextOverflow(5000, 4096).get("error").isTextual());
     JsonNode busy = ErrorBodies.ollamaServerBusy().get("error");
     assertTrue(busy.get("message").asText().startsWith("server busy"));
     assertTrue(busy.get("param").isNull() && busy.get("code").isNull());
-    assertEquals("model \"llama3\" not found, try pulling it first",
+    assertEquals(
+        "model \"llama3\" not found, try pulling it first",
         ErrorBodies.ollamaModelNotFound("llama3").at("/error/message").asText());
     assertEquals("error", ErrorBodies.anthropicOverloaded().get("type").asText());
-    assertEquals(ErrorBodies.fromFixture("llamacpp-context-overflow-400.json"), ErrorBodies.llamaCppContextOverflow(5012, 4096));
-    assertEquals(ErrorBodies.fromFixture("openai-error-insufficient-quota.json"), ErrorBodies.openAiInsufficientQuota());
+    assertEquals(
+        ErrorBodies.fromFixture("llamacpp-context-overflow-400.json"),
+        ErrorBodies.llamaCppContextOverflow(5012, 4096));
+    assertEquals(
+        ErrorBodies.fromFixture("openai-error-insufficient-quota.json"),
+        ErrorBodies.openAiInsufficientQuota());
   }
 
   // ---- context overflow ----
@@ -112,10 +124,13 @@ class FakeUpstreamFaultsTest {
 
       HttpResponse<String> anthropic = TestClient.post(fake, "/v1/messages", large);
       assertEquals(400, anthropic.statusCode());
-      assertEquals("prompt is too long: 25 tokens > 10 maximum", Json.parse(anthropic.body()).at("/error/message").asText());
+      assertEquals(
+          "prompt is too long: 25 tokens > 10 maximum",
+          Json.parse(anthropic.body()).at("/error/message").asText());
 
       fake.enqueue(Script.reply("ok").contextWindow(10, ServerKind.LLAMA_CPP));
-      JsonNode llamaCpp = Json.parse(TestClient.post(fake, "/v1/chat/completions", large).body()).get("error");
+      JsonNode llamaCpp =
+          Json.parse(TestClient.post(fake, "/v1/chat/completions", large).body()).get("error");
       assertEquals("exceed_context_size_error", llamaCpp.get("type").asText());
       assertEquals(25, llamaCpp.get("n_prompt_tokens").asInt());
       assertEquals(10, llamaCpp.get("n_ctx").asInt());
@@ -128,7 +143,8 @@ class FakeUpstreamFaultsTest {
   @Test
   void headerDelayHoldsBackTheWholeResponse() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
-      fake.enqueue(Script.status(503, ErrorBodies.ollamaServerBusy()).headerDelay(Duration.ofMillis(300)));
+      fake.enqueue(
+          Script.status(503, ErrorBodies.ollamaServerBusy()).headerDelay(Duration.ofMillis(300)));
       long start = System.nanoTime();
       HttpResponse<String> response = TestClient.post(fake, "/v1/chat/completions", CHAT_STREAM);
 
@@ -173,9 +189,13 @@ class FakeUpstreamFaultsTest {
   @Test
   void nonStreamingRepliesWaitForTheWholeGeneration() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
-      fake.enqueue(Script.reply("a b c").firstTokenDelay(Duration.ofMillis(200)).tokenDelay(Duration.ofMillis(100)));
+      fake.enqueue(
+          Script.reply("a b c")
+              .firstTokenDelay(Duration.ofMillis(200))
+              .tokenDelay(Duration.ofMillis(100)));
       long start = System.nanoTime();
-      HttpResponse<String> response = TestClient.post(fake, "/v1/chat/completions", "{\"messages\":[]}");
+      HttpResponse<String> response =
+          TestClient.post(fake, "/v1/chat/completions", "{\"messages\":[]}");
 
       assertEquals(200, response.statusCode());
       assertTrue(elapsedMillis(start) >= 400);
@@ -192,12 +212,19 @@ class FakeUpstreamFaultsTest {
       String sofar = raw.readUntil("\" two\"");
 
       raw.readTimeout(Duration.ofMillis(300));
-      assertThrows(SocketTimeoutException.class, raw::nextChunk, "nothing after the stall, but no end either");
-      assertFalse(sofar.contains("three") || sofar.contains("finish_reason\":\"stop") || sofar.contains("[DONE]"));
+      assertThrows(
+          SocketTimeoutException.class,
+          raw::nextChunk,
+          "nothing after the stall, but no end either");
+      assertFalse(
+          sofar.contains("three")
+              || sofar.contains("finish_reason\":\"stop")
+              || sofar.contains("[DONE]"));
       assertTrue(fake.closedConnections().isEmpty());
 
       raw.close();
-      assertEquals("/v1/chat/completions", fake.awaitConnectionClosed(Duration.ofSeconds(1)).path());
+      assertEquals(
+          "/v1/chat/completions", fake.awaitConnectionClosed(Duration.ofSeconds(1)).path());
     }
   }
 
@@ -208,7 +235,8 @@ class FakeUpstreamFaultsTest {
       try (RawHttp raw = RawHttp.post(fake.address(), "/v1/responses", RESPONSES_STREAM)) {
         String sofar = raw.readUntil(": keep-alive\n\n: keep-alive\n\n");
 
-        assertTrue(sofar.contains("response.in_progress"), "the preamble goes out before the stall");
+        assertTrue(
+            sofar.contains("response.in_progress"), "the preamble goes out before the stall");
         assertFalse(sofar.contains("output_text.delta"));
       }
     }
@@ -218,8 +246,11 @@ class FakeUpstreamFaultsTest {
   void stalledNonStreamingRequestNeverGetsHeaders() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
       fake.enqueue(Script.reply("x").stallAfter(0));
-      assertThrows(SocketTimeoutException.class,
-          () -> RawHttp.post(fake.address(), "/v1/responses", "{\"input\":\"Hi\"}", Duration.ofMillis(300)));
+      assertThrows(
+          SocketTimeoutException.class,
+          () ->
+              RawHttp.post(
+                  fake.address(), "/v1/responses", "{\"input\":\"Hi\"}", Duration.ofMillis(300)));
       assertEquals(1, fake.requests().size());
     }
   }
@@ -237,7 +268,8 @@ class FakeUpstreamFaultsTest {
         assertFalse(body.complete(), "the chunked body must not end cleanly");
         List<String> types = Sse.types(body.text());
         assertEquals(2, types.stream().filter("response.output_text.delta"::equals).count());
-        assertEquals("response.output_text.delta", types.get(types.size() - 1), "no terminal event");
+        assertEquals(
+            "response.output_text.delta", types.get(types.size() - 1), "no terminal event");
       }
       assertTrue(fake.closedConnections().isEmpty(), "a scripted drop is not the client closing");
     }
@@ -247,7 +279,8 @@ class FakeUpstreamFaultsTest {
   void dropFailsAPlainHttpClient() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
       fake.enqueue(Script.reply("one two three").dropAfter(1));
-      assertThrows(UncheckedIOException.class, () -> TestClient.post(fake, "/v1/messages", MESSAGES_STREAM));
+      assertThrows(
+          UncheckedIOException.class, () -> TestClient.post(fake, "/v1/messages", MESSAGES_STREAM));
       assertEquals(1, fake.requests().size());
     }
   }
@@ -256,7 +289,8 @@ class FakeUpstreamFaultsTest {
   void dropCutsANonStreamingBodyInTheMiddle() throws Exception {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
       fake.enqueue(Script.reply("one two three").dropAfter(1));
-      try (RawHttp raw = RawHttp.post(fake.address(), "/v1/chat/completions", "{\"messages\":[]}")) {
+      try (RawHttp raw =
+          RawHttp.post(fake.address(), "/v1/chat/completions", "{\"messages\":[]}")) {
         RawHttp.Body body = raw.readToEnd();
 
         assertEquals(200, raw.status);
@@ -289,18 +323,33 @@ class FakeUpstreamFaultsTest {
     }
   }
 
+  @Test
+  void malformedNonStreamingBodyIsHalfAJsonDocument() {
+    try (FakeUpstream fake = FakeUpstream.start(system)) {
+      fake.enqueue(Script.reply("one two").malformedFrameAfter(0));
+      HttpResponse<String> response = TestClient.post(fake, "/v1/messages", "{\"messages\":[]}");
+
+      assertEquals(200, response.statusCode());
+      assertTrue(response.body().startsWith("{\"id\":\"msg_"));
+      assertThrows(UncheckedIOException.class, () -> Json.parse(response.body()));
+    }
+  }
+
   // ---- in-stream errors ----
 
   @Test
   void responsesStreamErrorIsErrorThenResponseFailed() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
-      fake.enqueue(Script.reply("a b c").streamErrorAfter(1), Script.reply("a").streamErrorAfter(0, ErrorBodies.openAiContextOverflow()));
+      fake.enqueue(
+          Script.reply("a b c").streamErrorAfter(1),
+          Script.reply("a").streamErrorAfter(0, ErrorBodies.openAiContextOverflow()));
       HttpResponse<String> response = TestClient.post(fake, "/v1/responses", RESPONSES_STREAM);
 
       assertEquals(200, response.statusCode());
       List<JsonNode> events = Sse.json(response.body());
       List<String> types = events.stream().map(e -> e.get("type").asText()).toList();
-      assertEquals(List.of("response.output_text.delta", "error", "response.failed"), types.subList(4, 7));
+      assertEquals(
+          List.of("response.output_text.delta", "error", "response.failed"), types.subList(4, 7));
       assertEquals(7, events.size());
       for (int i = 0; i < events.size(); i++) {
         assertEquals(i, events.get(i).get("sequence_number").asInt());
@@ -310,9 +359,17 @@ class FakeUpstreamFaultsTest {
       assertEquals("server_error", events.get(6).at("/response/error/code").asText());
       assertEquals(events.get(0).at("/response/id"), events.get(6).at("/response/id"));
 
-      List<JsonNode> overflow = Sse.json(TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body());
-      assertEquals(List.of("response.created", "response.in_progress", "response.output_item.added",
-          "response.content_part.added", "error", "response.failed"), overflow.stream().map(e -> e.get("type").asText()).toList());
+      List<JsonNode> overflow =
+          Sse.json(TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body());
+      assertEquals(
+          List.of(
+              "response.created",
+              "response.in_progress",
+              "response.output_item.added",
+              "response.content_part.added",
+              "error",
+              "response.failed"),
+          overflow.stream().map(e -> e.get("type").asText()).toList());
       assertEquals("context_length_exceeded", overflow.get(5).at("/response/error/code").asText());
     }
   }
@@ -324,7 +381,8 @@ class FakeUpstreamFaultsTest {
       String body = TestClient.post(fake, "/v1/chat/completions", CHAT_STREAM).body();
 
       List<JsonNode> chunks = Sse.json(body);
-      assertEquals(ErrorBodies.liteLlmRateLimit().get("error"), chunks.get(chunks.size() - 1).get("error"));
+      assertEquals(
+          ErrorBodies.liteLlmRateLimit().get("error"), chunks.get(chunks.size() - 1).get("error"));
       assertEquals(3, chunks.size(), "role chunk, one token, error");
       assertTrue(body.endsWith("data: [DONE]\n\n"), "then [DONE], as vLLM does");
     }
@@ -348,7 +406,8 @@ class FakeUpstreamFaultsTest {
   void streamErrorOnANonStreamingRequestIsA500() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
       fake.enqueue(Script.reply("x").streamErrorAfter(0, ErrorBodies.vllmEngineError()));
-      HttpResponse<String> response = TestClient.post(fake, "/v1/chat/completions", "{\"messages\":[]}");
+      HttpResponse<String> response =
+          TestClient.post(fake, "/v1/chat/completions", "{\"messages\":[]}");
 
       assertEquals(500, response.statusCode());
       assertEquals(ErrorBodies.vllmEngineError(), Json.parse(response.body()));

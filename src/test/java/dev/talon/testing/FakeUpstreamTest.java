@@ -27,10 +27,14 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** The fake's endpoints speak each protocol's grammar; requests are recorded; fixtures replay exactly. */
+/**
+ * The fake's endpoints speak each protocol's grammar; requests are recorded; fixtures replay
+ * exactly.
+ */
 class FakeUpstreamTest {
   private static final Duration WAIT = Duration.ofSeconds(5);
-  private static final String RESPONSES_STREAM = "{\"model\":\"qwen3-8b\",\"input\":\"Hi\",\"stream\":true}";
+  private static final String RESPONSES_STREAM =
+      "{\"model\":\"qwen3-8b\",\"input\":\"Hi\",\"stream\":true}";
   private static final String CHAT_STREAM =
       "{\"model\":\"qwen3-8b\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"stream\":true,"
           + "\"stream_options\":{\"include_usage\":true}}";
@@ -58,19 +62,32 @@ class FakeUpstreamTest {
       HttpResponse<String> response = TestClient.post(fake, "/v1/responses", RESPONSES_STREAM);
 
       assertEquals(200, response.statusCode());
-      assertTrue(response.headers().firstValue("content-type").orElseThrow().startsWith("text/event-stream"));
+      assertTrue(
+          response
+              .headers()
+              .firstValue("content-type")
+              .orElseThrow()
+              .startsWith("text/event-stream"));
       assertEquals("chunked", response.headers().firstValue("transfer-encoding").orElseThrow());
       assertEquals(
           List.of(
-              "response.created", "response.in_progress", "response.output_item.added",
-              "response.content_part.added", "response.output_text.delta", "response.output_text.delta",
-              "response.output_text.delta", "response.output_text.done", "response.content_part.done",
-              "response.output_item.done", "response.completed"),
+              "response.created",
+              "response.in_progress",
+              "response.output_item.added",
+              "response.content_part.added",
+              "response.output_text.delta",
+              "response.output_text.delta",
+              "response.output_text.delta",
+              "response.output_text.done",
+              "response.content_part.done",
+              "response.output_item.done",
+              "response.completed"),
           Sse.types(response.body()));
       List<Sse> frames = Sse.parse(response.body());
       List<JsonNode> events = Sse.json(response.body());
       for (int i = 0; i < events.size(); i++) {
-        assertEquals(events.get(i).get("type").asText(), frames.get(i).event(), "event: line equals type");
+        assertEquals(
+            events.get(i).get("type").asText(), frames.get(i).event(), "event: line equals type");
         assertEquals(i, events.get(i).get("sequence_number").asInt());
       }
       assertFalse(response.body().contains("[DONE]"), "OpenAI Responses sends no [DONE]");
@@ -80,10 +97,12 @@ class FakeUpstreamTest {
       JsonNode completed = first(events, "response.completed").get("response");
       assertEquals("completed", completed.get("status").asText());
       assertEquals("qwen3-8b", completed.get("model").asText());
-      assertEquals(first(events, "response.output_item.done").get("item"), completed.get("output").get(0));
+      assertEquals(
+          first(events, "response.output_item.done").get("item"), completed.get("output").get(0));
       assertEquals("Hello, world", completed.at("/output/0/content/0/text").asText());
       assertEquals(3, completed.at("/usage/output_tokens").asInt());
-      assertEquals(fake.requests().get(0).estimatedTokens(), completed.at("/usage/input_tokens").asInt());
+      assertEquals(
+          fake.requests().get(0).estimatedTokens(), completed.at("/usage/input_tokens").asInt());
       assertTrue(first(events, "response.created").get("response").get("usage").isNull());
     }
   }
@@ -92,34 +111,69 @@ class FakeUpstreamTest {
   void responsesStreamsReasoningTextAndToolCallsAsItemsInOrder() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
       fake.enqueue(
-          Script.reply("Checking.").reasoning("User wants weather").toolCall("get_weather", "{\"city\":\"Paris\"}"));
-      List<JsonNode> events = Sse.json(TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body());
+          Script.reply("Checking.")
+              .reasoning("User wants weather")
+              .toolCall("get_weather", "{\"city\":\"Paris\"}"));
+      List<JsonNode> events =
+          Sse.json(TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body());
 
-      List<String> expected = new ArrayList<>(List.of("response.created", "response.in_progress",
-          "response.output_item.added", "response.content_part.added"));
-      expected.addAll(List.of("response.reasoning_text.delta", "response.reasoning_text.delta", "response.reasoning_text.delta"));
-      expected.addAll(List.of("response.reasoning_text.done", "response.content_part.done", "response.output_item.done",
-          "response.output_item.added", "response.content_part.added", "response.output_text.delta",
-          "response.output_text.delta", "response.output_text.done", "response.content_part.done",
-          "response.output_item.done", "response.output_item.added"));
-      expected.addAll(List.of("response.function_call_arguments.delta", "response.function_call_arguments.delta",
-          "response.function_call_arguments.delta", "response.function_call_arguments.delta",
-          "response.function_call_arguments.delta"));
-      expected.addAll(List.of("response.function_call_arguments.done", "response.output_item.done", "response.completed"));
+      List<String> expected =
+          new ArrayList<>(
+              List.of(
+                  "response.created",
+                  "response.in_progress",
+                  "response.output_item.added",
+                  "response.content_part.added"));
+      expected.addAll(
+          List.of(
+              "response.reasoning_text.delta",
+              "response.reasoning_text.delta",
+              "response.reasoning_text.delta"));
+      expected.addAll(
+          List.of(
+              "response.reasoning_text.done",
+              "response.content_part.done",
+              "response.output_item.done",
+              "response.output_item.added",
+              "response.content_part.added",
+              "response.output_text.delta",
+              "response.output_text.delta",
+              "response.output_text.done",
+              "response.content_part.done",
+              "response.output_item.done",
+              "response.output_item.added"));
+      expected.addAll(
+          List.of(
+              "response.function_call_arguments.delta",
+              "response.function_call_arguments.delta",
+              "response.function_call_arguments.delta",
+              "response.function_call_arguments.delta",
+              "response.function_call_arguments.delta"));
+      expected.addAll(
+          List.of(
+              "response.function_call_arguments.done",
+              "response.output_item.done",
+              "response.completed"));
       assertEquals(expected, events.stream().map(e -> e.get("type").asText()).toList());
 
       List<JsonNode> added = all(events, "response.output_item.added");
-      assertEquals(List.of("reasoning", "message", "function_call"), added.stream().map(e -> e.at("/item/type").asText()).toList());
-      assertEquals(List.of(0, 1, 2), added.stream().map(e -> e.get("output_index").asInt()).toList());
+      assertEquals(
+          List.of("reasoning", "message", "function_call"),
+          added.stream().map(e -> e.at("/item/type").asText()).toList());
+      assertEquals(
+          List.of(0, 1, 2), added.stream().map(e -> e.get("output_index").asInt()).toList());
       assertEquals("", added.get(2).at("/item/arguments").asText());
       assertEquals("get_weather", added.get(2).at("/item/name").asText());
-      assertEquals("{\"city\":\"Paris\"}", String.join("", deltas(events, "response.function_call_arguments.delta")));
+      assertEquals(
+          "{\"city\":\"Paris\"}",
+          String.join("", deltas(events, "response.function_call_arguments.delta")));
       JsonNode argumentsDone = first(events, "response.function_call_arguments.done");
       assertEquals("{\"city\":\"Paris\"}", argumentsDone.get("arguments").asText());
       assertEquals("get_weather", argumentsDone.get("name").asText());
 
       JsonNode output = first(events, "response.completed").at("/response/output");
-      List<JsonNode> done = all(events, "response.output_item.done").stream().map(e -> e.get("item")).toList();
+      List<JsonNode> done =
+          all(events, "response.output_item.done").stream().map(e -> e.get("item")).toList();
       assertEquals(done, List.of(output.get(0), output.get(1), output.get(2)));
       assertEquals("User wants weather", output.at("/0/content/0/text").asText());
       assertTrue(output.at("/2/call_id").asText().startsWith("call_"));
@@ -130,12 +184,17 @@ class FakeUpstreamTest {
   void responsesReasoningSummaryUsesSummaryParts() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
       fake.enqueue(Script.reply("Ok").reasoning("Think hard").reasoningSummary());
-      List<String> types = Sse.types(TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body());
+      List<String> types =
+          Sse.types(TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body());
 
       assertEquals(
-          List.of("response.output_item.added", "response.reasoning_summary_part.added",
-              "response.reasoning_summary_text.delta", "response.reasoning_summary_text.delta",
-              "response.reasoning_summary_text.done", "response.reasoning_summary_part.done",
+          List.of(
+              "response.output_item.added",
+              "response.reasoning_summary_part.added",
+              "response.reasoning_summary_text.delta",
+              "response.reasoning_summary_text.delta",
+              "response.reasoning_summary_text.done",
+              "response.reasoning_summary_part.done",
               "response.output_item.done"),
           types.subList(2, 9));
     }
@@ -147,13 +206,19 @@ class FakeUpstreamTest {
       fake.enqueue(
           Script.reply().toolCall("f", "{\"a\":1}").argumentDeltas(ArgumentDeltas.ONE),
           Script.reply().toolCall("f", "{\"a\":1}").argumentDeltas(ArgumentDeltas.NONE));
-      List<JsonNode> one = Sse.json(TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body());
-      List<JsonNode> none = Sse.json(TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body());
+      List<JsonNode> one =
+          Sse.json(TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body());
+      List<JsonNode> none =
+          Sse.json(TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body());
 
       assertEquals(List.of("{\"a\":1}"), deltas(one, "response.function_call_arguments.delta"));
       assertEquals(List.of(), deltas(none, "response.function_call_arguments.delta"));
-      assertEquals("{\"a\":1}", first(none, "response.function_call_arguments.done").get("arguments").asText());
-      assertEquals("function_call", first(none, "response.output_item.added").at("/item/type").asText(),
+      assertEquals(
+          "{\"a\":1}",
+          first(none, "response.function_call_arguments.done").get("arguments").asText());
+      assertEquals(
+          "function_call",
+          first(none, "response.output_item.added").at("/item/type").asText(),
           "no message item for a tool-only answer");
     }
   }
@@ -162,13 +227,15 @@ class FakeUpstreamTest {
   void responsesLengthCapEndsIncomplete() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
       fake.enqueue(Script.reply("Cut short").finish(Finish.LENGTH));
-      List<JsonNode> events = Sse.json(TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body());
+      List<JsonNode> events =
+          Sse.json(TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body());
 
       JsonNode last = events.get(events.size() - 1);
       assertEquals("response.incomplete", last.get("type").asText());
       assertEquals("incomplete", last.at("/response/status").asText());
       assertEquals("max_output_tokens", last.at("/response/incomplete_details/reason").asText());
-      assertEquals("incomplete", first(events, "response.output_item.done").at("/item/status").asText());
+      assertEquals(
+          "incomplete", first(events, "response.output_item.done").at("/item/status").asText());
     }
   }
 
@@ -177,7 +244,10 @@ class FakeUpstreamTest {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
       fake.enqueue(Script.reply("Hi there").toolCall("f", "{}").usage(11, 7));
       HttpResponse<String> response =
-          TestClient.post(fake, "/v1/responses", "{\"model\":\"m\",\"input\":\"Hi\",\"instructions\":\"Be brief\"}");
+          TestClient.post(
+              fake,
+              "/v1/responses",
+              "{\"model\":\"m\",\"input\":\"Hi\",\"instructions\":\"Be brief\"}");
 
       assertEquals(200, response.statusCode());
       JsonNode body = Json.parse(response.body());
@@ -208,22 +278,31 @@ class FakeUpstreamTest {
       chunks.forEach(c -> assertEquals("chat.completion.chunk", c.get("object").asText()));
       chunks.forEach(c -> assertEquals(chunks.get(0).get("id"), c.get("id")));
       assertEquals("assistant", chunks.get(0).at("/choices/0/delta/role").asText());
-      assertEquals(List.of("Hello", ",", " world"),
-          chunks.subList(1, 4).stream().map(c -> c.at("/choices/0/delta/content").asText()).toList());
-      assertTrue(chunks.get(1).at("/choices/0/delta/role").isMissingNode(), "role only on the first chunk");
+      assertEquals(
+          List.of("Hello", ",", " world"),
+          chunks.subList(1, 4).stream()
+              .map(c -> c.at("/choices/0/delta/content").asText())
+              .toList());
+      assertTrue(
+          chunks.get(1).at("/choices/0/delta/role").isMissingNode(),
+          "role only on the first chunk");
       assertTrue(chunks.get(1).get("usage").isNull());
       assertEquals("stop", chunks.get(4).at("/choices/0/finish_reason").asText());
       JsonNode usage = chunks.get(5);
       assertEquals(0, usage.get("choices").size());
       assertEquals(3, usage.at("/usage/completion_tokens").asInt());
-      assertEquals(usage.at("/usage/prompt_tokens").asInt() + 3, usage.at("/usage/total_tokens").asInt());
+      assertEquals(
+          usage.at("/usage/prompt_tokens").asInt() + 3, usage.at("/usage/total_tokens").asInt());
     }
   }
 
   @Test
   void chatStreamWithoutIncludeUsageHasNoUsageChunk() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
-      String body = TestClient.post(fake, "/v1/chat/completions", "{\"model\":\"m\",\"messages\":[],\"stream\":true}").body();
+      String body =
+          TestClient.post(
+                  fake, "/v1/chat/completions", "{\"model\":\"m\",\"messages\":[],\"stream\":true}")
+              .body();
 
       List<JsonNode> chunks = Sse.json(body);
       assertEquals("stop", chunks.get(chunks.size() - 1).at("/choices/0/finish_reason").asText());
@@ -235,21 +314,33 @@ class FakeUpstreamTest {
   @ValueSource(ints = {0, 1})
   void chatToolCallsStreamByIndexWithIdAndNameFirst(int indexBase) {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
-      fake.enqueue(Script.reply().toolCall("get_capital", "{\"country\":\"UK\"}").toolCall("noop", "{}").toolIndexBase(indexBase));
-      List<JsonNode> chunks = Sse.json(TestClient.post(fake, "/v1/chat/completions", CHAT_STREAM).body());
+      fake.enqueue(
+          Script.reply()
+              .toolCall("get_capital", "{\"country\":\"UK\"}")
+              .toolCall("noop", "{}")
+              .toolIndexBase(indexBase));
+      List<JsonNode> chunks =
+          Sse.json(TestClient.post(fake, "/v1/chat/completions", CHAT_STREAM).body());
 
-      List<JsonNode> fragments = chunks.stream().filter(c -> c.at("/choices/0/delta/tool_calls").isArray())
-          .map(c -> c.at("/choices/0/delta/tool_calls/0")).toList();
+      List<JsonNode> fragments =
+          chunks.stream()
+              .filter(c -> c.at("/choices/0/delta/tool_calls").isArray())
+              .map(c -> c.at("/choices/0/delta/tool_calls/0"))
+              .toList();
       JsonNode first = fragments.get(0);
       assertEquals(indexBase, first.get("index").asInt());
       assertTrue(first.get("id").asText().startsWith("call_"));
       assertEquals("function", first.get("type").asText());
       assertEquals("get_capital", first.at("/function/name").asText());
       assertEquals("", first.at("/function/arguments").asText());
-      String arguments = fragments.stream().filter(f -> f.get("index").asInt() == indexBase)
-          .map(f -> f.at("/function/arguments").asText()).reduce("", String::concat);
+      String arguments =
+          fragments.stream()
+              .filter(f -> f.get("index").asInt() == indexBase)
+              .map(f -> f.at("/function/arguments").asText())
+              .reduce("", String::concat);
       assertEquals("{\"country\":\"UK\"}", arguments);
-      assertTrue(fragments.get(1).at("/function/name").isMissingNode(), "continuations carry no name");
+      assertTrue(
+          fragments.get(1).at("/function/name").isMissingNode(), "continuations carry no name");
       assertEquals(indexBase + 1, fragments.get(fragments.size() - 1).get("index").asInt());
       JsonNode finish = chunks.get(chunks.size() - 2);
       assertEquals("tool_calls", finish.at("/choices/0/finish_reason").asText());
@@ -259,12 +350,17 @@ class FakeUpstreamTest {
   @Test
   void chatToolCallWithoutDeltasComesWholeInOneChunk() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
-      fake.enqueue(Script.reply().toolCall("f", "{\"x\":true}").argumentDeltas(ArgumentDeltas.NONE));
-      List<JsonNode> chunks = Sse.json(TestClient.post(fake, "/v1/chat/completions", CHAT_STREAM).body());
+      fake.enqueue(
+          Script.reply().toolCall("f", "{\"x\":true}").argumentDeltas(ArgumentDeltas.NONE));
+      List<JsonNode> chunks =
+          Sse.json(TestClient.post(fake, "/v1/chat/completions", CHAT_STREAM).body());
 
-      List<JsonNode> fragments = chunks.stream().filter(c -> c.at("/choices/0/delta/tool_calls").isArray()).toList();
+      List<JsonNode> fragments =
+          chunks.stream().filter(c -> c.at("/choices/0/delta/tool_calls").isArray()).toList();
       assertEquals(1, fragments.size());
-      assertEquals("{\"x\":true}", fragments.get(0).at("/choices/0/delta/tool_calls/0/function/arguments").asText());
+      assertEquals(
+          "{\"x\":true}",
+          fragments.get(0).at("/choices/0/delta/tool_calls/0/function/arguments").asText());
     }
   }
 
@@ -273,7 +369,8 @@ class FakeUpstreamTest {
   void chatReasoningArrivesOnTheChosenChannel(ReasoningChannel channel) {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
       fake.enqueue(Script.reply("Answer").reasoning("Hmm ok").reasoningChannel(channel));
-      List<JsonNode> chunks = Sse.json(TestClient.post(fake, "/v1/chat/completions", CHAT_STREAM).body());
+      List<JsonNode> chunks =
+          Sse.json(TestClient.post(fake, "/v1/chat/completions", CHAT_STREAM).body());
 
       String content = join(chunks, "/choices/0/delta/content");
       switch (channel) {
@@ -295,7 +392,10 @@ class FakeUpstreamTest {
   void chatNonStreamingReturnsACompletion() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
       fake.enqueue(Script.reply().reasoning("why").toolCall("f", "{\"a\":2}"));
-      JsonNode body = Json.parse(TestClient.post(fake, "/v1/chat/completions", "{\"model\":\"m\",\"messages\":[]}").body());
+      JsonNode body =
+          Json.parse(
+              TestClient.post(fake, "/v1/chat/completions", "{\"model\":\"m\",\"messages\":[]}")
+                  .body());
 
       assertEquals("chat.completion", body.get("object").asText());
       JsonNode message = body.at("/choices/0/message");
@@ -322,15 +422,26 @@ class FakeUpstreamTest {
       }
       List<String> described = events.stream().map(FakeUpstreamTest::describeAnthropic).toList();
       assertEquals(
-          List.of("message_start", "ping",
-              "content_block_start:0:thinking", "content_block_delta:0:thinking_delta",
-              "content_block_delta:0:signature_delta", "content_block_stop:0",
-              "content_block_start:1:text", "content_block_delta:1:text_delta", "content_block_delta:1:text_delta",
+          List.of(
+              "message_start",
+              "ping",
+              "content_block_start:0:thinking",
+              "content_block_delta:0:thinking_delta",
+              "content_block_delta:0:signature_delta",
+              "content_block_stop:0",
+              "content_block_start:1:text",
+              "content_block_delta:1:text_delta",
+              "content_block_delta:1:text_delta",
               "content_block_stop:1",
-              "content_block_start:2:tool_use", "content_block_delta:2:input_json_delta",
-              "content_block_delta:2:input_json_delta", "content_block_delta:2:input_json_delta",
-              "content_block_delta:2:input_json_delta", "content_block_delta:2:input_json_delta",
-              "content_block_stop:2", "message_delta", "message_stop"),
+              "content_block_start:2:tool_use",
+              "content_block_delta:2:input_json_delta",
+              "content_block_delta:2:input_json_delta",
+              "content_block_delta:2:input_json_delta",
+              "content_block_delta:2:input_json_delta",
+              "content_block_delta:2:input_json_delta",
+              "content_block_stop:2",
+              "message_delta",
+              "message_stop"),
           described);
       assertFalse(body.contains("[DONE]"));
       assertEquals("claude-x", events.get(0).at("/message/model").asText());
@@ -348,7 +459,9 @@ class FakeUpstreamTest {
   void messagesNonStreamingReturnsAMessage() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
       fake.enqueue(Script.reply("Hello").finish(Finish.LENGTH));
-      JsonNode body = Json.parse(TestClient.post(fake, "/v1/messages", "{\"model\":\"c\",\"messages\":[]}").body());
+      JsonNode body =
+          Json.parse(
+              TestClient.post(fake, "/v1/messages", "{\"model\":\"c\",\"messages\":[]}").body());
 
       assertEquals("message", body.get("type").asText());
       assertEquals("assistant", body.get("role").asText());
@@ -363,7 +476,9 @@ class FakeUpstreamTest {
   @Test
   void modelListsFollowEachServersShape() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
-      fake.models(List.of(ServedModel.of("qwen3-8b").contextLength(8192), ServedModel.of("gemma-3"))).loaded("qwen3-8b");
+      fake.models(
+              List.of(ServedModel.of("qwen3-8b").contextLength(8192), ServedModel.of("gemma-3")))
+          .loaded("qwen3-8b");
 
       JsonNode openAi = Json.parse(TestClient.get(fake, "/v1/models").body());
       assertEquals("list", openAi.get("object").asText());
@@ -380,9 +495,15 @@ class FakeUpstreamTest {
       JsonNode lmStudio = Json.parse(TestClient.get(fake, "/v1/models").body());
       assertFalse(lmStudio.at("/data/0").has("created"));
       fake.modelsShape(ServerKind.VLLM);
-      assertEquals(8192, Json.parse(TestClient.get(fake, "/v1/models").body()).at("/data/0/max_model_len").asInt());
+      assertEquals(
+          8192,
+          Json.parse(TestClient.get(fake, "/v1/models").body())
+              .at("/data/0/max_model_len")
+              .asInt());
       fake.modelsShape(ServerKind.LLAMA_CPP);
-      assertEquals(8192, Json.parse(TestClient.get(fake, "/v1/models").body()).at("/data/0/meta/n_ctx").asInt());
+      assertEquals(
+          8192,
+          Json.parse(TestClient.get(fake, "/v1/models").body()).at("/data/0/meta/n_ctx").asInt());
       fake.modelsShape(ServerKind.OLLAMA).models();
       assertTrue(Json.parse(TestClient.get(fake, "/v1/models").body()).get("data").isNull());
     }
@@ -408,10 +529,15 @@ class FakeUpstreamTest {
   void scriptsAreConsumedInOrderThenTheDefaultRepeats() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
       fake.enqueue(Script.reply("one"), Script.reply("two")).setDefault(Script.reply("again"));
-      List<String> texts = IntStream.range(0, 4)
-          .mapToObj(i -> Json.parse(TestClient.post(fake, "/v1/chat/completions", "{\"messages\":[]}").body()))
-          .map(b -> b.at("/choices/0/message/content").asText())
-          .toList();
+      List<String> texts =
+          IntStream.range(0, 4)
+              .mapToObj(
+                  i ->
+                      Json.parse(
+                          TestClient.post(fake, "/v1/chat/completions", "{\"messages\":[]}")
+                              .body()))
+              .map(b -> b.at("/choices/0/message/content").asText())
+              .toList();
 
       assertEquals(List.of("one", "two", "again", "again"), texts);
     }
@@ -430,6 +556,7 @@ class FakeUpstreamTest {
       assertEquals("POST", first.method());
       assertEquals("/v1/responses", first.path());
       assertEquals("Bearer sk-test", first.header("Authorization"));
+      assertEquals("application/json", first.header("content-type"));
       assertEquals("abcdefgh", first.body().get("input").asText());
       assertEquals(2, first.estimatedTokens(), "8 chars of text, model excluded");
       assertFalse(first.streaming());
@@ -443,7 +570,8 @@ class FakeUpstreamTest {
   @Test
   void awaitRequestsFailsAfterItsTimeout() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
-      AssertionError error = assertThrows(AssertionError.class, () -> fake.awaitRequests(1, Duration.ofMillis(50)));
+      AssertionError error =
+          assertThrows(AssertionError.class, () -> fake.awaitRequests(1, Duration.ofMillis(50)));
       assertTrue(error.getMessage().contains("1 requests"));
     }
   }
@@ -452,32 +580,48 @@ class FakeUpstreamTest {
   void concurrentStreamsAreServedAndRecorded() throws Exception {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
       fake.setDefault(Script.reply("one two three four").tokenDelay(Duration.ofMillis(10)));
-      List<java.util.concurrent.CompletableFuture<String>> calls = IntStream.range(0, 20)
-          .mapToObj(i -> java.util.concurrent.CompletableFuture.supplyAsync(
-              () -> TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body()))
-          .toList();
+      List<java.util.concurrent.CompletableFuture<String>> calls =
+          IntStream.range(0, 20)
+              .mapToObj(
+                  i ->
+                      java.util.concurrent.CompletableFuture.supplyAsync(
+                          () -> TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body()))
+              .toList();
       for (var call : calls) {
         List<String> types = Sse.types(call.get(10, java.util.concurrent.TimeUnit.SECONDS));
         assertEquals("response.completed", types.get(types.size() - 1));
       }
       assertEquals(20, fake.awaitRequests(20, WAIT).size());
-      assertTrue(fake.closedConnections().isEmpty(), "streams that ended by themselves are not closed by the client");
+      assertTrue(
+          fake.closedConnections().isEmpty(),
+          "streams that ended by themselves are not closed by the client");
     }
   }
 
   // ---- fixtures ----
 
   @ParameterizedTest
-  @ValueSource(strings = {"openai-responses-text.sse", "openrouter-responses-gptoss-reasoning.sse",
-      "deepseek-chat-reasoning-content.sse", "groq-chat-reasoning-event-error.sse"})
+  @ValueSource(
+      strings = {
+        "openai-responses-text.sse",
+        "openrouter-responses-gptoss-reasoning.sse",
+        "deepseek-chat-reasoning-content.sse",
+        "groq-chat-reasoning-event-error.sse"
+      })
   void sseFixturesReplayByteForByte(String file) throws Exception {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
       fake.enqueue(Script.fixture(file));
-      HttpResponse<byte[]> response = TestClient.post(fake, "/v1/responses", RESPONSES_STREAM,
-          HttpResponse.BodyHandlers.ofByteArray());
+      HttpResponse<byte[]> response =
+          TestClient.post(
+              fake, "/v1/responses", RESPONSES_STREAM, HttpResponse.BodyHandlers.ofByteArray());
 
       assertEquals(200, response.statusCode());
-      assertTrue(response.headers().firstValue("content-type").orElseThrow().startsWith("text/event-stream"));
+      assertTrue(
+          response
+              .headers()
+              .firstValue("content-type")
+              .orElseThrow()
+              .startsWith("text/event-stream"));
       assertTrue(java.util.Arrays.equals(Files.readAllBytes(Fixtures.path(file)), response.body()));
     }
   }
@@ -489,7 +633,8 @@ class FakeUpstreamTest {
       fake.enqueue(Script.fixture(file));
       String body = TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body();
 
-      List<String> lines = Files.readAllLines(Fixtures.path(file)).stream().filter(l -> !l.isBlank()).toList();
+      List<String> lines =
+          Files.readAllLines(Fixtures.path(file)).stream().filter(l -> !l.isBlank()).toList();
       List<Sse> frames = Sse.parse(body);
       assertEquals(lines.size(), frames.size());
       for (int i = 0; i < lines.size(); i++) {
@@ -505,9 +650,13 @@ class FakeUpstreamTest {
   void jsonFixturesAreServedAsBodies() throws Exception {
     String file = "lmstudio-responses-toolcall-nonstream.json";
     try (FakeUpstream fake = FakeUpstream.start(system)) {
-      fake.enqueue(Script.fixture(file), Script.status(400, ErrorBodies.fromFixture("llamacpp-context-overflow-400.json")));
+      fake.enqueue(
+          Script.fixture(file),
+          Script.status(400, ErrorBodies.fromFixture("llamacpp-context-overflow-400.json")));
 
-      assertEquals(Files.readString(Fixtures.path(file)), TestClient.post(fake, "/v1/responses", "{}").body());
+      assertEquals(
+          Files.readString(Fixtures.path(file)),
+          TestClient.post(fake, "/v1/responses", "{}").body());
       HttpResponse<String> overflow = TestClient.post(fake, "/v1/responses", "{}");
       assertEquals(400, overflow.statusCode());
       assertEquals(4096, Json.parse(overflow.body()).at("/error/n_ctx").asInt());
@@ -542,13 +691,21 @@ class FakeUpstreamTest {
   @Test
   void keepAliveCommentsFillIdleTime() {
     try (FakeUpstream fake = FakeUpstream.start(system)) {
-      fake.enqueue(Script.reply("late").firstTokenDelay(Duration.ofMillis(400)).keepAlive(Duration.ofMillis(50)));
+      fake.enqueue(
+          Script.reply("late")
+              .firstTokenDelay(Duration.ofMillis(400))
+              .keepAlive(Duration.ofMillis(50)));
       String body = TestClient.post(fake, "/v1/chat/completions", CHAT_STREAM).body();
 
       List<Sse> frames = Sse.parse(body);
-      int firstComment = IntStream.range(0, frames.size()).filter(i -> frames.get(i).comment() != null).findFirst().orElseThrow();
+      int firstComment =
+          IntStream.range(0, frames.size())
+              .filter(i -> frames.get(i).comment() != null)
+              .findFirst()
+              .orElseThrow();
       assertEquals("keep-alive", frames.get(firstComment).comment());
-      assertEquals(1, firstComment, "comments come after the role chunk, while the first token is awaited");
+      assertEquals(
+          1, firstComment, "comments come after the role chunk, while the first token is awaited");
       assertTrue(frames.stream().filter(f -> f.comment() != null).count() >= 3);
       assertEquals("late", join(Sse.json(body), "/choices/0/delta/content"));
     }
@@ -563,7 +720,8 @@ class FakeUpstreamTest {
 
         assertTrue(body.complete());
         assertTrue(body.chunks().stream().allMatch(c -> c.length <= 3));
-        assertTrue(body.chunks().stream().anyMatch(c -> !decodes(c)), "some chunk cuts a UTF-8 sequence");
+        assertTrue(
+            body.chunks().stream().anyMatch(c -> !decodes(c)), "some chunk cuts a UTF-8 sequence");
         assertEquals("día ünïcødé", join(Sse.json(body.text()), "/choices/0/delta/content"));
       }
     }
@@ -583,8 +741,10 @@ class FakeUpstreamTest {
   private static String describeAnthropic(JsonNode event) {
     String type = event.get("type").asText();
     return switch (type) {
-      case "content_block_start" -> type + ":" + event.get("index") + ":" + event.at("/content_block/type").asText();
-      case "content_block_delta" -> type + ":" + event.get("index") + ":" + event.at("/delta/type").asText();
+      case "content_block_start" ->
+          type + ":" + event.get("index") + ":" + event.at("/content_block/type").asText();
+      case "content_block_delta" ->
+          type + ":" + event.get("index") + ":" + event.at("/delta/type").asText();
       case "content_block_stop" -> type + ":" + event.get("index");
       default -> type;
     };
@@ -603,7 +763,10 @@ class FakeUpstreamTest {
   }
 
   private static String join(List<JsonNode> events, String pointer) {
-    return events.stream().map(e -> e.at(pointer)).filter(JsonNode::isTextual).map(JsonNode::asText)
+    return events.stream()
+        .map(e -> e.at(pointer))
+        .filter(JsonNode::isTextual)
+        .map(JsonNode::asText)
         .reduce("", String::concat);
   }
 }

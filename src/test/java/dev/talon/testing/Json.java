@@ -48,7 +48,9 @@ final class Json {
     }
   }
 
-  /** A server-style id: the prefix real servers use ({@code resp_}, {@code call_}…) + 24 hex digits. */
+  /**
+   * A server-style id: the prefix real servers use ({@code resp_}, {@code call_}…) + 24 hex digits.
+   */
   static String id(String prefix) {
     return prefix + UUID.randomUUID().toString().replace("-", "").substring(0, 24);
   }

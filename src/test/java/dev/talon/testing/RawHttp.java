@@ -16,12 +16,14 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A bare HTTP/1.1 client on a socket, for what higher-level clients hide: the chunk boundaries of
- * a chunked body, and whether it ended with its last chunk or was cut by an aborted connection.
+ * A bare HTTP/1.1 client on a socket, for what higher-level clients hide: the chunk boundaries of a
+ * chunked body, and whether it ended with its last chunk or was cut by an aborted connection.
  */
 final class RawHttp implements AutoCloseable {
 
-  /** The chunks read; {@code complete} is false when the connection ended without the last chunk. */
+  /**
+   * The chunks read; {@code complete} is false when the connection ended without the last chunk.
+   */
   record Body(List<byte[]> chunks, boolean complete) {
     String text() {
       ByteArrayOutputStream all = new ByteArrayOutputStream();
@@ -51,13 +53,20 @@ final class RawHttp implements AutoCloseable {
   }
 
   /** Sends the request and reads the response head; {@code readTimeout} bounds every read. */
-  static RawHttp post(InetSocketAddress address, String path, String json, Duration readTimeout) throws IOException {
+  static RawHttp post(InetSocketAddress address, String path, String json, Duration readTimeout)
+      throws IOException {
     Socket socket = new Socket(address.getAddress(), address.getPort());
     socket.setSoTimeout((int) readTimeout.toMillis());
     byte[] body = json.getBytes(StandardCharsets.UTF_8);
     OutputStream out = socket.getOutputStream();
-    out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            + "Content-Length: " + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+    out.write(
+        ("POST "
+                + path
+                + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "Content-Length: "
+                + body.length
+                + "\r\n\r\n")
+            .getBytes(StandardCharsets.US_ASCII));
     out.write(body);
     out.flush();
     try {
@@ -74,7 +83,9 @@ final class RawHttp implements AutoCloseable {
     return this;
   }
 
-  /** The next chunk's data, or null after the last chunk; EOFException if the connection ends first. */
+  /**
+   * The next chunk's data, or null after the last chunk; EOFException if the connection ends first.
+   */
   byte[] nextChunk() throws IOException {
     String sizeLine = readLine();
     int size = Integer.parseInt(sizeLine.split(";")[0].trim(), 16);
@@ -97,7 +108,8 @@ final class RawHttp implements AutoCloseable {
   String readUntil(String marker) throws IOException {
     while (!seen.toString(StandardCharsets.UTF_8).contains(marker)) {
       if (nextChunk() == null) {
-        throw new AssertionError("body ended without " + marker + ": " + seen.toString(StandardCharsets.UTF_8));
+        throw new AssertionError(
+            "body ended without " + marker + ": " + seen.toString(StandardCharsets.UTF_8));
       }
     }
     return seen.toString(StandardCharsets.UTF_8);

@@ -26,7 +26,9 @@ interface Renderer {
 
   EventStream.Defaults framing();
 
-  /** The error object inside an {@link ErrorBodies} shape: {@code body.error}, else the body itself. */
+  /**
+   * The error object inside an {@link ErrorBodies} shape: {@code body.error}, else the body itself.
+   */
   static JsonNode errorObject(JsonNode body) {
     return body.has("error") ? body.get("error") : body;
   }

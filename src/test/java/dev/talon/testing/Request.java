@@ -13,7 +13,12 @@ import java.util.Map;
  * @param rawBody the body exactly as received
  */
 public record Request(
-    String method, String path, Map<String, String> headers, JsonNode body, String rawBody, Instant time) {
+    String method,
+    String path,
+    Map<String, String> headers,
+    JsonNode body,
+    String rawBody,
+    Instant time) {
 
   public Request {
     headers = Map.copyOf(headers);

@@ -1,14 +1,13 @@
 package dev.talon.testing;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.ClassicActorSystemProvider;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
@@ -35,7 +34,8 @@ final class Responder {
     this.system = system;
   }
 
-  CompletionStage<HttpResponse> respond(Script script, Request request, Renderer renderer, Runnable onClientClose) {
+  CompletionStage<HttpResponse> respond(
+      Script script, Request request, Renderer renderer, Runnable onClientClose) {
     if (script.kind == Script.Kind.STATUS) {
       ResponseEntity entity =
           script.bodyIsJson
@@ -43,17 +43,19 @@ final class Responder {
               : HttpEntities.create(ContentTypes.TEXT_PLAIN_UTF8, script.body);
       return after(script.headerDelay, response(script, script.status, entity));
     }
-    if (script.contextWindow > 0 && request.estimatedTokens() > script.contextWindow) {
+    int promptTokens = request.estimatedTokens();
+    if (script.contextWindow > 0 && promptTokens > script.contextWindow) {
       ServerKind shape = script.overflowShape != null ? script.overflowShape : renderer.server();
-      JsonNode body = ErrorBodies.contextOverflow(shape, request.estimatedTokens(), script.contextWindow);
+      JsonNode body = ErrorBodies.contextOverflow(shape, promptTokens, script.contextWindow);
       return after(script.headerDelay, response(script, 400, json(body)));
     }
     if (script.kind == Script.Kind.FIXTURE) {
-      Path file = script.fixture;
-      if (Fixtures.isJson(file)) {
-        return after(script.headerDelay, response(script, 200, HttpEntities.create(ContentTypes.APPLICATION_JSON, Fixtures.read(file))));
+      if (Fixtures.isJson(script.fixture)) {
+        String body = Fixtures.read(script.fixture);
+        return after(script.headerDelay, response(script, 200, json(body)));
       }
-      return stream(script, Fixtures.events(file), EventStream.Defaults.REPLAY, renderer, onClientClose);
+      List<SseEvent> events = Fixtures.events(script.fixture);
+      return stream(script, events, EventStream.Defaults.REPLAY, renderer, onClientClose);
     }
     if (request.streaming()) {
       return stream(script, renderer.events(), renderer.framing(), renderer, onClientClose);
@@ -62,35 +64,54 @@ final class Responder {
   }
 
   private CompletionStage<HttpResponse> stream(
-      Script script, List<SseEvent> events, EventStream.Defaults defaults, Renderer renderer, Runnable onClientClose) {
+      Script script,
+      List<SseEvent> events,
+      EventStream.Defaults defaults,
+      Renderer renderer,
+      Runnable onClientClose) {
     List<SseEvent> errorEvents =
-        script.fault == Script.Fault.STREAM_ERROR ? renderer.streamError(errorBody(script, renderer)) : List.of();
-    Source<ByteString, ?> body = new EventStream(script, defaults).source(events, errorEvents, system, onClientClose);
-    ResponseEntity entity = HttpEntities.createChunked(MediaTypes.TEXT_EVENT_STREAM.toContentType(), body);
-    HttpResponse response = response(script, 200, entity).addHeader(RawHeader.create("Cache-Control", "no-cache"));
+        script.fault == Script.Fault.STREAM_ERROR
+            ? renderer.streamError(errorBody(script, renderer))
+            : List.of();
+    Source<ByteString, ?> body =
+        new EventStream(script, defaults).source(events, errorEvents, system, onClientClose);
+    ResponseEntity entity =
+        HttpEntities.createChunked(MediaTypes.TEXT_EVENT_STREAM.toContentType(), body);
+    HttpResponse response =
+        response(script, 200, entity).addHeader(RawHeader.create("Cache-Control", "no-cache"));
     return after(script.headerDelay, response);
   }
 
-  /** A server that generates before it answers: the whole token time passes before the headers. */
+  /**
+   * A server that generates before it answers: the whole token time passes before the headers.
+   * Faults act on the body: a stall never answers, a drop cuts the body halfway, a malformed body
+   * is its first half, an in-stream error becomes a 500.
+   */
   private CompletionStage<HttpResponse> nonStreaming(Script script, Renderer renderer) {
+    if (script.fault == Script.Fault.STALL) {
+      return new CompletableFuture<>();
+    }
     long tokens = renderer.events().stream().filter(SseEvent::token).count();
     Duration delay = script.headerDelay;
     if (tokens > 0) {
       delay = delay.plus(script.firstTokenDelay).plus(script.tokenDelay.multipliedBy(tokens - 1));
     }
-    byte[] body = Json.write(renderer.body()).getBytes(StandardCharsets.UTF_8);
-    ByteString half = ByteString.fromArray(body, 0, body.length / 2);
+    String body = Json.write(renderer.body());
+    String half = body.substring(0, body.length() / 2);
     HttpResponse response =
         switch (script.fault) {
-          case NONE -> response(script, 200, HttpEntities.create(ContentTypes.APPLICATION_JSON, body));
-          case STALL -> null;
-          // Chunked, as some servers send JSON too, so that the connection guard can cut it.
-          case DROP -> response(script, 200, HttpEntities.createChunked(ContentTypes.APPLICATION_JSON,
-              Source.from(List.of(half, ConnectionGuard.DROP))));
-          case MALFORMED_FRAME -> response(script, 200, HttpEntities.create(ContentTypes.APPLICATION_JSON, half));
           case STREAM_ERROR -> response(script, 500, json(errorBody(script, renderer)));
+          case MALFORMED_FRAME -> response(script, 200, json(half));
+          case DROP -> {
+            // Chunked, as some servers send JSON, so that the connection guard can cut it.
+            Source<ByteString, NotUsed> cut =
+                Source.from(List.of(ByteString.fromString(half), ConnectionGuard.DROP));
+            yield response(
+                script, 200, HttpEntities.createChunked(ContentTypes.APPLICATION_JSON, cut));
+          }
+          default -> response(script, 200, json(body));
         };
-    return response == null ? new CompletableFuture<>() : after(delay, response);
+    return after(delay, response);
   }
 
   private static JsonNode errorBody(Script script, Renderer renderer) {
@@ -102,16 +123,24 @@ final class Responder {
     for (Map.Entry<String, String> header : script.headers.entrySet()) {
       headers.add(RawHeader.create(header.getKey(), header.getValue()));
     }
-    return HttpResponse.create().withStatus(statusCode(status)).withEntity(entity).addHeaders(headers);
+    return HttpResponse.create()
+        .withStatus(statusCode(status))
+        .withEntity(entity)
+        .addHeaders(headers);
   }
 
   /** Pekko knows no 529 (Anthropic overloaded): unknown codes are made up on the spot. */
   static StatusCode statusCode(int status) {
-    return StatusCodes.lookup(status).orElseGet(() -> StatusCodes.custom(status, "Status " + status, ""));
+    return StatusCodes.lookup(status)
+        .orElseGet(() -> StatusCodes.custom(status, "Status " + status, ""));
   }
 
   static ResponseEntity json(JsonNode body) {
-    return HttpEntities.create(ContentTypes.APPLICATION_JSON, Json.write(body));
+    return json(Json.write(body));
+  }
+
+  private static ResponseEntity json(String body) {
+    return HttpEntities.create(ContentTypes.APPLICATION_JSON, body);
   }
 
   private CompletionStage<HttpResponse> after(Duration delay, HttpResponse response) {

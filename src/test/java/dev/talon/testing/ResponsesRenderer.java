@@ -11,8 +11,9 @@ import java.util.List;
 
 /**
  * {@code POST /v1/responses}: the item/part/delta/done grammar of protocols.md §2.10, one item at a
- * time in {@code output_index} order, ending in {@code response.completed} (or {@code
- * .incomplete}) whose {@code output} equals the {@code output_item.done} items.
+ * time in {@code output_index} order (reasoning, message, function calls), ending in {@code
+ * response.completed} (or {@code .incomplete}) whose {@code output} equals the {@code
+ * output_item.done} items.
  */
 final class ResponsesRenderer implements Renderer {
   private final Request request;
@@ -51,20 +52,20 @@ final class ResponsesRenderer implements Renderer {
     for (int call = 0; index < items.size(); index++, call++) {
       streamFunctionCall(events, index, call, items.get(index));
     }
-    ObjectNode terminal = finalResponse(items);
-    String type = terminal.get("status").asText().equals("completed") ? "response.completed" : "response.incomplete";
-    events.add(lifecycle(type, terminal));
+    String terminal = incomplete() ? "response.incomplete" : "response.completed";
+    events.add(lifecycle(terminal, finalResponse(items)));
     return events;
   }
 
   @Override
   public List<SseEvent> streamError(JsonNode errorBody) {
     JsonNode error = Renderer.errorObject(errorBody).deepCopy();
-    ObjectNode errorEvent = Json.object().put("type", "error");
-    errorEvent.set("error", error);
+    ObjectNode errorEvent = typed("error");
+    errorEvent.set("error", error); // nested, as recorded from OpenAI
     ObjectNode failed = response("failed", Json.array());
-    failed.putObject("error").put("code", failureCode(error)).put("message", error.isTextual() ? error.asText() : error.path("message").asText());
-    return List.of(SseEvent.event("error", errorEvent), lifecycle("response.failed", failed));
+    String message = error.isTextual() ? error.asText() : error.path("message").asText();
+    failed.putObject("error").put("code", failureCode(error)).put("message", message);
+    return List.of(SseEvent.of(errorEvent), lifecycle("response.failed", failed));
   }
 
   @Override
@@ -95,17 +96,20 @@ final class ResponsesRenderer implements Renderer {
     return !script.visibleTokens().isEmpty() || script.toolCalls.isEmpty();
   }
 
+  private boolean incomplete() {
+    return script.finishReason() == Finish.LENGTH || script.finishReason() == Finish.CONTENT_FILTER;
+  }
+
   /** The finished items, as {@code output_item.done} and the final response carry them. */
   private List<ObjectNode> outputItems() {
     List<ObjectNode> items = new ArrayList<>();
     if (hasReasoning()) {
-      ObjectNode item = Json.object().put("id", reasoningId).put("type", "reasoning");
+      ObjectNode item = reasoningItem();
       String text = String.join("", script.separateReasoningTokens());
       if (script.reasoningSummary) {
-        item.putArray("summary").addObject().put("type", "summary_text").put("text", text);
+        item.withArray("summary").add(part("summary_text", text));
       } else {
-        item.putArray("summary");
-        item.putArray("content").addObject().put("type", "reasoning_text").put("text", text);
+        item.putArray("content").add(part("reasoning_text", text));
       }
       items.add(item);
     }
@@ -114,97 +118,119 @@ final class ResponsesRenderer implements Renderer {
       item.withArray("content").add(outputText(String.join("", script.visibleTokens())));
       items.add(item);
     }
-    for (int i = 0; i < script.toolCalls.size(); i++) {
-      items.add(functionCallItem(i, "completed", script.toolCalls.get(i).arguments()));
+    for (int call = 0; call < script.toolCalls.size(); call++) {
+      items.add(functionCallItem(call, "completed", script.toolCalls.get(call).arguments()));
     }
-    if (script.finishReason() == Finish.LENGTH || script.finishReason() == Finish.CONTENT_FILTER) {
-      items.get(items.size() - 1).put("status", "incomplete"); // a cut answer's last item is incomplete
+    if (incomplete()) {
+      items.get(items.size() - 1).put("status", "incomplete"); // the cut item is the last one
     }
     return items;
   }
 
   private void streamReasoning(List<SseEvent> events, int index, ObjectNode done) {
-    ObjectNode added = Json.object().put("id", reasoningId).put("type", "reasoning");
-    added.putArray("summary");
-    events.add(itemEvent("response.output_item.added", index, added));
-    String text = String.join("", script.separateReasoningTokens());
+    events.add(itemEvent("response.output_item.added", index, reasoningItem()));
+    List<String> tokens = script.separateReasoningTokens();
+    String text = String.join("", tokens);
     if (script.reasoningSummary) {
-      ObjectNode emptyPart = Json.object().put("type", "summary_text").put("text", "");
-      events.add(SseEvent.event("response.reasoning_summary_part.added", summaryPart("response.reasoning_summary_part.added", index).set("part", emptyPart)));
-      for (String token : script.separateReasoningTokens()) {
-        events.add(SseEvent.token("response.reasoning_summary_text.delta", summaryPart("response.reasoning_summary_text.delta", index).put("delta", token)));
+      String prefix = "response.reasoning_summary_";
+      events.add(
+          SseEvent.of(
+              summaryEvent(prefix + "part.added", index).set("part", part("summary_text", ""))));
+      for (String token : tokens) {
+        events.add(SseEvent.token(summaryEvent(prefix + "text.delta", index).put("delta", token)));
       }
-      events.add(SseEvent.event("response.reasoning_summary_text.done", summaryPart("response.reasoning_summary_text.done", index).put("text", text)));
-      ObjectNode part = Json.object().put("type", "summary_text").put("text", text);
-      events.add(SseEvent.event("response.reasoning_summary_part.done", summaryPart("response.reasoning_summary_part.done", index).set("part", part)));
+      events.add(SseEvent.of(summaryEvent(prefix + "text.done", index).put("text", text)));
+      events.add(
+          SseEvent.of(
+              summaryEvent(prefix + "part.done", index).set("part", part("summary_text", text))));
     } else {
-      streamPart(events, index, reasoningId, "response.reasoning_text", Json.object().put("type", "reasoning_text"), script.separateReasoningTokens());
+      streamPart(
+          events,
+          index,
+          reasoningId,
+          "response.reasoning_text",
+          part("reasoning_text", ""),
+          tokens);
     }
     events.add(itemEvent("response.output_item.done", index, done));
   }
 
   private void streamMessage(List<SseEvent> events, int index, ObjectNode done) {
     events.add(itemEvent("response.output_item.added", index, messageItem("in_progress")));
-    streamPart(events, index, messageId, "response.output_text", outputText(null), script.visibleTokens());
+    streamPart(
+        events, index, messageId, "response.output_text", outputText(""), script.visibleTokens());
     events.add(itemEvent("response.output_item.done", index, done));
   }
 
-  /** content_part.added, one {@code <prefix>.delta} per token, {@code <prefix>.done}, content_part.done. */
-  private void streamPart(List<SseEvent> events, int index, String itemId, String prefix, ObjectNode part, List<String> tokens) {
-    boolean outputText = prefix.equals("response.output_text");
+  /**
+   * {@code content_part.added}, a {@code <prefix>.delta} per token, {@code <prefix>.done}, {@code
+   * content_part.done}; output text carries (empty) logprobs on its deltas and done event.
+   */
+  private void streamPart(
+      List<SseEvent> events,
+      int index,
+      String itemId,
+      String prefix,
+      ObjectNode emptyPart,
+      List<String> tokens) {
+    boolean logprobs = emptyPart.has("logprobs");
     String text = String.join("", tokens);
-    events.add(SseEvent.event("response.content_part.added", contentEvent("response.content_part.added", itemId, index).set("part", part.deepCopy().put("text", ""))));
+    ObjectNode added = contentEvent("response.content_part.added", itemId, index);
+    events.add(SseEvent.of(added.set("part", emptyPart)));
     for (String token : tokens) {
       ObjectNode delta = contentEvent(prefix + ".delta", itemId, index).put("delta", token);
-      if (outputText) {
-        delta.putArray("logprobs");
-      }
-      events.add(SseEvent.token(prefix + ".delta", delta));
+      events.add(SseEvent.token(logprobs ? delta.set("logprobs", Json.array()) : delta));
     }
     ObjectNode textDone = contentEvent(prefix + ".done", itemId, index).put("text", text);
-    if (outputText) {
-      textDone.putArray("logprobs");
-    }
-    events.add(SseEvent.event(prefix + ".done", textDone));
-    events.add(SseEvent.event("response.content_part.done", contentEvent("response.content_part.done", itemId, index).set("part", part.deepCopy().put("text", text))));
+    events.add(SseEvent.of(logprobs ? textDone.set("logprobs", Json.array()) : textDone));
+    ObjectNode partDone = contentEvent("response.content_part.done", itemId, index);
+    events.add(SseEvent.of(partDone.set("part", emptyPart.deepCopy().put("text", text))));
   }
 
   private void streamFunctionCall(List<SseEvent> events, int index, int call, ObjectNode done) {
     ToolCall toolCall = script.toolCalls.get(call);
     String itemId = callItemIds.get(call);
-    events.add(itemEvent("response.output_item.added", index, functionCallItem(call, "in_progress", "")));
+    events.add(
+        itemEvent("response.output_item.added", index, functionCallItem(call, "in_progress", "")));
     for (String piece : script.argumentPieces(toolCall)) {
-      String type = "response.function_call_arguments.delta";
-      events.add(SseEvent.token(type, typed(type).put("item_id", itemId).put("output_index", index).put("delta", piece)));
+      ObjectNode delta = typed("response.function_call_arguments.delta").put("item_id", itemId);
+      events.add(SseEvent.token(delta.put("output_index", index).put("delta", piece)));
     }
-    String type = "response.function_call_arguments.done";
-    ObjectNode argumentsDone = typed(type).put("item_id", itemId).put("output_index", index);
-    events.add(SseEvent.event(type, argumentsDone.put("arguments", toolCall.arguments()).put("name", toolCall.name())));
+    ObjectNode argumentsDone =
+        typed("response.function_call_arguments.done").put("item_id", itemId);
+    argumentsDone.put("output_index", index).put("arguments", toolCall.arguments());
+    events.add(SseEvent.of(argumentsDone.put("name", toolCall.name())));
     events.add(itemEvent("response.output_item.done", index, done));
   }
 
+  private ObjectNode reasoningItem() {
+    ObjectNode item = Json.object().put("id", reasoningId).put("type", "reasoning");
+    item.putArray("summary");
+    return item;
+  }
+
   private ObjectNode messageItem(String status) {
-    ObjectNode item = Json.object().put("id", messageId).put("type", "message").put("status", status).put("role", "assistant");
-    item.putArray("content");
+    ObjectNode item = Json.object().put("id", messageId).put("type", "message");
+    item.put("status", status).put("role", "assistant").putArray("content");
     return item;
   }
 
   private ObjectNode functionCallItem(int call, String status, String arguments) {
-    ToolCall toolCall = script.toolCalls.get(call);
     return Json.object()
         .put("id", callItemIds.get(call))
         .put("type", "function_call")
         .put("status", status)
         .put("arguments", arguments)
         .put("call_id", callIds.get(call))
-        .put("name", toolCall.name());
+        .put("name", script.toolCalls.get(call).name());
+  }
+
+  private static ObjectNode part(String type, String text) {
+    return typed(type).put("text", text);
   }
 
   private static ObjectNode outputText(String text) {
-    ObjectNode part = Json.object().put("type", "output_text");
-    if (text != null) {
-      part.put("text", text);
-    }
+    ObjectNode part = part("output_text", text);
     part.putArray("annotations");
     part.putArray("logprobs");
     return part;
@@ -213,24 +239,27 @@ final class ResponsesRenderer implements Renderer {
   private ObjectNode finalResponse(List<ObjectNode> items) {
     ArrayNode output = Json.array();
     items.forEach(output::add);
-    Finish finish = script.finishReason();
-    boolean cut = finish == Finish.LENGTH || finish == Finish.CONTENT_FILTER;
-    ObjectNode response = response(cut ? "incomplete" : "completed", output);
-    if (cut) {
-      response.putObject("incomplete_details").put("reason", finish == Finish.LENGTH ? "max_output_tokens" : "content_filter");
+    ObjectNode response = response(incomplete() ? "incomplete" : "completed", output);
+    if (incomplete()) {
+      String reason =
+          script.finishReason() == Finish.LENGTH ? "max_output_tokens" : "content_filter";
+      response.putObject("incomplete_details").put("reason", reason);
     }
     Script.Usage usage = script.usageFor(request);
     ObjectNode usageNode = response.putObject("usage").put("input_tokens", usage.inputTokens());
     usageNode.putObject("input_tokens_details").put("cached_tokens", 0);
     usageNode.put("output_tokens", usage.outputTokens());
-    usageNode.putObject("output_tokens_details").put("reasoning_tokens", script.reasoningTokens.size());
+    usageNode
+        .putObject("output_tokens_details")
+        .put("reasoning_tokens", script.reasoningTokens.size());
     usageNode.put("total_tokens", usage.inputTokens() + usage.outputTokens());
     return response;
   }
 
-  /** The response snapshot every lifecycle event carries; request fields are echoed like OpenAI does. */
+  /** The snapshot every lifecycle event carries; request fields are echoed as OpenAI does. */
   private ObjectNode response(String status, ArrayNode output) {
-    ObjectNode response = Json.object().put("id", id).put("object", "response").put("created_at", createdAt).put("status", status);
+    ObjectNode response = Json.object().put("id", id).put("object", "response");
+    response.put("created_at", createdAt).put("status", status);
     response.putNull("error");
     response.putNull("incomplete_details");
     response.set("instructions", echo("instructions", null));
@@ -265,22 +294,21 @@ final class ResponsesRenderer implements Renderer {
   }
 
   private static SseEvent lifecycle(String type, ObjectNode response) {
-    ObjectNode event = typed(type);
-    event.set("response", response);
-    return SseEvent.event(type, event);
+    return SseEvent.of(typed(type).set("response", response));
   }
 
   private static SseEvent itemEvent(String type, int index, ObjectNode item) {
-    ObjectNode event = typed(type).put("output_index", index);
-    event.set("item", item.deepCopy());
-    return SseEvent.event(type, event);
+    return SseEvent.of(typed(type).put("output_index", index).set("item", item.deepCopy()));
   }
 
   private static ObjectNode contentEvent(String type, String itemId, int index) {
     return typed(type).put("item_id", itemId).put("output_index", index).put("content_index", 0);
   }
 
-  private ObjectNode summaryPart(String type, int index) {
-    return typed(type).put("item_id", reasoningId).put("output_index", index).put("summary_index", 0);
+  private ObjectNode summaryEvent(String type, int index) {
+    return typed(type)
+        .put("item_id", reasoningId)
+        .put("output_index", index)
+        .put("summary_index", 0);
   }
 }

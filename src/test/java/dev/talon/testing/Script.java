@@ -47,7 +47,10 @@ public final class Script implements Cloneable {
     MANY,
     /** One delta with the whole JSON (Ollama). */
     ONE,
-    /** No delta: Responses sends only {@code .done} (LM Studio); chat sends the whole call in one chunk. */
+    /**
+     * No delta: Responses sends only {@code .done} (LM Studio); chat sends the whole call in one
+     * chunk.
+     */
     NONE
   }
 
@@ -123,7 +126,9 @@ public final class Script implements Cloneable {
     return reply("");
   }
 
-  /** Any status with a JSON error body, answered before any stream starts (use {@link ErrorBodies}). */
+  /**
+   * Any status with a JSON error body, answered before any stream starts (use {@link ErrorBodies}).
+   */
   public static Script status(int status, JsonNode body) {
     Script script = new Script(Kind.STATUS);
     script.status = status;
@@ -151,7 +156,9 @@ public final class Script implements Cloneable {
     return script;
   }
 
-  /** A file of the shared {@code fixtures/upstream} folder, e.g. {@code openai-responses-text.sse}. */
+  /**
+   * A file of the shared {@code fixtures/upstream} folder, e.g. {@code openai-responses-text.sse}.
+   */
   public static Script fixture(String fileName) {
     return fixture(Fixtures.path(fileName));
   }
@@ -164,7 +171,10 @@ public final class Script implements Cloneable {
     return with(s -> s.reasoningChannel = channel);
   }
 
-  /** Responses only: reasoning as summary parts (OpenAI) instead of raw {@code reasoning_text} (local servers). */
+  /**
+   * Responses only: reasoning as summary parts (OpenAI) instead of raw {@code reasoning_text}
+   * (local servers).
+   */
   public Script reasoningSummary() {
     return with(s -> s.reasoningSummary = true);
   }
@@ -172,7 +182,10 @@ public final class Script implements Cloneable {
   /** Adds a function call after the text; call it again for parallel calls. */
   public Script toolCall(String name, String argumentsJson) {
     return with(
-        s -> s.toolCalls = Stream.concat(toolCalls.stream(), Stream.of(new ToolCall(name, argumentsJson))).toList());
+        s ->
+            s.toolCalls =
+                Stream.concat(toolCalls.stream(), Stream.of(new ToolCall(name, argumentsJson)))
+                    .toList());
   }
 
   public Script argumentDeltas(ArgumentDeltas mode) {
@@ -184,7 +197,10 @@ public final class Script implements Cloneable {
     return with(s -> s.toolIndexBase = base);
   }
 
-  /** Reported usage; by default input is {@link Request#estimatedTokens()} and output the token count. */
+  /**
+   * Reported usage; by default input is {@link Request#estimatedTokens()} and output the token
+   * count.
+   */
   public Script usage(int inputTokens, int outputTokens) {
     return with(s -> s.usage = new Usage(inputTokens, outputTokens));
   }
@@ -234,7 +250,9 @@ public final class Script implements Cloneable {
     return fault(Fault.STALL, tokens, null);
   }
 
-  /** Sends {@code tokens} tokens, then aborts the TCP connection: no terminal event, no last chunk. */
+  /**
+   * Sends {@code tokens} tokens, then aborts the TCP connection: no terminal event, no last chunk.
+   */
   public Script dropAfter(int tokens) {
     return fault(Fault.DROP, tokens, null);
   }
@@ -252,8 +270,8 @@ public final class Script implements Cloneable {
   /**
    * Sends {@code tokens} tokens, then the protocol's in-stream error: Responses {@code error} +
    * {@code response.failed}; chat {@code data: <errorBody>}; Anthropic {@code event: error}. The
-   * body is an {@link ErrorBodies} shape ({@code {"error":…}}). Non-streaming requests get it as
-   * a 500.
+   * body is an {@link ErrorBodies} shape ({@code {"error":…}}). Non-streaming requests get it as a
+   * 500.
    */
   public Script streamErrorAfter(int tokens, JsonNode errorBody) {
     return fault(Fault.STREAM_ERROR, tokens, errorBody);

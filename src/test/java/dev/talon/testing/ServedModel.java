@@ -39,10 +39,20 @@ public record ServedModel(String id, boolean loaded, int contextLength) {
       ObjectNode entry = data.addObject().put("id", model.id()).put("object", "model");
       switch (server) {
         case LM_STUDIO -> entry.put("owned_by", "organization_owner");
-        case VLLM -> entry.put("created", CREATED).put("owned_by", "vllm").put("root", model.id()).putNull("parent")
-            .put("max_model_len", model.contextLength());
-        case LLAMA_CPP -> entry.put("created", CREATED).put("owned_by", "llamacpp").putObject("meta")
-            .put("n_ctx", model.contextLength()).put("n_ctx_train", model.contextLength());
+        case VLLM ->
+            entry
+                .put("created", CREATED)
+                .put("owned_by", "vllm")
+                .put("root", model.id())
+                .putNull("parent")
+                .put("max_model_len", model.contextLength());
+        case LLAMA_CPP ->
+            entry
+                .put("created", CREATED)
+                .put("owned_by", "llamacpp")
+                .putObject("meta")
+                .put("n_ctx", model.contextLength())
+                .put("n_ctx_train", model.contextLength());
         case OLLAMA -> entry.put("created", CREATED).put("owned_by", "library");
         default -> entry.put("created", CREATED).put("owned_by", "system");
       }

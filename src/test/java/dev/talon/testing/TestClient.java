@@ -14,7 +14,10 @@ import java.time.Duration;
 /** A plain JDK HTTP/1.1 client with bounded timeouts, as an upstream client would call the fake. */
 final class TestClient {
   private static final HttpClient HTTP =
-      HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
+      HttpClient.newBuilder()
+          .version(HttpClient.Version.HTTP_1_1)
+          .connectTimeout(Duration.ofSeconds(5))
+          .build();
 
   private TestClient() {}
 
@@ -22,7 +25,8 @@ final class TestClient {
     return post(fake, path, json, BodyHandlers.ofString());
   }
 
-  static <T> HttpResponse<T> post(FakeUpstream fake, String path, String json, BodyHandler<T> handler) {
+  static <T> HttpResponse<T> post(
+      FakeUpstream fake, String path, String json, BodyHandler<T> handler) {
     HttpRequest request =
         HttpRequest.newBuilder(URI.create(fake.url(path)))
             .timeout(Duration.ofSeconds(10))
@@ -34,7 +38,8 @@ final class TestClient {
   }
 
   static HttpResponse<String> get(FakeUpstream fake, String path) {
-    HttpRequest request = HttpRequest.newBuilder(URI.create(fake.url(path))).timeout(Duration.ofSeconds(10)).build();
+    HttpRequest request =
+        HttpRequest.newBuilder(URI.create(fake.url(path))).timeout(Duration.ofSeconds(10)).build();
     return send(request, BodyHandlers.ofString());
   }
 
