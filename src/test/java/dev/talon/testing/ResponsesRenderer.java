@@ -107,7 +107,7 @@ final class ResponsesRenderer implements Renderer {
       ObjectNode item = reasoningItem();
       String text = String.join("", script.separateReasoningTokens());
       if (script.reasoningSummary) {
-        item.withArray("summary").add(part("summary_text", text));
+        item.withArrayProperty("summary").add(part("summary_text", text));
       } else {
         item.putArray("content").add(part("reasoning_text", text));
       }
@@ -115,7 +115,7 @@ final class ResponsesRenderer implements Renderer {
     }
     if (hasMessage()) {
       ObjectNode item = messageItem("completed");
-      item.withArray("content").add(outputText(String.join("", script.visibleTokens())));
+      item.withArrayProperty("content").add(outputText(String.join("", script.visibleTokens())));
       items.add(item);
     }
     for (int call = 0; call < script.toolCalls.size(); call++) {

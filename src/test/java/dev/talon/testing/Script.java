@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -49,7 +50,7 @@ public final class Script implements Cloneable {
     ONE,
     /**
      * No delta: Responses sends only {@code .done} (LM Studio); chat sends the whole call in one
-     * chunk.
+     * chunk; Anthropic, which always streams the input, sends one delta.
      */
     NONE
   }
@@ -251,7 +252,9 @@ public final class Script implements Cloneable {
   }
 
   /**
-   * Sends {@code tokens} tokens, then aborts the TCP connection: no terminal event, no last chunk.
+   * Sends {@code tokens} tokens, then closes the TCP connection in the middle of the chunked body:
+   * no terminal event, no last chunk. Every byte before the cut is flushed first (see {@link
+   * ConnectionGuard}), so the client sees exactly those tokens, then the truncation.
    */
   public Script dropAfter(int tokens) {
     return fault(Fault.DROP, tokens, null);
@@ -322,8 +325,9 @@ public final class Script implements Cloneable {
   }
 
   /**
-   * Writes every frame in pieces of at most {@code bytes} bytes, each its own HTTP chunk: 1–3 cut
-   * lines and multi-byte UTF-8 characters apart. 0 (default) writes each frame whole.
+   * Writes every frame in pieces of at most {@code bytes} bytes, each its own HTTP chunk, so reads
+   * end mid-line and, with 1–3 bytes, inside multi-byte UTF-8 characters. 0 (the default) writes
+   * each frame whole.
    */
   public Script writeSize(int bytes) {
     return with(s -> s.writeSize = bytes);
@@ -408,7 +412,7 @@ public final class Script implements Cloneable {
         });
   }
 
-  private Script with(java.util.function.Consumer<Script> change) {
+  private Script with(Consumer<Script> change) {
     try {
       Script copy = (Script) clone();
       change.accept(copy);
