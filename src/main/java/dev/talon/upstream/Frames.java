@@ -1,0 +1,31 @@
+package dev.talon.upstream;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+
+/** What every stream parser does with an SSE data payload before reading it. */
+final class Frames {
+  private Frames() {}
+
+  /** The payload as JSON; a payload that is not JSON is a broken stream. */
+  static JsonNode parse(String data) {
+    try {
+      JsonNode node = UpstreamJson.MAPPER.readTree(data);
+      if (node == null || !node.isObject()) {
+        throw new IOException("not a JSON object");
+      }
+      return node;
+    } catch (IOException e) {
+      String shown = data.length() > 200 ? data.substring(0, 200) + "…" : data;
+      throw new UpstreamException(UpstreamFailure.of(UpstreamFailure.Kind.TRUNCATED, "malformed frame: " + shown), e);
+    }
+  }
+
+  /** Any frame with a top-level {@code error} is an error, whatever else it carries (rule 4). */
+  static void throwIfError(JsonNode frame) {
+    JsonNode error = frame.get("error");
+    if (error != null && !error.isNull() && !(error.isTextual() && error.asText().isEmpty())) {
+      throw new UpstreamException(ErrorClassifier.fromStreamError(frame));
+    }
+  }
+}

@@ -1,0 +1,104 @@
+package dev.talon.upstream;
+
+import dev.talon.config.Model;
+import dev.talon.config.TalonSettings;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.actor.ClassicActorSystemProvider;
+import org.apache.pekko.http.javadsl.Http;
+import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpHeader;
+import org.apache.pekko.http.javadsl.model.HttpRequest;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.headers.RawHeader;
+import org.apache.pekko.http.javadsl.model.sse.ServerSentEvent;
+import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
+import org.apache.pekko.http.javadsl.unmarshalling.sse.EventStreamUnmarshalling;
+import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.util.ByteString;
+
+/**
+ * Streams model calls over Pekko HTTP's client. Connections come from Pekko's pool per host,
+ * which application.conf sizes for long generations (the default of 4 would throttle every
+ * upstream to 4 concurrent streams).
+ */
+public final class HttpModelClient implements ModelClient {
+  /** How much of an error body is read to classify it; the rest is not worth waiting for. */
+  private static final int ERROR_BODY_LIMIT = 64 * 1024;
+
+  private static final Duration ERROR_BODY_TIMEOUT = Duration.ofSeconds(10);
+
+  private final Http http;
+  private final Materializer materializer;
+  private final TalonSettings.Upstream timeouts;
+  private final Unmarshaller<org.apache.pekko.http.javadsl.model.HttpEntity, Source<ServerSentEvent, NotUsed>> sse;
+
+  public HttpModelClient(ClassicActorSystemProvider system, TalonSettings.Upstream timeouts) {
+    this.http = Http.get(system.classicSystem());
+    this.materializer = Materializer.matFromSystem(system);
+    this.timeouts = timeouts;
+    this.sse = EventStreamUnmarshalling.fromEventsStream(system.classicSystem());
+  }
+
+  @Override
+  public Source<ModelEvent, NotUsed> stream(Model model, ModelRequest request) {
+    if (!model.provider().available()) {
+      return Source.failed(new UpstreamException(UpstreamFailure.of(UpstreamFailure.Kind.UNAVAILABLE,
+          model.ref() + " is unavailable: " + model.provider().unavailableReason())));
+    }
+    UpstreamCall call = UpstreamCalls.encode(model, request, true);
+    HttpRequest httpRequest = HttpRequest.POST(call.url())
+        .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, call.bodyBytes()))
+        .addHeaders(headers(call.headers()));
+    // Each run is a new call with its own clocks and parser: a retry runs the same source again.
+    return Source.lazySource(() -> send(httpRequest, model, call))
+        .mapMaterializedValue(ignored -> NotUsed.getInstance());
+  }
+
+  private Source<ModelEvent, NotUsed> send(HttpRequest httpRequest, Model model, UpstreamCall call) {
+    CallTimeouts clocks = new CallTimeouts(timeouts.firstToken(model.provider()), timeouts.idle());
+    return Source.completionStage(http.singleRequest(httpRequest))
+        .mapError(Throwable.class, ErrorClassifier::asUpstreamException)
+        .flatMapConcat(response -> response.status().isSuccess()
+            ? events(response, clocks)
+            : Source.completionStage(failure(response)).flatMapConcat(Source::failed))
+        .via(ModelEventFlow.parse(() -> StreamParser.forApi(call.api(), model.reasoning())))
+        .via(clocks.onEvents());
+  }
+
+  private Source<ServerSentEvent, NotUsed> events(HttpResponse response, CallTimeouts clocks) {
+    var watched = HttpEntities.create(response.entity().getContentType(),
+        response.entity().getDataBytes().via(clocks.onBytes()));
+    return Source.completionStageSource(sse.unmarshal(watched, materializer)).mapMaterializedValue(m -> NotUsed.getInstance());
+  }
+
+  private java.util.concurrent.CompletionStage<UpstreamException> failure(HttpResponse response) {
+    Duration retryAfter = ErrorClassifier.parseRetryAfter(
+        response.getHeader("Retry-After").map(HttpHeader::value).orElse(null),
+        response.getHeader("retry-after-ms").map(HttpHeader::value).orElse(null));
+    int status = response.status().intValue();
+    return response.entity().getDataBytes()
+        .takeWithin(ERROR_BODY_TIMEOUT)
+        .runFold(ByteString.emptyByteString(),
+            (body, chunk) -> body.size() >= ERROR_BODY_LIMIT ? body : body.concat(chunk), materializer)
+        .exceptionally(e -> ByteString.emptyByteString())
+        .thenApply(body -> new UpstreamException(
+            ErrorClassifier.fromHttp(status, body.decodeString(StandardCharsets.UTF_8), retryAfter)));
+  }
+
+  private static List<HttpHeader> headers(Map<String, String> headers) {
+    List<HttpHeader> out = new ArrayList<>(headers.size());
+    headers.forEach((name, value) -> {
+      if (!name.equalsIgnoreCase("Content-Type")) { // carried by the entity
+        out.add(RawHeader.create(name, value));
+      }
+    });
+    return out;
+  }
+}
