@@ -19,7 +19,7 @@ import java.util.regex.Pattern;
  */
 public final class ErrorClassifier {
   private static final Pattern CONTEXT_OVERFLOW = Pattern.compile(
-      "context_length_exceeded|exceed_context_size|maximum context length|exceeds the (available )?context"
+      "context_length_exceeded|exceed_context_size|context length|exceeds the (available )?context"
           + "|prompt is longer than the context length|prompt is too long|context window|context limit"
           + "|too many tokens|context size|reduce the length",
       Pattern.CASE_INSENSITIVE);
