@@ -76,6 +76,7 @@ final class ThinkTagSplitter {
     if (stripped.startsWith(OPEN)) {
       held.delete(0, held.indexOf(OPEN) + OPEN.length());
       state = State.THINK;
+      stripNewlines = true;
       think(out);
     } else if (OPEN.startsWith(stripped)) {
       // Could still become "<think>": wait for more.
@@ -91,6 +92,9 @@ final class ThinkTagSplitter {
   }
 
   private void think(List<ModelEvent> out) {
+    if (!stripLeadingNewlines()) {
+      return;
+    }
     int close = held.indexOf(CLOSE);
     if (close >= 0) {
       emit(out, true, held.substring(0, close));
@@ -110,6 +114,17 @@ final class ThinkTagSplitter {
   }
 
   private void text(List<ModelEvent> out) {
+    if (stripLeadingNewlines()) {
+      emit(out, false, held.toString());
+      held.setLength(0);
+    }
+  }
+
+  /**
+   * Drops the line breaks that follow a tag (templates put them there; they are not content).
+   * False while only line breaks have arrived: more may follow in the next chunk.
+   */
+  private boolean stripLeadingNewlines() {
     if (stripNewlines) {
       int i = 0;
       while (i < held.length() && (held.charAt(i) == '\n' || held.charAt(i) == '\r')) {
@@ -117,12 +132,11 @@ final class ThinkTagSplitter {
       }
       held.delete(0, i);
       if (held.length() == 0) {
-        return; // more newlines may follow the tag in the next chunk
+        return false;
       }
       stripNewlines = false;
     }
-    emit(out, false, held.toString());
-    held.setLength(0);
+    return true;
   }
 
   private static void emit(List<ModelEvent> out, boolean reasoning, String text) {
