@@ -7,8 +7,16 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.config.Agent;
 import dev.talon.config.Model;
 import dev.talon.config.ModelCatalog;
+import dev.talon.config.Provider;
 import dev.talon.config.TalonConfig;
+import dev.talon.upstream.HttpModelClient;
+import dev.talon.upstream.ModelProbe;
+import com.typesafe.config.ConfigFactory;
 import java.io.PrintStream;
+import java.time.Duration;
+import java.util.List;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
@@ -16,7 +24,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
 /** {@code talon models list}: the resolved catalog, agents and their fallback chains. */
-@Command(name = "models", description = "List and probe models.", subcommands = ModelsCommand.ListModels.class)
+@Command(name = "models", description = "List and probe models.",
+    subcommands = {ModelsCommand.ListModels.class, ModelsCommand.Status.class})
 final class ModelsCommand {
   @ParentCommand TalonCli root;
 
@@ -91,6 +100,65 @@ final class ModelsCommand {
         cost.put("cacheWrite", m.cost().cacheWrite());
       }
       return root;
+    }
+  }
+
+  @Command(name = "status",
+      description = "Ask every configured local provider what it serves; with --probe, make each model answer.")
+  static final class Status implements Callable<Integer> {
+    @ParentCommand ModelsCommand parent;
+
+    @Option(names = "--probe", description = "Send each model a one-word request and time its first token.")
+    boolean probe;
+
+    @Option(names = "--timeout", description = "Seconds to wait for a model list (default: 5).")
+    int timeoutSeconds = 5;
+
+    @Override
+    public Integer call() throws Exception {
+      TalonConfig config = parent.root.loadConfig(null);
+      PrintStream out = parent.root.out;
+      List<Provider> local = config.catalog().providers().stream()
+          .filter(p -> p.origin() == Provider.Origin.CONFIG && p.isLocal()).toList();
+      if (local.isEmpty()) {
+        out.println("no local providers configured (a provider is local when its baseUrl is on loopback or the LAN)");
+        return 0;
+      }
+      ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "talon-status",
+          ConfigFactory.parseString("pekko.loglevel = WARNING").withFallback(ConfigFactory.load()));
+      try {
+        ModelProbe prober = new ModelProbe(system, new HttpModelClient(system, config.talon().upstream()),
+            Duration.ofSeconds(timeoutSeconds));
+        boolean healthy = true;
+        for (Provider provider : local) {
+          List<Model> models = config.catalog().models().stream().filter(m -> m.provider() == provider).toList();
+          ModelProbe.ProviderStatus status = prober.check(provider, models, probe).toCompletableFuture().get();
+          print(status, out);
+          healthy &= status.healthy();
+        }
+        return healthy ? 0 : 1;
+      } finally {
+        system.terminate();
+      }
+    }
+
+    private void print(ModelProbe.ProviderStatus status, PrintStream out) {
+      out.printf("%s  %s  %s  %s%n", status.provider().id(), status.server(), status.provider().baseUrl(),
+          status.problem() == null ? "reachable (" + status.latencyMillis() + " ms)" : "UNREACHABLE: " + status.problem());
+      for (ModelProbe.ModelStatus m : status.models()) {
+        if (status.problem() != null) {
+          continue;
+        }
+        StringBuilder line = new StringBuilder("  " + m.model().id());
+        line.append(Boolean.TRUE.equals(m.present()) ? "  present" : "  MISSING");
+        line.append(m.loaded() == null ? "" : m.loaded() ? "  loaded" : "  not loaded (loads on first request)");
+        line.append(m.contextLength() == null ? "" : "  context " + m.contextLength());
+        line.append(m.firstTokenMillis() >= 0 ? "  first token " + m.firstTokenMillis() + " ms" : "");
+        if (m.problem() != null) {
+          line.append("\n    ").append(m.problem());
+        }
+        out.println(line);
+      }
     }
   }
 }

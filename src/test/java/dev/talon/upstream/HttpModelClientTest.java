@@ -166,6 +166,15 @@ class HttpModelClientTest {
     assertEquals(new ModelEvent.Completed(FinishReason.LENGTH), o.last());
   }
 
+  @Test
+  void aHugeSingleLineEventIsParsed() throws Exception {
+    String arguments = "{\"blob\":\"" + "x".repeat(200_000) + "\"}";
+    Outcome o = call("openai-completions", Script.reply("").toolCall("store", arguments).argumentDeltas(
+        dev.talon.testing.Script.ArgumentDeltas.ONE));
+    assertEquals(arguments, ((ToolCall) o.events().stream().filter(e -> e instanceof ToolCall).findFirst().orElseThrow())
+        .arguments());
+  }
+
   // ---- HTTP errors, classified ----
 
   @Test

@@ -1,0 +1,197 @@
+package dev.talon.upstream;
+
+import dev.talon.config.Model;
+import dev.talon.config.Provider;
+import dev.talon.upstream.ModelRequest.Message;
+import dev.talon.upstream.ModelRequest.Role;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.stream.Collectors;
+import org.apache.pekko.actor.ClassicActorSystemProvider;
+import org.apache.pekko.http.javadsl.Http;
+import org.apache.pekko.http.javadsl.model.HttpRequest;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.headers.RawHeader;
+import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.javadsl.Sink;
+
+/**
+ * Asks a provider what it serves, and optionally makes each model answer a one-word request,
+ * then says what is wrong in one line a user can act on.
+ */
+public final class ModelProbe {
+  private final Http http;
+  private final Materializer materializer;
+  private final ModelClient client;
+  private final Duration timeout;
+
+  public ModelProbe(ClassicActorSystemProvider system, ModelClient client, Duration timeout) {
+    this.http = Http.get(system.classicSystem());
+    this.materializer = Materializer.matFromSystem(system);
+    this.client = client;
+    this.timeout = timeout;
+  }
+
+  /** @param problem null when the provider answered its model list */
+  public record ProviderStatus(Provider provider, String server, long latencyMillis, String problem,
+      List<ModelStatus> models) {
+    public boolean healthy() {
+      return problem == null && models.stream().allMatch(m -> m.problem() == null);
+    }
+  }
+
+  /**
+   * @param present null when the list could not be read
+   * @param loaded null when the server does not say
+   * @param firstTokenMillis the probe's time to first token, or -1 when not probed or failed
+   */
+  public record ModelStatus(Model model, Boolean present, Boolean loaded, Integer contextLength, long firstTokenMillis,
+      String problem) {}
+
+  public CompletionStage<ProviderStatus> check(Provider provider, List<Model> models, boolean probe) {
+    String server = serverName(provider);
+    long start = System.nanoTime();
+    return listModels(provider).handle((listing, error) -> {
+      long latency = (System.nanoTime() - start) / 1_000_000;
+      if (error != null) {
+        return new ProviderStatus(provider, server, latency, unreachable(provider, server, unwrap(error)),
+            models.stream().map(m -> new ModelStatus(m, null, null, null, -1, null)).toList());
+      }
+      List<ModelStatus> statuses = new ArrayList<>();
+      for (Model model : models) {
+        ModelListing.Entry entry = listing.stream().filter(e -> e.id().equals(model.id())).findFirst().orElse(null);
+        String problem = entry == null
+            ? model.id() + " is not served by " + server + "; it serves: "
+                + (listing.isEmpty() ? "nothing" : listing.stream().map(ModelListing.Entry::id).collect(Collectors.joining(", ")))
+            : null;
+        statuses.add(new ModelStatus(model, entry != null, entry == null ? null : entry.loaded(),
+            entry == null ? null : entry.contextLength(), -1, problem));
+      }
+      return new ProviderStatus(provider, server, latency, null, statuses);
+    }).thenCompose(status -> probe && status.problem() == null ? probeAll(status) : CompletableFuture.completedFuture(status));
+  }
+
+  /** The OpenAI list, with LM Studio's native list for the loaded state where it answers. */
+  private CompletionStage<List<ModelListing.Entry>> listModels(Provider provider) {
+    String base = provider.baseUrl().toString();
+    CompletionStage<List<ModelListing.Entry>> openAi = get(provider, base + "/models").thenApply(ModelListing::parse);
+    if (!base.endsWith("/v1")) {
+      return openAi;
+    }
+    CompletionStage<List<ModelListing.Entry>> native0 = get(provider, base.substring(0, base.length() - 3) + "/api/v0/models")
+        .thenApply(ModelListing::parse)
+        .exceptionally(notLmStudio -> List.of());
+    return openAi.thenCombine(native0, (listed, withState) -> listed.stream()
+        .map(e -> withState.stream().filter(n -> n.id().equals(e.id())).findFirst()
+            .map(n -> new ModelListing.Entry(e.id(), n.contextLength() != null ? n.contextLength() : e.contextLength(), n.loaded()))
+            .orElse(e))
+        .toList());
+  }
+
+  private CompletionStage<String> get(Provider provider, String url) {
+    HttpRequest request = HttpRequest.GET(url);
+    if (provider.apiKey().isPresent()) {
+      request = request.addHeader(RawHeader.create("Authorization", "Bearer " + provider.apiKey().get()));
+    }
+    for (Map.Entry<String, String> header : provider.headers().entrySet()) {
+      request = request.addHeader(RawHeader.create(header.getKey(), header.getValue()));
+    }
+    return http.singleRequest(request)
+        .thenCompose(response -> response.entity().toStrict(timeout.toMillis(), materializer)
+            .thenApply(body -> {
+              String text = body.getData().decodeString(StandardCharsets.UTF_8);
+              if (!response.status().isSuccess()) {
+                throw new UpstreamException(ErrorClassifier.fromHttp(response.status().intValue(), text, null));
+              }
+              return text;
+            }))
+        .toCompletableFuture()
+        .orTimeout(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+  }
+
+  private CompletionStage<ProviderStatus> probeAll(ProviderStatus status) {
+    CompletionStage<List<ModelStatus>> all = CompletableFuture.completedFuture(new ArrayList<>());
+    for (ModelStatus m : status.models()) {
+      all = all.thenCompose(done -> probe(m, status.server()).thenApply(result -> {
+        done.add(result);
+        return done;
+      }));
+    }
+    return all.thenApply(models -> new ProviderStatus(status.provider(), status.server(), status.latencyMillis(), null, models));
+  }
+
+  private CompletionStage<ModelStatus> probe(ModelStatus status, String server) {
+    ModelRequest tiny = new ModelRequest(null, List.of(new Message(Role.USER, "Reply with the single word OK.")),
+        List.of(), null, 16, null, null);
+    long start = System.nanoTime();
+    return client.stream(status.model(), tiny).take(1).runWith(Sink.head(), materializer)
+        .handle((first, error) -> {
+          if (error == null) {
+            return new ModelStatus(status.model(), status.present(), status.loaded(), status.contextLength(),
+                (System.nanoTime() - start) / 1_000_000, status.problem());
+          }
+          UpstreamFailure f = ErrorClassifier.fromTransport(unwrap(error));
+          return new ModelStatus(status.model(), status.present(), status.loaded(), status.contextLength(), -1,
+              status.model().id() + " did not answer: " + f.kind() + (f.status() > 0 ? " (HTTP " + f.status() + ")" : "")
+                  + " " + f.message());
+        });
+  }
+
+  private static Throwable unwrap(Throwable t) {
+    while ((t instanceof java.util.concurrent.CompletionException || t instanceof java.util.concurrent.ExecutionException)
+        && t.getCause() != null) {
+      t = t.getCause();
+    }
+    return t;
+  }
+
+  private String unreachable(Provider provider, String server, Throwable error) {
+    String at = server + " at " + provider.baseUrl().getHost() + ":" + port(provider);
+    if (error instanceof java.util.concurrent.TimeoutException) {
+      return at + " did not answer within " + timeout.toSeconds() + " s — is it busy loading a model?";
+    }
+    UpstreamFailure f = ErrorClassifier.fromTransport(error);
+    if (f.kind() == UpstreamFailure.Kind.MODEL_LOADING && f.status() == 0) {
+      return at + " refused the connection — is its server started?";
+    }
+    if (f.kind() == UpstreamFailure.Kind.AUTH) {
+      return at + " rejected the API key (HTTP " + f.status() + ") — check apiKey for provider " + provider.id();
+    }
+    if (f.status() == 404) {
+      return at + " has no " + provider.baseUrl().getPath() + "/models — is baseUrl right (usually ending in /v1)?";
+    }
+    return at + " answered with an error: " + (f.status() > 0 ? "HTTP " + f.status() + " " : "") + f.message();
+  }
+
+  private static int port(Provider provider) {
+    int port = provider.baseUrl().getPort();
+    return port > 0 ? port : "https".equals(provider.baseUrl().getScheme()) ? 443 : 80;
+  }
+
+  /** A name the user recognises, guessed from the provider id or the server's usual port. */
+  static String serverName(Provider provider) {
+    String id = provider.id().toLowerCase();
+    int port = port(provider);
+    if (id.contains("lmstudio") || id.contains("lm-studio") || port == 1234) {
+      return "LM Studio";
+    }
+    if (id.contains("ollama") || port == 11434) {
+      return "Ollama";
+    }
+    if (id.contains("vllm")) {
+      return "vLLM";
+    }
+    if (id.contains("llama")) {
+      return "llama.cpp";
+    }
+    if (id.contains("litellm") || port == 4000) {
+      return "LiteLLM";
+    }
+    return "the server of provider " + provider.id();
+  }
+}
