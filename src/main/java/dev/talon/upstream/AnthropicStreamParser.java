@@ -26,8 +26,10 @@ final class AnthropicStreamParser implements StreamParser {
 
   @Override
   public List<ModelEvent> onEvent(String eventType, String data) {
-    JsonNode event = Frames.parse(data);
-    Frames.throwIfError(event);
+    JsonNode event = Frames.read(data);
+    if (event == null) {
+      return List.of(); // proxies may append [DONE]; message_stop is the terminal event here
+    }
     return switch (event.path("type").asText(eventType == null ? "" : eventType)) {
       case "message_start" -> messageStart(event.path("message").path("usage"));
       case "content_block_start" -> blockStart(event);

@@ -29,12 +29,11 @@ final class ChatStreamParser implements StreamParser {
 
   @Override
   public List<ModelEvent> onEvent(String eventType, String data) {
-    if (data.startsWith("[DONE]")) {
+    JsonNode chunk = Frames.read(data);
+    if (chunk == null) {
       done = true;
       return List.of();
     }
-    JsonNode chunk = Frames.parse(data);
-    Frames.throwIfError(chunk);
     if ("error".equals(eventType)) {
       throw new UpstreamException(ErrorClassifier.fromStreamError(chunk));
     }

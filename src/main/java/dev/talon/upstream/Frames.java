@@ -7,6 +7,19 @@ import java.io.IOException;
 final class Frames {
   private Frames() {}
 
+  /**
+   * The payload as JSON, or null for the {@code [DONE]} terminator (both APIs, rule 2). A frame
+   * with an error throws; a payload that is not JSON is a broken stream.
+   */
+  static JsonNode read(String data) {
+    if (data.startsWith("[DONE]")) {
+      return null;
+    }
+    JsonNode frame = parse(data);
+    throwIfError(frame);
+    return frame;
+  }
+
   /** The payload as JSON; a payload that is not JSON is a broken stream. */
   static JsonNode parse(String data) {
     try {

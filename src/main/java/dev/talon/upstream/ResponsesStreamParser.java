@@ -30,12 +30,11 @@ final class ResponsesStreamParser implements StreamParser {
 
   @Override
   public List<ModelEvent> onEvent(String eventType, String data) {
-    if (data.startsWith("[DONE]")) {
+    JsonNode event = Frames.read(data);
+    if (event == null) {
       done = true;
       return List.of();
     }
-    JsonNode event = Frames.parse(data);
-    Frames.throwIfError(event);
     String type = event.path("type").asText(eventType == null ? "" : eventType);
     return switch (type) {
       case "response.output_text.delta", "response.refusal.delta" -> text(event.path("delta").asText(""));
