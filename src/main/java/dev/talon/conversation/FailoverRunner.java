@@ -1,0 +1,261 @@
+package dev.talon.conversation;
+
+import dev.talon.config.Model;
+import dev.talon.config.TalonSettings;
+import dev.talon.upstream.ErrorClassifier;
+import dev.talon.upstream.ModelClient;
+import dev.talon.upstream.ModelEvent;
+import dev.talon.upstream.ModelRequest;
+import dev.talon.upstream.UpstreamFailure;
+import dev.talon.upstream.UpstreamFailure.Kind;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Collectors;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.japi.pf.PFBuilder;
+import org.apache.pekko.stream.javadsl.Source;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs a turn over its candidate models. Every decision is taken on the stream that just
+ * failed, by the failure's kind: a transient fault is retried on the same model with backoff
+ * (honouring Retry-After up to a cap), then the turn moves on in the same tick; a fault that
+ * another try would not cure moves on at once; a context overflow is trimmed and retried; a
+ * model that had already streamed output is restarted from scratch after a
+ * {@link TurnEvent.ModelSwitched}, so clients can discard the partial answer.
+ */
+public final class FailoverRunner implements TurnRunner {
+  private static final Logger log = LoggerFactory.getLogger(FailoverRunner.class);
+
+  private final ModelClient client;
+  private final Cooldowns cooldowns;
+  private final TalonSettings.Failover settings;
+  private final ContextTrimmer trimmer;
+  private final TurnMetrics metrics;
+
+  public FailoverRunner(ModelClient client, Cooldowns cooldowns, TalonSettings.Failover settings, ContextTrimmer trimmer,
+      TurnMetrics metrics) {
+    this.client = client;
+    this.cooldowns = cooldowns;
+    this.settings = settings;
+    this.trimmer = trimmer;
+    this.metrics = metrics;
+  }
+
+  @Override
+  public Source<TurnEvent, NotUsed> run(String turnId, List<Model> candidates, ModelRequest request) {
+    // Each run gets its own state: the plan is made when the turn starts, not when it is built.
+    return lazy(() -> new Turn(turnId, cooldowns.plan(candidates), request).start());
+  }
+
+  private static Source<TurnEvent, NotUsed> lazy(java.util.function.Supplier<Source<TurnEvent, NotUsed>> source) {
+    return Source.lazySource(source::get).mapMaterializedValue(ignored -> NotUsed.getInstance());
+  }
+
+  /** One run of one turn. */
+  private final class Turn {
+    private final String turnId;
+    private final List<Model> plan;
+    private final ModelRequest original;
+    private final List<Attempt> attempts = new ArrayList<>();
+    private final long startNanos = System.nanoTime();
+    private long firstOutputNanos = -1;
+    private int candidate;
+    private int retries;
+    private int overflowRetries;
+
+    Turn(String turnId, List<Model> plan, ModelRequest original) {
+      this.turnId = turnId;
+      this.plan = plan;
+      this.original = original;
+    }
+
+    Source<TurnEvent, NotUsed> start() {
+      if (plan.isEmpty()) {
+        return Source.single(failed("no model to try", Kind.UNAVAILABLE));
+      }
+      return Source.<TurnEvent>single(new TurnEvent.Started(turnId, plan.get(0).ref()))
+          .concatLazy(lazy(() -> attempt(original)));
+    }
+
+    private Source<TurnEvent, NotUsed> attempt(ModelRequest request) {
+      metrics.attempts.increment();
+      Call call = new Call(plan.get(candidate), request);
+      return client.stream(call.model, request)
+          .mapConcat(call::onEvent)
+          .recoverWithRetries(1, new PFBuilder<Throwable, org.apache.pekko.stream.Graph<
+              org.apache.pekko.stream.SourceShape<TurnEvent>, NotUsed>>()
+              .match(Throwable.class, failure -> {
+                call.failure = failure;
+                return Source.empty();
+              })
+              .build())
+          .concatLazy(lazy(() -> call.completed ? Source.empty() : afterFailure(call)));
+    }
+
+    /** The decision table: what the failure of this call means for the turn. */
+    private Source<TurnEvent, NotUsed> afterFailure(Call call) {
+      UpstreamFailure failure = call.failure == null
+          ? UpstreamFailure.of(Kind.TRUNCATED, "the model stream ended without completing")
+          : ErrorClassifier.asUpstreamException(call.failure).failure();
+      attempts.add(new Attempt(call.model.ref(), failure.kind().name(), failure.status(), failure.message(),
+          (System.nanoTime() - call.startNanos) / 1_000_000));
+      metrics.fault(failure.kind());
+      switch (failure.action()) {
+        case FATAL -> {
+          return Source.single(failed("the turn was stopped: " + describe(call.model, failure), failure.kind()));
+        }
+        case RETRY -> {
+          Duration wait = retryDelay(failure);
+          if (retries < settings.retries() && wait != null) {
+            retries++;
+            return again(call, failure, wait, call.request);
+          }
+        }
+        case COMPACT_AND_RETRY -> {
+          ModelRequest trimmed = overflowRetries < settings.overflowRetries() ? trimmer.trim(call.request) : call.request;
+          if (trimmed != call.request) {
+            overflowRetries++;
+            return again(call, failure, Duration.ZERO, trimmed);
+          }
+        }
+        case FAIL_OVER -> {
+          // moves on below
+        }
+      }
+      return moveOn(call, failure);
+    }
+
+    /** The same model once more; if it had streamed output, clients must discard it. */
+    private Source<TurnEvent, NotUsed> again(Call call, UpstreamFailure failure, Duration wait, ModelRequest request) {
+      Source<TurnEvent, NotUsed> restart = call.emitted
+          ? Source.single(new TurnEvent.ModelSwitched(call.model.ref(), call.model.ref(), describe(call.model, failure), true))
+          : Source.empty();
+      Source<TurnEvent, NotUsed> next = wait.isZero() ? lazy(() -> attempt(request))
+          : Source.single(NotUsed.getInstance()).initialDelay(wait).flatMapConcat(go -> attempt(request));
+      return restart.concatLazy(next);
+    }
+
+    private Source<TurnEvent, NotUsed> moveOn(Call call, UpstreamFailure failure) {
+      if (failure.kind() != Kind.CONTEXT_OVERFLOW) {
+        cooldowns.failed(call.model); // an overflow says nothing about the model's health
+      }
+      candidate++;
+      retries = 0;
+      overflowRetries = 0;
+      if (candidate >= plan.size()) {
+        return Source.single(failed("all " + plan.size() + " candidate model(s) failed; last: "
+            + describe(call.model, failure), failure.kind()));
+      }
+      metrics.failovers.increment();
+      Model next = plan.get(candidate);
+      return Source.<TurnEvent>single(new TurnEvent.ModelSwitched(call.model.ref(), next.ref(),
+              describe(call.model, failure), call.emitted))
+          .concatLazy(lazy(() -> attempt(original)));
+    }
+
+    /** Retry-After when the server gave one within the cap; else exponential backoff. Null: do not wait, move on. */
+    private Duration retryDelay(UpstreamFailure failure) {
+      if (failure.retryAfter() != null) {
+        return failure.retryAfter().compareTo(settings.retryAfterCap()) <= 0 ? failure.retryAfter() : null;
+      }
+      Duration backoff = settings.backoffInitial().multipliedBy(1L << Math.min(retries, 20));
+      return backoff.compareTo(settings.backoffMax()) > 0 ? settings.backoffMax() : backoff;
+    }
+
+    private TurnEvent failed(String reason, Kind kind) {
+      metrics.turnsFailed.increment();
+      log.warn("turn {} failed after {} attempt(s): {}", turnId, attempts.size(), reason);
+      return new TurnEvent.Failed(reason, kind.name(), List.copyOf(attempts));
+    }
+
+    private String describe(Model model, UpstreamFailure failure) {
+      return model.ref() + ": " + failure.kind() + (failure.status() > 0 ? " (HTTP " + failure.status() + ")" : "")
+          + " " + failure.message();
+    }
+
+    /** One call to one model: relays its events and gathers the answer. */
+    private final class Call {
+      final Model model;
+      final ModelRequest request;
+      final long startNanos = System.nanoTime();
+      final List<OutputItem> output = new ArrayList<>();
+      final StringBuilder text = new StringBuilder();
+      final StringBuilder reasoning = new StringBuilder();
+      ModelEvent.Usage usage = ModelEvent.Usage.NONE;
+      boolean emitted;
+      boolean completed;
+      Throwable failure;
+
+      Call(Model model, ModelRequest request) {
+        this.model = model;
+        this.request = request;
+      }
+
+      List<TurnEvent> onEvent(ModelEvent event) {
+        if (event instanceof ModelEvent.TextDelta delta) {
+          output();
+          text.append(delta.text());
+          return List.of(new TurnEvent.TextDelta(delta.text()));
+        }
+        if (event instanceof ModelEvent.ReasoningDelta delta) {
+          output();
+          reasoning.append(delta.text());
+          return List.of(new TurnEvent.ReasoningDelta(delta.text()));
+        }
+        if (event instanceof ModelEvent.ToolCall call) {
+          output();
+          flushText();
+          output.add(new OutputItem.FunctionCall(call.callId(), call.name(), call.arguments()));
+          return List.of(new TurnEvent.ToolCall(call.callId(), call.name(), call.arguments()));
+        }
+        if (event instanceof ModelEvent.Usage reported) {
+          usage = reported;
+          return List.of();
+        }
+        return List.of(complete(((ModelEvent.Completed) event).reason()));
+      }
+
+      private void output() {
+        emitted = true;
+        if (firstOutputNanos < 0) {
+          firstOutputNanos = System.nanoTime();
+        }
+      }
+
+      private void flushText() {
+        if (text.length() > 0) {
+          output.add(new OutputItem.Text(text.toString()));
+          text.setLength(0);
+        }
+      }
+
+      private TurnEvent complete(ModelEvent.FinishReason reason) {
+        completed = true;
+        flushText();
+        long millis = (System.nanoTime() - startNanos) / 1_000_000;
+        attempts.add(new Attempt(model.ref(), null, 0, null, millis));
+        cooldowns.succeeded(model);
+        metrics.turnsCompleted.increment();
+        double cost = model.cost().dollars(usage.inputTokens(), usage.outputTokens(), usage.cachedTokens());
+        TurnResult result = new TurnResult(output, reasoning.toString(), model.ref(), attempts,
+            new TokenUsage(usage.inputTokens(), usage.outputTokens(), usage.cachedTokens(), usage.reasoningTokens()),
+            cost, reason.name().toLowerCase(Locale.ROOT));
+        log.info("turn {} answered by {} after {} attempt(s){}; first output {} ms; {} in / {} out tokens; ${}",
+            turnId, model.ref(), attempts.size(), faultSummary(),
+            firstOutputNanos < 0 ? -1 : (firstOutputNanos - Turn.this.startNanos) / 1_000_000,
+            usage.inputTokens(), usage.outputTokens(), String.format(Locale.ROOT, "%.6f", cost));
+        return new TurnEvent.Completed(result);
+      }
+
+      private String faultSummary() {
+        String faults = attempts.stream().filter(a -> !a.succeeded()).map(a -> a.model() + " " + a.failureKind())
+            .collect(Collectors.joining(", "));
+        return faults.isEmpty() ? "" : " (" + faults + ")";
+      }
+    }
+  }
+}

@@ -1,0 +1,275 @@
+package dev.talon.conversation;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.talon.config.ConfigLoader;
+import dev.talon.config.ModelCatalog;
+import dev.talon.config.TalonSettings;
+import dev.talon.testing.ErrorBodies;
+import dev.talon.testing.FakeUpstream;
+import dev.talon.testing.Script;
+import dev.talon.upstream.HttpModelClient;
+import dev.talon.upstream.ModelRequest;
+import dev.talon.upstream.ModelRequest.Message;
+import dev.talon.upstream.ModelRequest.Role;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Turn failover over the real HTTP client and the fake upstream: one decision per fault kind. */
+class FailoverRunnerTest {
+  static final ActorTestKit testKit = ActorTestKit.create();
+  static final FakeUpstream fake = FakeUpstream.start(testKit.system());
+  static final TalonSettings.Failover SETTINGS = new TalonSettings.Failover(2, Duration.ofMillis(10),
+      Duration.ofMillis(40), Duration.ofSeconds(1), TalonSettings.Failover.DEFAULTS.cooldowns(), 3);
+  static final ModelCatalog catalog = ConfigLoader.parse("{ models: { mode: 'replace', providers: { "
+      + "local: { baseUrl: '" + fake.baseUrl() + "', api: 'openai-responses', models: [{ id: 'a', cost: { input: 1, output: 2 } }] }, "
+      + "backup: { baseUrl: '" + fake.baseUrl() + "', api: 'openai-completions', models: [{ id: 'b' }] } } },"
+      + " agents: { defaults: { model: { primary: 'local/a', fallbacks: ['backup/b'] } } } }",
+      "test", Map.<String, String>of()::get).catalog();
+  static final ModelRequest HELLO = ModelRequest.of(null, List.of(new Message(Role.USER, "hello")));
+
+  final MutableClock clock = new MutableClock();
+  Cooldowns cooldowns;
+  FailoverRunner runner;
+
+  @AfterAll
+  static void shutdown() {
+    fake.close();
+    testKit.shutdownTestKit();
+  }
+
+  @BeforeEach
+  void setUp() {
+    fake.setDefault(Script.reply("fallback answer"));
+    cooldowns = new Cooldowns(SETTINGS.cooldowns(), clock);
+    runner = new FailoverRunner(new HttpModelClient(testKit.system(), new TalonSettings.Upstream(
+        Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofMillis(500))), cooldowns, SETTINGS,
+        ContextTrimmer.DROP_OLDEST, new TurnMetrics());
+  }
+
+  List<TurnEvent> turn(ModelRequest request) throws Exception {
+    int before = fake.requests().size();
+    List<TurnEvent> events = runner.run("t1", catalog.defaultAgent().candidates(), request)
+        .runWith(Sink.seq(), testKit.system()).toCompletableFuture().get(20, TimeUnit.SECONDS);
+    calledModels = fake.requests().subList(before, fake.requests().size()).stream()
+        .map(r -> r.body().path("model").asText()).toList();
+    return events;
+  }
+
+  List<String> calledModels;
+
+  static TurnResult result(List<TurnEvent> events) {
+    TurnEvent last = events.get(events.size() - 1);
+    return assertInstanceOf(TurnEvent.Completed.class, last, events::toString).result();
+  }
+
+  static List<TurnEvent.ModelSwitched> switches(List<TurnEvent> events) {
+    return events.stream().filter(e -> e instanceof TurnEvent.ModelSwitched).map(e -> (TurnEvent.ModelSwitched) e).toList();
+  }
+
+  @Test
+  void answersOnTheFirstTry() throws Exception {
+    fake.enqueue(Script.reply("Hi there").usage(1000, 500));
+    List<TurnEvent> events = turn(HELLO);
+    assertEquals(new TurnEvent.Started("t1", "local/a"), events.get(0));
+    TurnResult result = result(events);
+    assertEquals("Hi there", result.text());
+    assertEquals("local/a", result.model());
+    assertEquals(1, result.attempts().size());
+    assertTrue(result.attempts().get(0).succeeded());
+    assertEquals(new TokenUsage(1000, 500, 0, 0), result.usage());
+    assertEquals((1000 * 1 + 500 * 2) / 1e6, result.costUsd(), 1e-12);
+    assertEquals("stop", result.finishReason());
+    assertEquals(List.of("a"), calledModels);
+  }
+
+  @Test
+  void aTransientFaultIsRetriedOnTheSameModel() throws Exception {
+    fake.enqueue(Script.status(500, ErrorBodies.openAiServerError()), Script.status(503, ErrorBodies.llamaCppLoading()),
+        Script.reply("third time lucky"));
+    List<TurnEvent> events = turn(HELLO);
+    assertEquals("third time lucky", result(events).text());
+    assertEquals(List.of("a", "a", "a"), calledModels);
+    assertEquals(List.of(), switches(events));
+    assertEquals(java.util.Arrays.asList("SERVER_ERROR", "MODEL_LOADING", null),
+        result(events).attempts().stream().map(Attempt::failureKind).toList());
+    assertNull(cooldowns.coolingUntil(catalog.resolve("local/a")), "a success resets the cooldown");
+  }
+
+  @Test
+  void spentRetriesMoveToTheNextCandidateAndCoolTheModelDown() throws Exception {
+    fake.enqueue(Script.status(500, ErrorBodies.openAiServerError()), Script.status(500, ErrorBodies.openAiServerError()),
+        Script.status(500, ErrorBodies.openAiServerError()), Script.reply("from b"));
+    List<TurnEvent> events = turn(HELLO);
+    assertEquals("from b", result(events).text());
+    assertEquals("backup/b", result(events).model());
+    assertEquals(List.of("a", "a", "a", "b"), calledModels);
+    TurnEvent.ModelSwitched sw = switches(events).get(0);
+    assertEquals("local/a", sw.fromModel());
+    assertEquals("backup/b", sw.toModel());
+    assertEquals(false, sw.discardOutput());
+    assertEquals(clock.instant().plusSeconds(30), cooldowns.coolingUntil(catalog.resolve("local/a")));
+
+    // The next turn skips the cooling model, while it cools; fallback is turn-local.
+    fake.enqueue(Script.reply("b again"));
+    List<TurnEvent> next = turn(HELLO);
+    assertEquals(new TurnEvent.Started("t1", "backup/b"), next.get(0));
+    assertEquals(List.of("b"), calledModels);
+    clock.advance(Duration.ofSeconds(31));
+    fake.enqueue(Script.reply("a is back"));
+    assertEquals("local/a", result(turn(HELLO)).model());
+  }
+
+  @Test
+  void faultsThatRetryingCannotCureMoveOnAtOnce() throws Exception {
+    for (Script fault : List.of(Script.status(401, ErrorBodies.openAi("bad key", "invalid_request_error", null, "invalid_api_key")),
+        Script.status(429, ErrorBodies.openAiInsufficientQuota()), Script.status(404, ErrorBodies.lmStudioNoModelsLoaded()),
+        Script.status(400, ErrorBodies.openAi("bad", "invalid_request_error", null, null)))) {
+      cooldowns = new Cooldowns(SETTINGS.cooldowns(), clock);
+      setUpRunner();
+      fake.enqueue(fault, Script.reply("from b"));
+      List<TurnEvent> events = turn(HELLO);
+      assertEquals("backup/b", result(events).model(), fault::toString);
+      assertEquals(List.of("a", "b"), calledModels);
+    }
+  }
+
+  void setUpRunner() {
+    runner = new FailoverRunner(new HttpModelClient(testKit.system(), TalonSettings.Upstream.DEFAULTS), cooldowns, SETTINGS,
+        ContextTrimmer.DROP_OLDEST, new TurnMetrics());
+  }
+
+  @Test
+  void retryAfterIsHonouredUpToTheCap() throws Exception {
+    fake.enqueue(Script.status(429, ErrorBodies.openAiRateLimit()).retryAfter(Duration.ofMillis(300)), Script.reply("ok"));
+    long start = System.nanoTime();
+    List<TurnEvent> events = turn(HELLO);
+    assertTrue(System.nanoTime() - start >= 300_000_000L, "waited for Retry-After");
+    assertEquals(List.of("a", "a"), calledModels);
+    assertEquals("ok", result(events).text());
+
+    fake.enqueue(Script.status(429, ErrorBodies.openAiRateLimit()).retryAfter(Duration.ofSeconds(60)), Script.reply("b"));
+    assertEquals("backup/b", result(turn(HELLO)).model(), "a Retry-After beyond the cap moves on");
+    assertEquals(List.of("a", "b"), calledModels);
+  }
+
+  @Test
+  void aContextOverflowIsTrimmedAndRetriedOnTheSameModel() throws Exception {
+    ModelRequest long1 = ModelRequest.of(null, List.of(new Message(Role.USER, "first question ".repeat(50)),
+        new Message(Role.ASSISTANT, "first answer ".repeat(50)), new Message(Role.USER, "second question")));
+    fake.enqueue(Script.status(400, ErrorBodies.llamaCppContextOverflow(5000, 4096)), Script.reply("fits now"));
+    List<TurnEvent> events = turn(long1);
+    assertEquals("fits now", result(events).text());
+    assertEquals(List.of("a", "a"), calledModels);
+    List<dev.talon.testing.Request> requests = fake.requests();
+    assertEquals(1, requests.get(requests.size() - 1).body().path("input").size(), "only the newest user message is left");
+    assertNull(cooldowns.coolingUntil(catalog.resolve("local/a")), "an overflow does not cool a model down");
+  }
+
+  @Test
+  void aModelThatFailsAfterStreamingIsRestartedFromScratchOnTheNext() throws Exception {
+    fake.enqueue(Script.reply("partial words that will be lost").dropAfter(3), Script.reply("partial").dropAfter(1),
+        Script.reply("again").dropAfter(1), Script.reply("the final answer"));
+    List<TurnEvent> events = turn(HELLO);
+    List<TurnEvent.ModelSwitched> switched = switches(events);
+    assertEquals(3, switched.size(), events::toString);
+    assertTrue(switched.stream().allMatch(TurnEvent.ModelSwitched::discardOutput));
+    assertEquals("backup/b", switched.get(2).toModel());
+    assertEquals("the final answer", result(events).text(), "only the final answer is kept");
+    assertEquals(java.util.Arrays.asList("TRUNCATED", "TRUNCATED", "TRUNCATED", null),
+        result(events).attempts().stream().map(Attempt::failureKind).toList());
+  }
+
+  @Test
+  void whenEveryCandidateFailsTheTurnFailsWithEveryAttempt() throws Exception {
+    fake.setDefault(Script.status(401, ErrorBodies.openAi("bad key", "invalid_request_error", null, "invalid_api_key")));
+    List<TurnEvent> events = turn(HELLO);
+    TurnEvent.Failed failed = assertInstanceOf(TurnEvent.Failed.class, events.get(events.size() - 1));
+    assertEquals("AUTH", failed.kind());
+    assertEquals(2, failed.attempts().size());
+    assertTrue(failed.reason().startsWith("all 2 candidate model(s) failed; last: backup/b: AUTH (HTTP 401)"),
+        failed.reason());
+  }
+
+  @Test
+  void whenAllAreCoolingTheOneThatExpiresFirstIsProbed() {
+    var a = catalog.resolve("local/a");
+    var b = catalog.resolve("backup/b");
+    cooldowns.failed(b);
+    clock.advance(Duration.ofSeconds(5));
+    cooldowns.failed(a);
+    assertEquals(List.of(b, a), cooldowns.plan(List.of(a, b)));
+  }
+
+  @Test
+  void cooldownsEscalateAndResetAfterSuccess() {
+    var a = catalog.resolve("local/a");
+    Instant now = clock.instant();
+    cooldowns.failed(a);
+    assertEquals(now.plusSeconds(30), cooldowns.coolingUntil(a));
+    cooldowns.failed(a);
+    assertEquals(now.plusSeconds(60), cooldowns.coolingUntil(a));
+    cooldowns.failed(a);
+    cooldowns.failed(a);
+    assertEquals(now.plusSeconds(300), cooldowns.coolingUntil(a));
+    cooldowns.succeeded(a);
+    assertNull(cooldowns.coolingUntil(a));
+  }
+
+  @Test
+  void cancellingTheTurnClosesTheUpstreamCall() throws Exception {
+    fake.enqueue(Script.reply("one two three four five six seven").tokenDelay(Duration.ofMillis(200)));
+    List<TurnEvent> firstTwo = runner.run("t1", catalog.defaultAgent().candidates(), HELLO).take(2)
+        .runWith(Sink.seq(), testKit.system()).toCompletableFuture().get(10, TimeUnit.SECONDS);
+    assertInstanceOf(TurnEvent.TextDelta.class, firstTwo.get(1));
+    assertNotNull(fake.awaitConnectionClosed(Duration.ofSeconds(1)));
+  }
+
+  @Test
+  void trimmingNeverSeparatesACallFromItsOutput() {
+    ModelRequest request = ModelRequest.of("sys", List.of(new Message(Role.USER, "q1"),
+        new ModelRequest.FunctionCall("c1", "f", "{}"), new ModelRequest.FunctionCallOutput("c1", "r"),
+        new Message(Role.ASSISTANT, "a1"), new Message(Role.USER, "q2")));
+    ModelRequest trimmed = ContextTrimmer.DROP_OLDEST.trim(request);
+    assertEquals(List.of(new Message(Role.USER, "q2")), trimmed.input());
+    assertEquals("sys", trimmed.instructions());
+    assertEquals(trimmed, ContextTrimmer.DROP_OLDEST.trim(trimmed), "nothing more to drop");
+  }
+
+  static final class MutableClock extends Clock {
+    private Instant now = Instant.parse("2026-11-25T00:00:00Z");
+
+    void advance(Duration d) {
+      now = now.plus(d);
+    }
+
+    @Override
+    public Instant instant() {
+      return now;
+    }
+
+    @Override
+    public ZoneOffset getZone() {
+      return ZoneOffset.UTC;
+    }
+
+    @Override
+    public Clock withZone(java.time.ZoneId zone) {
+      return this;
+    }
+  }
+}
