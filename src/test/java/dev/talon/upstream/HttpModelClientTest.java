@@ -238,6 +238,20 @@ class HttpModelClientTest {
   }
 
   @Test
+  void repeatedRefusalsAreNotHeldBackByThePool() throws Exception {
+    int port;
+    try (ServerSocket socket = new ServerSocket(0)) {
+      port = socket.getLocalPort();
+    }
+    Model down = model("openai-responses", "http://127.0.0.1:" + port + "/v1", null);
+    for (int i = 0; i < 12; i++) {
+      long start = System.nanoTime();
+      assertEquals(Kind.MODEL_LOADING, call(down, HELLO).failed().kind());
+      assertTrue(System.nanoTime() - start < 2_000_000_000L, "refusal " + i + " took too long: pool backoff?");
+    }
+  }
+
+  @Test
   void aDroppedConnectionIsATruncatedStream() throws Exception {
     Outcome o = call("openai-responses", Script.reply("one two three four").dropAfter(2));
     assertFalse(o.text().isEmpty(), "the tokens before the drop arrive");
