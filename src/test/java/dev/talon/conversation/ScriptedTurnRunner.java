@@ -2,7 +2,7 @@ package dev.talon.conversation;
 
 import dev.talon.config.Model;
 import dev.talon.upstream.ModelRequest;
-import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
@@ -83,8 +83,14 @@ public final class ScriptedTurnRunner implements TurnRunner {
     return call;
   }
 
-  public Call nextCall(Duration within) throws InterruptedException {
-    return calls.poll(within.toMillis(), TimeUnit.MILLISECONDS);
+  /** The most recent call, forgetting the ones before it. */
+  public Call lastCall() {
+    List<Call> all = new ArrayList<>();
+    calls.drainTo(all);
+    if (all.isEmpty()) {
+      throw new AssertionError("the runner was not called");
+    }
+    return all.get(all.size() - 1);
   }
 
   @Override
