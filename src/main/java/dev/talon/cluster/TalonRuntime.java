@@ -24,6 +24,7 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
+import org.apache.pekko.persistence.Persistence;
 
 /**
  * A running Talon node: the journal database prepared, a cluster member (a cluster of one when
@@ -69,6 +70,11 @@ public final class TalonRuntime implements AutoCloseable {
       }
       CompletableFuture<Done> up = new CompletableFuture<>();
       org.apache.pekko.cluster.Cluster.get(system.classicSystem()).registerOnMemberUp(() -> up.complete(Done.getInstance()));
+
+      // The plugins start lazily: the first turn would pay for Slick and the pool (~0.3 s).
+      Persistence persistence = Persistence.get(system);
+      persistence.journalFor("", ConfigFactory.empty());
+      persistence.snapshotStoreFor("", ConfigFactory.empty());
 
       TurnRunner runner = runners.apply(system);
       ClusterSharding sharding = ClusterSharding.get(system);

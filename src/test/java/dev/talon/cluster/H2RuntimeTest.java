@@ -1,7 +1,7 @@
 package dev.talon.cluster;
 
 import dev.talon.config.TalonConfig;
-import dev.talon.conversation.TestConfigs;
+import dev.talon.conversation.ConversationFixtures;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -13,7 +13,7 @@ class H2RuntimeTest extends RuntimeContract {
 
   @Override
   TalonConfig config() {
-    return TestConfigs.config("{ storage: { type: \"h2\" } }");
+    return ConversationFixtures.config("{ storage: { type: \"h2\" } }");
   }
 
   @Override

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.talon.config.TalonSettings;
-import dev.talon.conversation.TestConfigs;
+import dev.talon.conversation.ConversationFixtures;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -59,7 +59,7 @@ class JournalSchemaTest {
   @Test
   void anUnreachableServerFailsTheStartAndLeavesNothingRunning() {
     String url = "jdbc:postgresql://127.0.0.1:1/talon";
-    StorageException e = assertThrows(StorageException.class, () -> TalonRuntime.start(TestConfigs.config(
+    StorageException e = assertThrows(StorageException.class, () -> TalonRuntime.start(ConversationFixtures.config(
         "{ storage: { type: \"postgres\", url: \"" + url + "\", user: \"talon\", password: \"secret\" } }"),
         dataDir, system -> {
           throw new AssertionError("no actor system may start");

@@ -1,6 +1,6 @@
 package dev.talon.cluster;
 
-import static dev.talon.conversation.TestConfigs.userSays;
+import static dev.talon.conversation.ConversationFixtures.userSays;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;

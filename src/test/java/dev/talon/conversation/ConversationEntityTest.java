@@ -1,6 +1,6 @@
 package dev.talon.conversation;
 
-import static dev.talon.conversation.TestConfigs.userSays;
+import static dev.talon.conversation.ConversationFixtures.userSays;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -64,7 +64,7 @@ import org.junit.jupiter.api.Test;
 class ConversationEntityTest {
   static final ActorTestKit testKit = ActorTestKit.create("ConversationEntityTest",
       EventSourcedBehaviorTestKit.config().withFallback(ConfigFactory.load()));
-  static final ModelCatalog catalog = TestConfigs.config().catalog();
+  static final ModelCatalog catalog = ConversationFixtures.config().catalog();
   static final TalonSettings.Conversations SETTINGS = new TalonSettings.Conversations(100, Duration.ofMinutes(10));
   static final AtomicInteger sessions = new AtomicInteger();
 

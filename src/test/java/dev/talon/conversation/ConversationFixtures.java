@@ -7,8 +7,8 @@ import java.util.List;
 import java.util.Map;
 
 /** Small configs for conversation and cluster tests: two local models, two agents. */
-public final class TestConfigs {
-  private TestConfigs() {}
+public final class ConversationFixtures {
+  private ConversationFixtures() {}
 
   /** A config whose {@code talon} section is {@code talon} (JSON5, may be empty). */
   public static TalonConfig config(String talon) {
