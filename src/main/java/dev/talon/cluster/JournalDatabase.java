@@ -1,0 +1,68 @@
+package dev.talon.cluster;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import dev.talon.config.TalonSettings;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.util.Map;
+
+/**
+ * Where the journal lives: an H2 file under the data directory (the default), or PostgreSQL.
+ * Both use the same pekko-persistence-jdbc plugin through one shared Slick database.
+ */
+public record JournalDatabase(TalonSettings.Storage.Type type, String url, String user, String password) {
+
+  public static JournalDatabase of(TalonSettings.Storage storage, Path dataDir) {
+    return switch (storage.type()) {
+      case H2 -> new JournalDatabase(storage.type(),
+          storage.url() != null ? storage.url() : defaultH2Url(dataDir),
+          storage.user() != null ? storage.user() : "sa",
+          orEmpty(storage.password()));
+      case POSTGRES -> new JournalDatabase(storage.type(), storage.url(), orEmpty(storage.user()),
+          orEmpty(storage.password()));
+    };
+  }
+
+  /** {@code <dataDir>/talon.mv.db}, kept open for the life of the process. */
+  static String defaultH2Url(Path dataDir) {
+    return "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("talon") + ";DB_CLOSE_DELAY=-1";
+  }
+
+  /** The plugin's shared database settings, for layering over application.conf. */
+  public Config pekkoConfig() {
+    String prefix = "pekko-persistence-jdbc.shared-databases.slick.";
+    boolean h2 = type == TalonSettings.Storage.Type.H2;
+    return ConfigFactory.parseMap(Map.of(
+        prefix + "profile", h2 ? "slick.jdbc.H2Profile$" : "slick.jdbc.PostgresProfile$",
+        prefix + "db.driver", h2 ? "org.h2.Driver" : "org.postgresql.Driver",
+        prefix + "db.url", url,
+        prefix + "db.user", user,
+        prefix + "db.password", password));
+  }
+
+  /** The idempotent DDL for this database, on the classpath. */
+  String schemaResource() {
+    return type == TalonSettings.Storage.Type.H2 ? "schema/h2-create-schema.sql" : "schema/postgres-create-schema.sql";
+  }
+
+  Connection connect() throws SQLException {
+    return DriverManager.getConnection(url, user, password);
+  }
+
+  /** How to name this database in messages: the URL and user, never the password. */
+  String describe() {
+    return url + " (user \"" + user + "\")";
+  }
+
+  @Override
+  public String toString() {
+    return "JournalDatabase[" + type + ", " + describe() + "]";
+  }
+
+  private static String orEmpty(String value) {
+    return value == null ? "" : value;
+  }
+}

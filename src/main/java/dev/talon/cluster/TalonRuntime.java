@@ -1,0 +1,138 @@
+package dev.talon.cluster;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import dev.talon.config.TalonConfig;
+import dev.talon.config.TalonSettings;
+import dev.talon.conversation.ConversationEntity;
+import dev.talon.conversation.TurnRunner;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Join;
+import org.apache.pekko.persistence.Persistence;
+
+/**
+ * A running Talon node: the journal database prepared, a cluster member (a cluster of one when
+ * no seed nodes are configured), and conversations sharded across the members.
+ *
+ * <p>The actor system is named {@value #SYSTEM_NAME}, so seed nodes read
+ * {@code pekko://talon@host:port}.
+ */
+public final class TalonRuntime implements AutoCloseable {
+  public static final String SYSTEM_NAME = "talon";
+  static final Duration ASK_TIMEOUT = Duration.ofSeconds(15);
+
+  private final ActorSystem<Void> system;
+  private final Conversations conversations;
+  private final CompletionStage<Done> up;
+
+  private TalonRuntime(ActorSystem<Void> system, Conversations conversations, CompletionStage<Done> up) {
+    this.system = system;
+    this.conversations = conversations;
+    this.up = up;
+  }
+
+  /**
+   * Prepares the journal, starts the node and joins the cluster.
+   *
+   * @param dataDir where the embedded H2 journal lives
+   * @param runners makes the runner of every turn, given the node's actor system
+   * @throws StorageException when the journal database cannot be used; nothing is left running
+   */
+  public static TalonRuntime start(TalonConfig config, Path dataDir, Function<ActorSystem<?>, TurnRunner> runners) {
+    TalonSettings talon = config.talon();
+    JournalDatabase database = JournalDatabase.of(talon.storage(), dataDir);
+    if (talon.storage().type() == TalonSettings.Storage.Type.H2) {
+      createDirectories(dataDir);
+    }
+    JournalSchema.ensure(database);
+
+    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, pekkoConfig(talon.cluster(), database));
+    try {
+      Cluster cluster = Cluster.get(system);
+      if (talon.cluster().seedNodes().isEmpty()) {
+        cluster.manager().tell(Join.create(cluster.selfMember().address()));
+      }
+      CompletableFuture<Done> up = new CompletableFuture<>();
+      org.apache.pekko.cluster.Cluster.get(system.classicSystem()).registerOnMemberUp(() -> up.complete(Done.getInstance()));
+
+      // The plugins start lazily: the first turn would pay for Slick and the pool (~0.3 s).
+      Persistence persistence = Persistence.get(system);
+      persistence.journalFor("", ConfigFactory.empty());
+      persistence.snapshotStoreFor("", ConfigFactory.empty());
+
+      TurnRunner runner = runners.apply(system);
+      ClusterSharding sharding = ClusterSharding.get(system);
+      sharding.init(Entity.of(ConversationEntity.TYPE_KEY,
+              entity -> ConversationEntity.create(entity, config.catalog(), runner, talon.conversations()))
+          // conversations passivate themselves, never in the middle of a turn
+          .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy()));
+      return new TalonRuntime(system, new Conversations(sharding, ASK_TIMEOUT), up);
+    } catch (RuntimeException e) {
+      system.terminate();
+      throw e;
+    }
+  }
+
+  /**
+   * Talon's settings over application.conf over the libraries' reference.conf. Built with
+   * {@code load(overrides.withFallback(defaultApplication()))}: layering over an already
+   * resolved {@code load()} would leave substitutions in application.conf pointing at old values.
+   */
+  static Config pekkoConfig(TalonSettings.Cluster cluster, JournalDatabase database) {
+    Map<String, Object> node = new HashMap<>();
+    node.put("pekko.actor.provider", "cluster");
+    node.put("pekko.remote.artery.canonical.hostname", cluster.host());
+    node.put("pekko.remote.artery.canonical.port", cluster.port());
+    node.put("pekko.cluster.seed-nodes", cluster.seedNodes());
+    Config overrides = ConfigFactory.parseMap(node).withFallback(database.pekkoConfig());
+    return ConfigFactory.load(overrides.withFallback(ConfigFactory.defaultApplication()));
+  }
+
+  public ActorSystem<Void> system() {
+    return system;
+  }
+
+  public Conversations conversations() {
+    return conversations;
+  }
+
+  /** Completes when this node is an Up member of the cluster. */
+  public CompletionStage<Done> whenUp() {
+    return up;
+  }
+
+  /** Leaves the cluster and stops the node. */
+  public CompletionStage<Done> stop() {
+    system.terminate();
+    return system.getWhenTerminated();
+  }
+
+  @Override
+  public void close() throws Exception {
+    stop().toCompletableFuture().get(30, TimeUnit.SECONDS);
+  }
+
+  private static void createDirectories(Path dataDir) {
+    try {
+      Files.createDirectories(dataDir);
+    } catch (IOException e) {
+      throw new StorageException("cannot create the data directory " + dataDir.toAbsolutePath() + ": " + e, e);
+    }
+  }
+}

@@ -1,0 +1,523 @@
+package dev.talon.conversation;
+
+import com.fasterxml.jackson.annotation.JsonSubTypes;
+import com.fasterxml.jackson.annotation.JsonTypeInfo;
+import dev.talon.config.Agent;
+import dev.talon.config.Model;
+import dev.talon.config.ModelCatalog;
+import dev.talon.config.TalonSettings;
+import dev.talon.config.UnknownModelException;
+import dev.talon.upstream.ModelRequest;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletionStage;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityContext;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
+import org.apache.pekko.japi.Pair;
+import org.apache.pekko.persistence.typed.PersistenceId;
+import org.apache.pekko.persistence.typed.RecoveryCompleted;
+import org.apache.pekko.persistence.typed.javadsl.CommandHandler;
+import org.apache.pekko.persistence.typed.javadsl.CommandHandlerBuilder;
+import org.apache.pekko.persistence.typed.javadsl.Effect;
+import org.apache.pekko.persistence.typed.javadsl.EventHandler;
+import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehavior;
+import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
+import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
+import org.apache.pekko.stream.KillSwitches;
+import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.SourceRef;
+import org.apache.pekko.stream.UniqueKillSwitch;
+import org.apache.pekko.stream.javadsl.Keep;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.apache.pekko.stream.javadsl.StreamRefs;
+
+/**
+ * One conversation, addressed by its session key: the journal holds whole turns (input, then
+ * outcome), never tokens. At most one turn runs at a time. The entity itself consumes the turn
+ * runner's stream into a {@link TurnLog}, so a subscriber that goes away does not stop the turn:
+ * the answer is journaled and can be read later.
+ *
+ * <p>What the model sees (the <em>model view</em>): every earlier turn's input, plus the output
+ * of the turns that completed. The input of a turn that failed, was cancelled or was interrupted
+ * stays in the view, because the user did say it; its partial output does not.
+ */
+public final class ConversationEntity
+    extends EventSourcedBehavior<ConversationEntity.Command, ConversationEntity.Event, ConversationEntity.State> {
+
+  public static final EntityTypeKey<Command> TYPE_KEY = EntityTypeKey.create(Command.class, "Conversation");
+
+  // ---- commands and replies ------------------------------------------------------------------
+
+  public sealed interface Command extends JsonSerializable {}
+
+  /**
+   * Starts a turn with {@code input} appended to the conversation.
+   *
+   * @param agentId null means the default agent
+   * @param model a model ref or alias to try first, or null for the agent's primary
+   */
+  public record StartTurn(
+      String agentId,
+      String model,
+      List<InputItem> input,
+      String instructions,
+      List<ModelRequest.Tool> tools,
+      String toolChoice,
+      Integer maxOutputTokens,
+      Double temperature,
+      String reasoningEffort,
+      ActorRef<StartReply> replyTo) implements Command {
+
+    /** A turn whose new input and options are those of {@code turn}. */
+    public static StartTurn of(String agentId, String model, ModelRequest turn, ActorRef<StartReply> replyTo) {
+      return new StartTurn(agentId, model, turn.input().stream().map(InputItem::of).toList(), turn.instructions(),
+          turn.tools(), turn.toolChoice(), turn.maxOutputTokens(), turn.temperature(), turn.reasoningEffort(), replyTo);
+    }
+  }
+
+  /** Stops the running turn; {@code turnId} null means whichever turn is running. */
+  public record CancelTurn(String turnId, ActorRef<CancelReply> replyTo) implements Command {}
+
+  /**
+   * The events of the running or last turn from {@code fromIndex} on, then live: a subscriber
+   * that reconnects with the index it reached misses nothing. {@code turnId} null means the
+   * running or last turn.
+   */
+  public record Subscribe(String turnId, int fromIndex, ActorRef<SubscribeReply> replyTo) implements Command {}
+
+  public record GetTranscript(ActorRef<Transcript> replyTo) implements Command {}
+
+  /** Forgets the conversation so far (the journal keeps it); cancels a running turn first. */
+  public record Reset(ActorRef<Done> replyTo) implements Command {}
+
+  private record RunnerCompleted(String turnId, TurnResult result) implements Command {}
+
+  private record RunnerFailed(String turnId, TurnEvent.Failed failure) implements Command {}
+
+  /** Sent to itself after recovery finds a turn that the previous incarnation never finished. */
+  private enum InterruptUnfinishedTurn implements Command { INSTANCE }
+
+  private enum IdleTimeout implements Command { INSTANCE }
+
+  public sealed interface StartReply extends JsonSerializable {}
+
+  public record TurnAccepted(String turnId, SourceRef<TurnEvent> events) implements StartReply {}
+
+  /** Another turn is running ("conversation busy"). */
+  public record Busy(String turnId) implements StartReply {}
+
+  /** The request names an unknown agent or model, or has no input. */
+  public record Rejected(String reason) implements StartReply {}
+
+  public sealed interface CancelReply extends JsonSerializable {}
+
+  public record Cancelled(String turnId) implements CancelReply {}
+
+  /** No turn is running, or not the one named. */
+  public record NotRunning(String turnId) implements CancelReply {}
+
+  public sealed interface SubscribeReply extends JsonSerializable {}
+
+  public record Subscribed(String turnId, SourceRef<TurnEvent> events) implements SubscribeReply {}
+
+  /** The turn is neither running nor the last one in memory (read the transcript instead). */
+  public record UnknownTurn(String turnId) implements SubscribeReply {}
+
+  public record Transcript(List<Turn> turns) implements JsonSerializable {}
+
+  // ---- events --------------------------------------------------------------------------------
+
+  /**
+   * What the journal keeps. The JSON carries these type names and the manifest carries nothing
+   * (application.conf), so classes can be renamed or moved without breaking replay.
+   */
+  @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "type")
+  @JsonSubTypes({
+      @JsonSubTypes.Type(value = TurnStarted.class, name = "turn-started"),
+      @JsonSubTypes.Type(value = TurnCompleted.class, name = "turn-completed"),
+      @JsonSubTypes.Type(value = TurnFailed.class, name = "turn-failed"),
+      @JsonSubTypes.Type(value = TurnInterrupted.class, name = "turn-interrupted"),
+      @JsonSubTypes.Type(value = ConversationReset.class, name = "conversation-reset")})
+  public sealed interface Event {}
+
+  /** The user's input, journaled before anyone sees an answer. */
+  public record TurnStarted(String turnId, List<InputItem> input, String agentId, String requestedModel,
+      Instant startedAt) implements Event {}
+
+  public record TurnCompleted(String turnId, TurnResult result) implements Event {}
+
+  public record TurnFailed(String turnId, String reason, String kind, List<Attempt> attempts) implements Event {}
+
+  /** The process running the turn died before the turn ended. */
+  public record TurnInterrupted(String turnId) implements Event {}
+
+  public record ConversationReset(Instant at) implements Event {}
+
+  // ---- state ---------------------------------------------------------------------------------
+
+  public enum Status {
+    RUNNING,
+    COMPLETED,
+    FAILED,
+    INTERRUPTED
+  }
+
+  /**
+   * One turn of the transcript.
+   *
+   * @param requestedModel the canonical ref the client asked for, or null
+   * @param result set when the turn completed: output, model used, attempts, usage, cost
+   * @param failure set when the turn failed or was cancelled
+   */
+  public record Turn(String turnId, List<InputItem> input, String agentId, String requestedModel, Instant startedAt,
+      Status status, TurnResult result, Failure failure) implements JsonSerializable {
+
+    Turn ended(Status newStatus, TurnResult newResult, Failure newFailure) {
+      return new Turn(turnId, input, agentId, requestedModel, startedAt, newStatus, newResult, newFailure);
+    }
+
+    /** This turn as the model sees it later: the input, and the output if it completed. */
+    List<ModelRequest.Item> modelView() {
+      List<ModelRequest.Item> items = new ArrayList<>();
+      input.forEach(item -> items.add(item.toModelItem()));
+      if (result != null) {
+        for (OutputItem item : result.output()) {
+          items.add(item instanceof OutputItem.FunctionCall call
+              ? new ModelRequest.FunctionCall(call.callId(), call.name(), call.arguments())
+              : new ModelRequest.Message(ModelRequest.Role.ASSISTANT, ((OutputItem.Text) item).text()));
+        }
+      }
+      return items;
+    }
+  }
+
+  public record Failure(String reason, String kind, List<Attempt> attempts) implements JsonSerializable {}
+
+  public record State(List<Turn> turns) implements JsonSerializable {
+    public static final State EMPTY = new State(List.of());
+
+    public State {
+      turns = List.copyOf(turns);
+    }
+
+    /** The turn in progress (always the last one), or null. */
+    public Turn runningTurn() {
+      Turn last = turns.isEmpty() ? null : turns.get(turns.size() - 1);
+      return last != null && last.status() == Status.RUNNING ? last : null;
+    }
+
+    boolean idle() {
+      return runningTurn() == null;
+    }
+
+    /** The conversation so far as the model sees it, followed by {@code newInput}. */
+    List<ModelRequest.Item> modelViewWith(List<InputItem> newInput) {
+      List<ModelRequest.Item> items = new ArrayList<>();
+      turns.forEach(turn -> items.addAll(turn.modelView()));
+      newInput.forEach(item -> items.add(item.toModelItem()));
+      return items;
+    }
+
+    State start(TurnStarted e) {
+      List<Turn> next = new ArrayList<>(turns);
+      next.add(new Turn(e.turnId(), e.input(), e.agentId(), e.requestedModel(), e.startedAt(), Status.RUNNING,
+          null, null));
+      return new State(next);
+    }
+
+    State complete(TurnCompleted e) {
+      return endRunningTurn(Status.COMPLETED, e.result(), null);
+    }
+
+    State fail(TurnFailed e) {
+      return endRunningTurn(Status.FAILED, null, new Failure(e.reason(), e.kind(), e.attempts()));
+    }
+
+    State interrupt(TurnInterrupted e) {
+      return endRunningTurn(Status.INTERRUPTED, null, null);
+    }
+
+    private State endRunningTurn(Status status, TurnResult result, Failure failure) {
+      List<Turn> next = new ArrayList<>(turns);
+      next.set(next.size() - 1, runningTurn().ended(status, result, failure));
+      return new State(next);
+    }
+  }
+
+  // ---- behaviour -----------------------------------------------------------------------------
+
+  /** {@link TurnEvent.Failed#kind()} of a turn stopped by its client. */
+  public static final String CANCELLED = "CANCELLED";
+  /** {@link TurnEvent.Failed#kind()} when the conversation stopped under a running turn. */
+  public static final String INTERRUPTED = "INTERRUPTED";
+  /** {@link TurnEvent.Failed#kind()} when the runner broke its contract (a bug, not an upstream fault). */
+  public static final String INTERNAL = "INTERNAL";
+
+  private final ActorContext<Command> context;
+  private final EntityContext<Command> entity;
+  private final ModelCatalog catalog;
+  private final TurnRunner runner;
+  private final TalonSettings.Conversations settings;
+  private final Materializer materializer;
+
+  /** The running or last turn of this incarnation; subscribers read it, the runner appends. */
+  private TurnLog log;
+  /** Stops the running turn's runner; null when no runner is running. */
+  private UniqueKillSwitch runnerSwitch;
+
+  public static Behavior<Command> create(EntityContext<Command> entity, ModelCatalog catalog, TurnRunner runner,
+      TalonSettings.Conversations settings) {
+    return Behaviors.setup(context -> new ConversationEntity(context, entity, catalog, runner, settings));
+  }
+
+  private ConversationEntity(ActorContext<Command> context, EntityContext<Command> entity, ModelCatalog catalog,
+      TurnRunner runner, TalonSettings.Conversations settings) {
+    super(PersistenceId.of(entity.getEntityTypeKey().name(), entity.getEntityId()));
+    this.context = context;
+    this.entity = entity;
+    this.catalog = catalog;
+    this.runner = runner;
+    this.settings = settings;
+    this.materializer = Materializer.matFromSystem(context.getSystem());
+    // Passivation is ours, not the shard's: the shard only sees messages sent through it, so it
+    // would stop a conversation waiting minutes for a cold model's first token.
+    context.setReceiveTimeout(settings.passivateAfter(), IdleTimeout.INSTANCE);
+  }
+
+  @Override
+  public State emptyState() {
+    return State.EMPTY;
+  }
+
+  @Override
+  public RetentionCriteria retentionCriteria() {
+    return RetentionCriteria.snapshotEvery(settings.snapshotEvery(), 2);
+  }
+
+  @Override
+  public CommandHandler<Command, Event, State> commandHandler() {
+    CommandHandlerBuilder<Command, Event, State> builder = newCommandHandlerBuilder();
+    builder.forState(this::unfinishedByAnEarlierRun)
+        .onCommand(InterruptUnfinishedTurn.class, this::interruptUnfinishedTurn)
+        .onCommand(Command.class, command -> Effect().stash());
+    builder.forState(State::idle)
+        .onCommand(StartTurn.class, this::startTurn)
+        .onCommand(CancelTurn.class, cancel -> Effect().reply(cancel.replyTo(), new NotRunning(cancel.turnId())))
+        .onCommand(Reset.class, this::reset)
+        .onCommand(IdleTimeout.class, this::passivate);
+    builder.forState(this::runningHere)
+        .onCommand(StartTurn.class, (state, start) -> Effect().reply(start.replyTo(),
+            new Busy(state.runningTurn().turnId())))
+        .onCommand(CancelTurn.class, this::cancel)
+        .onCommand(Reset.class, this::cancelAndReset)
+        .onCommand(RunnerCompleted.class, this::complete)
+        .onCommand(RunnerFailed.class, this::fail)
+        .onCommand(IdleTimeout.class, () -> Effect().none()); // a turn in flight keeps it in memory
+    builder.forAnyState()
+        .onCommand(Subscribe.class, this::subscribe)
+        .onCommand(GetTranscript.class, (state, get) -> Effect().reply(get.replyTo(), new Transcript(state.turns())))
+        // the runner of a cancelled turn may still report; that turn is already closed
+        .onCommand(RunnerCompleted.class, () -> Effect().none())
+        .onCommand(RunnerFailed.class, () -> Effect().none());
+    return builder.build();
+  }
+
+  @Override
+  public EventHandler<State, Event> eventHandler() {
+    return newEventHandlerBuilder().forAnyState()
+        .onEvent(TurnStarted.class, State::start)
+        .onEvent(TurnCompleted.class, State::complete)
+        .onEvent(TurnFailed.class, State::fail)
+        .onEvent(TurnInterrupted.class, State::interrupt)
+        .onEvent(ConversationReset.class, (state, reset) -> State.EMPTY)
+        .build();
+  }
+
+  @Override
+  public SignalHandler<State> signalHandler() {
+    return newSignalHandlerBuilder()
+        .onSignal(RecoveryCompleted.instance(), this::onRecovered)
+        .onSignal(PostStop.instance(), state -> abandonTurn())
+        .build();
+  }
+
+  // ---- which row of the table ----------------------------------------------------------------
+
+  private boolean runningHere(State state) {
+    Turn running = state.runningTurn();
+    return running != null && log != null && log.turnId().equals(running.turnId());
+  }
+
+  /** The journal says a turn runs, but no runner of this incarnation runs it. */
+  private boolean unfinishedByAnEarlierRun(State state) {
+    return !state.idle() && !runningHere(state);
+  }
+
+  // ---- command handlers ----------------------------------------------------------------------
+
+  private Effect<Event, State> startTurn(State state, StartTurn start) {
+    Agent agent = start.agentId() == null ? catalog.defaultAgent() : catalog.agent(start.agentId()).orElse(null);
+    if (agent == null) {
+      return Effect().reply(start.replyTo(), new Rejected("unknown agent \"" + start.agentId() + "\""));
+    }
+    if (start.input().isEmpty()) {
+      return Effect().reply(start.replyTo(), new Rejected("the turn has no input"));
+    }
+    Model requested;
+    try {
+      requested = start.model() == null ? null : catalog.resolve(start.model());
+    } catch (UnknownModelException e) {
+      return Effect().reply(start.replyTo(), new Rejected(e.getMessage()));
+    }
+    String turnId = UUID.randomUUID().toString();
+    ModelRequest request = new ModelRequest(start.instructions(), state.modelViewWith(start.input()), start.tools(),
+        start.toolChoice(), start.maxOutputTokens(), start.temperature(), start.reasoningEffort());
+    // The model call starts now, while TurnStarted is being written, so the write hides behind
+    // the model's first token. Its events wait in the log: the only ways to read it are this
+    // reply and Subscribe, and both come after the write (commands are stashed meanwhile).
+    TurnLog turnLog = startRunner(turnId, agent.candidates(requested), request);
+    TurnStarted started = new TurnStarted(turnId, start.input(), agent.id(),
+        requested == null ? null : requested.ref(), Instant.now());
+    return Effect().persist(started)
+        .thenReply(start.replyTo(), s -> new TurnAccepted(turnId, sourceRef(turnLog, 0)));
+  }
+
+  private Effect<Event, State> cancel(State state, CancelTurn cancel) {
+    String turnId = state.runningTurn().turnId();
+    if (cancel.turnId() != null && !cancel.turnId().equals(turnId)) {
+      return Effect().reply(cancel.replyTo(), new NotRunning(cancel.turnId()));
+    }
+    TurnEvent.Failed cancelled = stopRunner();
+    return Effect().persist(failed(turnId, cancelled))
+        .thenRun(s -> closeLog(cancelled))
+        .thenReply(cancel.replyTo(), s -> new Cancelled(turnId));
+  }
+
+  private Effect<Event, State> reset(State state, Reset reset) {
+    if (state.turns().isEmpty()) {
+      return Effect().reply(reset.replyTo(), Done.getInstance());
+    }
+    return Effect().persist(new ConversationReset(Instant.now())).thenReply(reset.replyTo(), s -> Done.getInstance());
+  }
+
+  private Effect<Event, State> cancelAndReset(State state, Reset reset) {
+    TurnEvent.Failed cancelled = stopRunner();
+    return Effect().persist(List.of(failed(state.runningTurn().turnId(), cancelled), new ConversationReset(Instant.now())))
+        .thenRun(s -> closeLog(cancelled))
+        .thenReply(reset.replyTo(), s -> Done.getInstance());
+  }
+
+  private Effect<Event, State> complete(State state, RunnerCompleted completed) {
+    if (!completed.turnId().equals(state.runningTurn().turnId())) {
+      return Effect().none();
+    }
+    // Subscribers see Completed only once it is journaled: a client that starts the next turn
+    // right after it never finds the conversation busy.
+    return Effect().persist(new TurnCompleted(completed.turnId(), completed.result()))
+        .thenRun(s -> closeLog(new TurnEvent.Completed(completed.result())));
+  }
+
+  private Effect<Event, State> fail(State state, RunnerFailed failed) {
+    if (!failed.turnId().equals(state.runningTurn().turnId())) {
+      return Effect().none();
+    }
+    return Effect().persist(failed(failed.turnId(), failed.failure())).thenRun(s -> closeLog(failed.failure()));
+  }
+
+  private Effect<Event, State> interruptUnfinishedTurn(State state, InterruptUnfinishedTurn interrupt) {
+    return Effect().persist(new TurnInterrupted(state.runningTurn().turnId())).thenUnstashAll();
+  }
+
+  private Effect<Event, State> subscribe(State state, Subscribe subscribe) {
+    if (log == null || (subscribe.turnId() != null && !subscribe.turnId().equals(log.turnId()))) {
+      return Effect().reply(subscribe.replyTo(), new UnknownTurn(subscribe.turnId()));
+    }
+    return Effect().reply(subscribe.replyTo(), new Subscribed(log.turnId(), sourceRef(log, subscribe.fromIndex())));
+  }
+
+  private Effect<Event, State> passivate() {
+    entity.getShard().tell(new ClusterSharding.Passivate<>(context.getSelf()));
+    return Effect().none();
+  }
+
+  // ---- signals -------------------------------------------------------------------------------
+
+  private void onRecovered(State state) {
+    if (!state.idle()) {
+      // Persisting is not possible from a signal handler; until this arrives, every command is
+      // stashed (see the command table), so nothing sees the dead turn as running.
+      context.getSelf().tell(InterruptUnfinishedTurn.INSTANCE);
+    }
+  }
+
+  /** The entity stops (passivation never happens mid-turn, so a crash or shutdown): end the turn's log. */
+  private void abandonTurn() {
+    if (runnerSwitch != null) {
+      runnerSwitch.shutdown();
+      runnerSwitch = null;
+      log.close(new TurnEvent.Failed("the conversation stopped during the turn", INTERRUPTED, List.of()));
+    }
+  }
+
+  // ---- the running turn ----------------------------------------------------------------------
+
+  private TurnLog startRunner(String turnId, List<Model> candidates, ModelRequest request) {
+    TurnLog turnLog = new TurnLog(turnId);
+    Pair<UniqueKillSwitch, CompletionStage<Optional<TurnEvent>>> running = runner.run(turnId, candidates, request)
+        .viaMat(KillSwitches.single(), Keep.right())
+        .toMat(Sink.fold(Optional.<TurnEvent>empty(), (outcome, event) -> {
+          if (event instanceof TurnEvent.Completed || event instanceof TurnEvent.Failed) {
+            return Optional.of(event); // appended once journaled, see complete and fail
+          }
+          turnLog.append(event);
+          return outcome;
+        }), Keep.both())
+        .run(materializer);
+    context.pipeToSelf(running.second(), (outcome, error) -> runnerFinished(turnId, outcome, error));
+    log = turnLog;
+    runnerSwitch = running.first();
+    return turnLog;
+  }
+
+  private static Command runnerFinished(String turnId, Optional<TurnEvent> outcome, Throwable error) {
+    TurnEvent last = outcome == null ? null : outcome.orElse(null);
+    if (last instanceof TurnEvent.Completed completed) {
+      return new RunnerCompleted(turnId, completed.result());
+    }
+    if (last instanceof TurnEvent.Failed failed) {
+      return new RunnerFailed(turnId, failed);
+    }
+    String reason = error != null ? "the turn runner failed: " + error : "the turn runner ended without an outcome";
+    return new RunnerFailed(turnId, new TurnEvent.Failed(reason, INTERNAL, List.of()));
+  }
+
+  /** Stops the runner now, before the cancellation is journaled: no more tokens are paid for. */
+  private TurnEvent.Failed stopRunner() {
+    runnerSwitch.shutdown();
+    runnerSwitch = null;
+    return new TurnEvent.Failed("cancelled", CANCELLED, List.of());
+  }
+
+  private void closeLog(TurnEvent last) {
+    runnerSwitch = null;
+    log.close(last);
+  }
+
+  private SourceRef<TurnEvent> sourceRef(TurnLog turnLog, int fromIndex) {
+    return turnLog.source(fromIndex).runWith(StreamRefs.sourceRef(), materializer);
+  }
+
+  private static TurnFailed failed(String turnId, TurnEvent.Failed failure) {
+    return new TurnFailed(turnId, failure.reason(), failure.kind(), failure.attempts());
+  }
+}

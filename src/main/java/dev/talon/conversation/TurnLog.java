@@ -1,0 +1,98 @@
+package dev.talon.conversation;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.japi.Pair;
+import org.apache.pekko.stream.javadsl.Source;
+
+/**
+ * The live events of one turn, kept in memory and append-only, so that any number of
+ * subscribers can replay them from any index and then follow the turn live. Each subscriber
+ * pulls at its own pace: the writer never waits for a reader, and the log is bounded by the
+ * turn itself.
+ *
+ * <p>Thread-safe: the turn's stream appends while subscribers' streams read.
+ */
+public final class TurnLog {
+  private final String turnId;
+  private final List<TurnEvent> events = new ArrayList<>();
+  private boolean closed;
+  /** What waiting readers wait on: completed at the next append or close; null when nobody waits. */
+  private CompletableFuture<Void> changed;
+
+  public TurnLog(String turnId) {
+    this.turnId = turnId;
+  }
+
+  public String turnId() {
+    return turnId;
+  }
+
+  /** Adds an event; ignored once the log is closed (a cancelled turn's stragglers). */
+  public void append(TurnEvent event) {
+    CompletableFuture<Void> signal;
+    synchronized (this) {
+      if (closed) {
+        return;
+      }
+      events.add(event);
+      signal = takeSignal();
+    }
+    if (signal != null) {
+      signal.complete(null);
+    }
+  }
+
+  /** Appends the turn's last event and ends every subscription after it. */
+  public void close(TurnEvent last) {
+    CompletableFuture<Void> signal;
+    synchronized (this) {
+      if (closed) {
+        return;
+      }
+      events.add(last);
+      closed = true;
+      signal = takeSignal();
+    }
+    if (signal != null) {
+      signal.complete(null);
+    }
+  }
+
+  /**
+   * The event at {@code index}: completes at once when it is there, with empty when the log
+   * closed before reaching it, and otherwise as soon as either happens.
+   */
+  public CompletionStage<Optional<TurnEvent>> eventAt(int index) {
+    CompletableFuture<Void> waitFor;
+    synchronized (this) {
+      if (index < events.size()) {
+        return CompletableFuture.completedFuture(Optional.of(events.get(index)));
+      }
+      if (closed) {
+        return CompletableFuture.completedFuture(Optional.empty());
+      }
+      if (changed == null) {
+        changed = new CompletableFuture<>();
+      }
+      waitFor = changed;
+    }
+    return waitFor.thenCompose(ignored -> eventAt(index));
+  }
+
+  /** Every event from {@code fromIndex} on, then the live ones, completing after the last. */
+  public Source<TurnEvent, NotUsed> source(int fromIndex) {
+    return Source.unfoldAsync(Math.max(0, fromIndex),
+        index -> eventAt(index).thenApply(event -> event.map(e -> Pair.create(index + 1, e))));
+  }
+
+  private CompletableFuture<Void> takeSignal() {
+    CompletableFuture<Void> signal = changed;
+    changed = null;
+    return signal;
+  }
+}

@@ -1,0 +1,72 @@
+package dev.talon.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.talon.config.TalonSettings;
+import dev.talon.conversation.ConversationFixtures;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Talon's own DDL: idempotent, verified, and loud when the database cannot be used. */
+class JournalSchemaTest {
+  @TempDir Path dataDir;
+
+  JournalDatabase h2() {
+    return JournalDatabase.of(new TalonSettings.Storage(TalonSettings.Storage.Type.H2, null, null, null), dataDir);
+  }
+
+  @Test
+  void createsTheTablesOnceAndAgainWithoutComplaint() throws Exception {
+    JournalDatabase database = h2();
+    JournalSchema.ensure(database);
+    JournalSchema.ensure(database);
+
+    List<String> tables = new ArrayList<>();
+    try (Connection connection = database.connect();
+        ResultSet rs = connection.getMetaData().getTables(null, "PUBLIC", "%", new String[] {"TABLE"})) {
+      while (rs.next()) {
+        tables.add(rs.getString("TABLE_NAME"));
+      }
+      connection.createStatement().execute("SHUTDOWN");
+    }
+    assertEquals(JournalSchema.TABLES.stream().sorted().toList(), tables.stream().sorted().toList());
+  }
+
+  @Test
+  void theDefaultJournalIsAnH2FileInTheDataDirectory() {
+    JournalDatabase database = h2();
+    assertEquals("jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("talon") + ";DB_CLOSE_DELAY=-1", database.url());
+    assertEquals("slick.jdbc.H2Profile$",
+        database.pekkoConfig().getString("pekko-persistence-jdbc.shared-databases.slick.profile"));
+  }
+
+  @Test
+  void aBadJdbcUrlFailsWithTheUrlAndTheCause() {
+    JournalDatabase database = new JournalDatabase(TalonSettings.Storage.Type.H2, "jdbc:nosuchdb://x/y", "sa", "");
+    StorageException e = assertThrows(StorageException.class, () -> JournalSchema.ensure(database));
+    assertEquals("cannot connect to the journal database jdbc:nosuchdb://x/y (user \"sa\"): "
+        + "No suitable driver found for jdbc:nosuchdb://x/y", e.getMessage());
+  }
+
+  @Test
+  void anUnreachableServerFailsTheStartAndLeavesNothingRunning() {
+    String url = "jdbc:postgresql://127.0.0.1:1/talon";
+    StorageException e = assertThrows(StorageException.class, () -> TalonRuntime.start(ConversationFixtures.config(
+        "{ storage: { type: \"postgres\", url: \"" + url + "\", user: \"talon\", password: \"secret\" } }"),
+        dataDir, system -> {
+          throw new AssertionError("no actor system may start");
+        }));
+    assertTrue(e.getMessage().startsWith("cannot connect to the journal database " + url + " (user \"talon\"): "),
+        e.getMessage());
+    assertTrue(e.getMessage().contains("refused"), e.getMessage());
+    assertTrue(!e.getMessage().contains("secret"), e.getMessage());
+  }
+}

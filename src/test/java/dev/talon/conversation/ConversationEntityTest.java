@@ -1,0 +1,382 @@
+package dev.talon.conversation;
+
+import static dev.talon.conversation.ConversationFixtures.userSays;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.typesafe.config.ConfigFactory;
+import dev.talon.config.Model;
+import dev.talon.config.ModelCatalog;
+import dev.talon.config.TalonSettings;
+import dev.talon.conversation.ConversationEntity.Busy;
+import dev.talon.conversation.ConversationEntity.CancelTurn;
+import dev.talon.conversation.ConversationEntity.Cancelled;
+import dev.talon.conversation.ConversationEntity.Command;
+import dev.talon.conversation.ConversationEntity.ConversationReset;
+import dev.talon.conversation.ConversationEntity.Event;
+import dev.talon.conversation.ConversationEntity.GetTranscript;
+import dev.talon.conversation.ConversationEntity.NotRunning;
+import dev.talon.conversation.ConversationEntity.Rejected;
+import dev.talon.conversation.ConversationEntity.Reset;
+import dev.talon.conversation.ConversationEntity.StartReply;
+import dev.talon.conversation.ConversationEntity.StartTurn;
+import dev.talon.conversation.ConversationEntity.State;
+import dev.talon.conversation.ConversationEntity.Status;
+import dev.talon.conversation.ConversationEntity.Subscribe;
+import dev.talon.conversation.ConversationEntity.Subscribed;
+import dev.talon.conversation.ConversationEntity.Transcript;
+import dev.talon.conversation.ConversationEntity.Turn;
+import dev.talon.conversation.ConversationEntity.TurnAccepted;
+import dev.talon.conversation.ConversationEntity.TurnCompleted;
+import dev.talon.conversation.ConversationEntity.TurnFailed;
+import dev.talon.conversation.ConversationEntity.TurnInterrupted;
+import dev.talon.conversation.ConversationEntity.TurnStarted;
+import dev.talon.conversation.ConversationEntity.UnknownTurn;
+import dev.talon.upstream.ModelRequest;
+import dev.talon.upstream.ModelRequest.Role;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Predicate;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityContext;
+import org.apache.pekko.persistence.testkit.ProcessingSuccess;
+import org.apache.pekko.persistence.testkit.WriteEvents;
+import org.apache.pekko.persistence.testkit.javadsl.EventSourcedBehaviorTestKit;
+import org.apache.pekko.persistence.testkit.javadsl.EventSourcedBehaviorTestKit.CommandResultWithReply;
+import org.apache.pekko.stream.SourceRef;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+/** The entity's command/event/state table on the in-memory journal; the testkit checks serialization. */
+class ConversationEntityTest {
+  static final ActorTestKit testKit = ActorTestKit.create("ConversationEntityTest",
+      EventSourcedBehaviorTestKit.config().withFallback(ConfigFactory.load()));
+  static final ModelCatalog catalog = ConversationFixtures.config().catalog();
+  static final TalonSettings.Conversations SETTINGS = new TalonSettings.Conversations(100, Duration.ofMinutes(10));
+  static final AtomicInteger sessions = new AtomicInteger();
+
+  final ScriptedTurnRunner runner = new ScriptedTurnRunner();
+  final TestProbe<ClusterSharding.ShardCommand> shard = testKit.createTestProbe();
+  EventSourcedBehaviorTestKit<Command, Event, State> kit = entity(SETTINGS);
+
+  @AfterAll
+  static void shutdown() {
+    testKit.shutdownTestKit();
+  }
+
+  EventSourcedBehaviorTestKit<Command, Event, State> entity(TalonSettings.Conversations settings) {
+    EntityContext<Command> context =
+        new EntityContext<>(ConversationEntity.TYPE_KEY, "session-" + sessions.incrementAndGet(), shard.ref());
+    return EventSourcedBehaviorTestKit.create(testKit.system(),
+        ConversationEntity.create(context, catalog, runner, settings));
+  }
+
+  CommandResultWithReply<Command, Event, State, StartReply> start(String agentId, String model, ModelRequest turn) {
+    return kit.runCommand(replyTo -> StartTurn.of(agentId, model, turn, replyTo));
+  }
+
+  TurnAccepted accepted(String userText) {
+    return start(null, null, userSays(userText)).replyOfType(TurnAccepted.class);
+  }
+
+  static List<TurnEvent> collect(SourceRef<TurnEvent> events) throws Exception {
+    return events.getSource().runWith(Sink.seq(), testKit.system()).toCompletableFuture().get(10, TimeUnit.SECONDS);
+  }
+
+  /** Runs a whole turn and returns its events (the last one is journaled by the time it is seen). */
+  List<TurnEvent> turn(String userText) throws Exception {
+    return collect(accepted(userText).events());
+  }
+
+  State awaitState(Predicate<State> condition) {
+    return testKit.createTestProbe().awaitAssert(Duration.ofSeconds(10), () -> {
+      State state = kit.getState();
+      assertTrue(condition.test(state), () -> "state is " + state);
+      return state;
+    });
+  }
+
+  static InputItem user(String text) {
+    return new InputItem.Message(Role.USER, text);
+  }
+
+  @Test
+  void startJournalsTheInputAndAnswersWithTheLiveTurn() throws Exception {
+    ScriptedTurnRunner.Script script = runner.hold("Hel", "lo");
+    var result = start(null, null, userSays("hi"));
+
+    TurnAccepted accepted = result.replyOfType(TurnAccepted.class);
+    TurnStarted started = result.eventOfType(TurnStarted.class);
+    assertEquals(accepted.turnId(), started.turnId());
+    assertEquals(List.of(user("hi")), started.input());
+    assertEquals("main", started.agentId());
+    assertNull(started.requestedModel());
+    assertEquals(Status.RUNNING, result.state().runningTurn().status());
+
+    script.release();
+    List<TurnEvent> events = collect(accepted.events());
+    assertEquals(List.of(new TurnEvent.Started(accepted.turnId(), "local/alpha"), new TurnEvent.TextDelta("Hel"),
+        new TurnEvent.TextDelta("lo")), events.subList(0, 3));
+    TurnEvent.Completed completed = assertInstanceOf(TurnEvent.Completed.class, events.get(3));
+    assertEquals("Hello", completed.result().text());
+
+    // Completed reaches subscribers only after TurnCompleted is journaled.
+    Turn turn = kit.getState().turns().get(0);
+    assertEquals(Status.COMPLETED, turn.status());
+    assertEquals(completed.result(), turn.result());
+    assertTrue(kit.getState().idle());
+  }
+
+  @Test
+  void theModelCallStartsWhileTheInputIsBeingJournaled() throws Exception {
+    CountDownLatch journalWrite = new CountDownLatch(1);
+    kit.persistenceTestKit().withPolicy((persistenceId, operation) -> {
+      if (operation instanceof WriteEvents) {
+        try {
+          journalWrite.await(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+      return ProcessingSuccess.getInstance();
+    });
+    try {
+      CompletableFuture<StartReply> reply =
+          CompletableFuture.supplyAsync(() -> start(null, null, userSays("hi")).reply());
+      runner.nextCall();
+      assertFalse(reply.isDone(), "no answer before the input is journaled");
+      journalWrite.countDown();
+      assertInstanceOf(TurnAccepted.class, reply.get(10, TimeUnit.SECONDS));
+    } finally {
+      kit.persistenceTestKit().resetPolicy();
+    }
+  }
+
+  @Test
+  void oneTurnAtATime() throws Exception {
+    ScriptedTurnRunner.Script script = runner.hold("a");
+    TurnAccepted first = accepted("one");
+
+    var second = start(null, null, userSays("two"));
+    assertEquals(new Busy(first.turnId()), second.reply());
+    assertTrue(second.hasNoEvents());
+
+    script.release();
+    collect(first.events());
+    assertInstanceOf(TurnAccepted.class, start(null, null, userSays("three")).reply());
+  }
+
+  @Test
+  void cancelStopsTheRunnerAndJournalsACancelledTurn() throws Exception {
+    ScriptedTurnRunner.Script script = runner.hold("partial");
+    TurnAccepted accepted = accepted("write a novel");
+
+    var cancel = kit.<ConversationEntity.CancelReply>runCommand(replyTo -> new CancelTurn(null, replyTo));
+    assertEquals(new Cancelled(accepted.turnId()), cancel.reply());
+    TurnFailed failed = cancel.eventOfType(TurnFailed.class);
+    assertEquals(ConversationEntity.CANCELLED, failed.kind());
+    script.terminated().get(10, TimeUnit.SECONDS); // the upstream stream was stopped, never released
+
+    List<TurnEvent> events = collect(accepted.events());
+    assertEquals(new TurnEvent.TextDelta("partial"), events.get(1));
+    assertEquals(ConversationEntity.CANCELLED, ((TurnEvent.Failed) events.get(events.size() - 1)).kind());
+    assertEquals(Status.FAILED, kit.getState().turns().get(0).status());
+
+    // The cancelled runner's own ending must not end the next turn.
+    ScriptedTurnRunner.Script next = runner.hold("b");
+    TurnAccepted nextTurn = accepted("a haiku then");
+    assertEquals(nextTurn.turnId(), kit.getState().runningTurn().turnId());
+    assertEquals(new NotRunning("other"),
+        kit.<ConversationEntity.CancelReply>runCommand(replyTo -> new CancelTurn("other", replyTo)).reply());
+    next.release();
+    assertInstanceOf(TurnEvent.Completed.class, collect(nextTurn.events()).get(2));
+    assertEquals(new NotRunning(null),
+        kit.<ConversationEntity.CancelReply>runCommand(replyTo -> new CancelTurn(null, replyTo)).reply());
+  }
+
+  @Test
+  void aFailedTurnIsJournaledWithItsAttempts() throws Exception {
+    runner.fail("upstream down", "half an ans");
+    List<TurnEvent> events = turn("hi");
+
+    TurnEvent.Failed failed = assertInstanceOf(TurnEvent.Failed.class, events.get(events.size() - 1));
+    Turn turn = kit.getState().turns().get(0);
+    assertEquals(Status.FAILED, turn.status());
+    assertEquals(new ConversationEntity.Failure("upstream down", "SERVER_ERROR", failed.attempts()), turn.failure());
+    assertEquals(1, turn.failure().attempts().size());
+    assertNull(turn.result());
+  }
+
+  @Test
+  void theModelSeesEarlierTurnsAndKeepsTheInputOfFailedOnes() throws Exception {
+    runner.answer("Hello!");
+    turn("hi");
+    runner.fail("boom", "never seen");
+    turn("are you there?");
+    runner.answer("Yes.");
+    turn("again");
+
+    ScriptedTurnRunner.Call first = runner.nextCall();
+    assertEquals(List.of(new ModelRequest.Message(Role.USER, "hi")), first.request().input());
+    assertEquals(List.of("local/alpha", "local/beta"), first.candidates().stream().map(Model::ref).toList());
+    runner.nextCall();
+    assertEquals(List.of(
+            new ModelRequest.Message(Role.USER, "hi"),
+            new ModelRequest.Message(Role.ASSISTANT, "Hello!"),
+            new ModelRequest.Message(Role.USER, "are you there?"),
+            new ModelRequest.Message(Role.USER, "again")),
+        runner.nextCall().request().input());
+  }
+
+  @Test
+  void toolCallsAndOptionsReachTheModel() throws Exception {
+    ModelRequest.Tool weather = new ModelRequest.Tool("weather", "Looks up the weather",
+        JsonMapper.builder().build().readTree("{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}"),
+        true);
+    ModelRequest turn = new ModelRequest("Be brief.", List.of(
+        new ModelRequest.FunctionCall("call_1", "weather", "{\"city\":\"Oslo\"}"),
+        new ModelRequest.FunctionCallOutput("call_1", "{\"celsius\":-3}")),
+        List.of(weather), "auto", 256, 0.2, "low");
+    var result = start("main", "local/beta", turn); // the testkit verifies the command serializes, tools included
+
+    assertInstanceOf(TurnAccepted.class, result.reply());
+    TurnStarted started = result.eventOfType(TurnStarted.class);
+    assertEquals("local/beta", started.requestedModel());
+    assertEquals(List.of(new InputItem.FunctionCall("call_1", "weather", "{\"city\":\"Oslo\"}"),
+        new InputItem.FunctionCallOutput("call_1", "{\"celsius\":-3}")), started.input());
+
+    ScriptedTurnRunner.Call call = runner.nextCall();
+    assertEquals(turn, call.request());
+    assertEquals(List.of("local/beta", "local/alpha"), call.candidates().stream().map(Model::ref).toList());
+  }
+
+  @Test
+  void unknownAgentsAndModelsAndEmptyInputAreRejected() {
+    var unknownAgent = start("nobody", null, userSays("hi"));
+    assertEquals(new Rejected("unknown agent \"nobody\""), unknownAgent.reply());
+    assertTrue(unknownAgent.hasNoEvents());
+
+    Rejected unknownModel = start(null, "local/gamma", userSays("hi")).replyOfType(Rejected.class);
+    assertTrue(unknownModel.reason().contains("gamma"), unknownModel.reason());
+
+    assertEquals(new Rejected("the turn has no input"), start(null, null, ModelRequest.of(null, List.of())).reply());
+    assertTrue(kit.getState().turns().isEmpty());
+  }
+
+  @Test
+  void subscribersReplayTheTurnFromAnyIndex() throws Exception {
+    ScriptedTurnRunner.Script script = runner.hold("a", "b", "c");
+    TurnAccepted accepted = accepted("abc?");
+    Subscribed reconnected = kit.<ConversationEntity.SubscribeReply>runCommand(
+        replyTo -> new Subscribe(accepted.turnId(), 2, replyTo)).replyOfType(Subscribed.class);
+    script.release();
+
+    List<TurnEvent> all = collect(accepted.events());
+    assertEquals(all.subList(2, all.size()), collect(reconnected.events()));
+    // After the turn: the last turn stays readable, by id or as "the last one".
+    Subscribed last = kit.<ConversationEntity.SubscribeReply>runCommand(replyTo -> new Subscribe(null, 0, replyTo))
+        .replyOfType(Subscribed.class);
+    assertEquals(accepted.turnId(), last.turnId());
+    assertEquals(all, collect(last.events()));
+    assertEquals(new UnknownTurn("nope"),
+        kit.<ConversationEntity.SubscribeReply>runCommand(replyTo -> new Subscribe("nope", 0, replyTo)).reply());
+  }
+
+  @Test
+  void aSubscriberThatLeavesDoesNotStopTheTurn() throws Exception {
+    ScriptedTurnRunner.Script script = runner.hold("still ", "here");
+    TurnAccepted accepted = accepted("hi");
+    TurnEvent first = accepted.events().getSource().take(1).runWith(Sink.head(), testKit.system())
+        .toCompletableFuture().get(10, TimeUnit.SECONDS);
+    assertInstanceOf(TurnEvent.Started.class, first);
+
+    script.release();
+    State state = awaitState(State::idle);
+    assertEquals("still here", state.turns().get(0).result().text());
+  }
+
+  @Test
+  void resetForgetsTheConversationAndCancelsARunningTurn() throws Exception {
+    turn("remember 42");
+    var reset = kit.<Done>runCommand(Reset::new);
+    assertEquals(Done.getInstance(), reset.reply());
+    assertInstanceOf(ConversationReset.class, reset.event());
+    assertEquals(State.EMPTY, reset.state());
+
+    turn("what number?");
+    runner.nextCall();
+    assertEquals(List.of(new ModelRequest.Message(Role.USER, "what number?")), runner.nextCall().request().input());
+
+    ScriptedTurnRunner.Script running = runner.hold("x");
+    accepted("long job");
+    var resetWhileRunning = kit.<Done>runCommand(Reset::new);
+    assertEquals(List.of(TurnFailed.class, ConversationReset.class),
+        resetWhileRunning.events().stream().map(Object::getClass).toList());
+    running.terminated().get(10, TimeUnit.SECONDS);
+    assertEquals(State.EMPTY, kit.getState());
+  }
+
+  @Test
+  void aTurnLeftRunningByADeadProcessIsInterruptedOnRecovery() throws Exception {
+    kit.initialize(new TurnStarted("dead-turn", List.of(user("are you there?")), "main", null, Instant.now()));
+
+    // Commands wait until the interruption is journaled: nobody sees the dead turn as running.
+    Transcript transcript = kit.runCommand(GetTranscript::new).reply();
+    Turn turn = transcript.turns().get(0);
+    assertEquals(Status.INTERRUPTED, turn.status());
+    assertEquals(List.of(user("are you there?")), turn.input());
+    kit.persistenceTestKit().expectNextPersisted(
+        "Conversation|session-" + sessions.get(), new TurnInterrupted("dead-turn"));
+
+    runner.answer("Yes.");
+    List<TurnEvent> events = turn("hello?");
+    assertInstanceOf(TurnEvent.Completed.class, events.get(events.size() - 1));
+    assertEquals(List.of(new ModelRequest.Message(Role.USER, "are you there?"),
+        new ModelRequest.Message(Role.USER, "hello?")), runner.nextCall().request().input());
+  }
+
+  @Test
+  void aRecoveredConversationHasItsTranscriptFromSnapshotAndEvents() throws Exception {
+    kit = entity(new TalonSettings.Conversations(3, Duration.ofMinutes(10)));
+    String persistenceId = "Conversation|session-" + sessions.get();
+    runner.answer("4");
+    turn("2+2?");
+    runner.answer("6");
+    turn("3+3?");
+    // A snapshot after the third event (a turn in progress), then one more event.
+    State snapshot = kit.snapshotTestKit().orElseThrow().expectNextPersistedClass(persistenceId, State.class);
+    assertEquals(Status.RUNNING, snapshot.turns().get(1).status());
+
+    kit.restart();
+    Transcript transcript = kit.runCommand(GetTranscript::new).reply();
+    assertEquals(List.of("4", "6"), transcript.turns().stream().map(t -> t.result().text()).toList());
+    assertEquals(List.of(user("2+2?")), transcript.turns().get(0).input());
+  }
+
+  @Test
+  void anIdleConversationAsksItsShardToPassivateItButNotDuringATurn() throws Exception {
+    kit = entity(new TalonSettings.Conversations(100, Duration.ofMillis(300)));
+    ScriptedTurnRunner.Script script = runner.hold("slow");
+    TurnAccepted accepted = accepted("think hard");
+    shard.expectNoMessage(Duration.ofSeconds(1));
+
+    script.release();
+    collect(accepted.events());
+    ClusterSharding.Passivate<?> passivate =
+        shard.expectMessageClass(ClusterSharding.Passivate.class, Duration.ofSeconds(5));
+    assertTrue(passivate.entity().path().name().length() > 0);
+  }
+}

@@ -1,0 +1,85 @@
+package dev.talon.conversation;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import dev.talon.conversation.ConversationEntity.ConversationReset;
+import dev.talon.conversation.ConversationEntity.Event;
+import dev.talon.conversation.ConversationEntity.TurnCompleted;
+import dev.talon.conversation.ConversationEntity.TurnFailed;
+import dev.talon.conversation.ConversationEntity.TurnInterrupted;
+import dev.talon.conversation.ConversationEntity.TurnStarted;
+import dev.talon.upstream.ModelRequest.Role;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.serialization.Serialization;
+import org.apache.pekko.serialization.SerializationExtension;
+import org.apache.pekko.serialization.Serializer;
+import org.apache.pekko.serialization.Serializers;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+/** The journal's format: JSON with stable type names, no class names anywhere. */
+class EventSerializationTest {
+  static final ActorTestKit testKit = ActorTestKit.create("EventSerializationTest", ConfigFactory.load());
+  static final Serialization serialization = SerializationExtension.get(testKit.system().classicSystem());
+
+  @AfterAll
+  static void shutdown() {
+    testKit.shutdownTestKit();
+  }
+
+  static final TurnResult RESULT = new TurnResult(
+      List.of(new OutputItem.Text("Hi"), new OutputItem.FunctionCall("call_1", "weather", "{}")), "thinking",
+      "local/alpha", List.of(new Attempt("local/beta", "SERVER_ERROR", 500, "boom", 12),
+          new Attempt("local/alpha", null, 200, null, 30)), new TokenUsage(10, 5, 2, 1), 0.25, "tool_calls");
+
+  static final Map<String, Event> EVENTS = Map.of(
+      "turn-started", new TurnStarted("t1", List.of(new InputItem.Message(Role.USER, "hi"),
+          new InputItem.FunctionCallOutput("call_0", "42")), "main", "local/beta",
+          Instant.parse("2026-11-24T10:15:30.123456Z")),
+      "turn-completed", new TurnCompleted("t1", RESULT),
+      "turn-failed", new TurnFailed("t1", "every candidate failed", "SERVER_ERROR", RESULT.attempts()),
+      "turn-interrupted", new TurnInterrupted("t1"),
+      "conversation-reset", new ConversationReset(Instant.parse("2026-11-24T10:16:00Z")));
+
+  @Test
+  void eventsAreJsonWithTheirTypeNameAndAnEmptyManifest() {
+    EVENTS.forEach((typeName, event) -> {
+      Serializer serializer = serialization.findSerializerFor(event);
+      assertEquals(7301, serializer.identifier(), typeName);
+      assertEquals("", Serializers.manifestFor(serializer, event), typeName);
+      byte[] bytes = serializer.toBinary(event);
+      String json = new String(bytes, StandardCharsets.UTF_8);
+      assertTrue(json.startsWith("{\"type\":\"" + typeName + "\""), json);
+      assertTrue(!json.contains("dev.talon"), json);
+      assertEquals(event, serialization.deserialize(bytes, serializer.identifier(), "").get());
+    });
+  }
+
+  @Test
+  void anEventWrittenAsJsonWithItsTypeNameIsRead() {
+    String json = """
+        {"type":"turn-completed","turnId":"t1","result":{
+          "output":[{"type":"text","text":"Hi"},{"type":"function_call","callId":"call_1","name":"weather","arguments":"{}"}],
+          "reasoning":"thinking","model":"local/alpha",
+          "attempts":[{"model":"local/beta","failureKind":"SERVER_ERROR","status":500,"message":"boom","millis":12},
+                      {"model":"local/alpha","failureKind":null,"status":200,"message":null,"millis":30}],
+          "usage":{"inputTokens":10,"outputTokens":5,"cachedTokens":2,"reasoningTokens":1},
+          "costUsd":0.25,"finishReason":"tool_calls","aFieldFromTheFuture":true}}
+        """;
+    Object event = serialization.deserialize(json.getBytes(StandardCharsets.UTF_8), 7301, "").get();
+    assertEquals(EVENTS.get("turn-completed"), event);
+  }
+
+  @Test
+  void snapshotsAndLiveTurnEventsUseJacksonJson() {
+    int jacksonJson = 31;
+    assertEquals(jacksonJson, serialization.findSerializerFor(ConversationEntity.State.EMPTY).identifier());
+    assertEquals(jacksonJson, serialization.findSerializerFor(new TurnEvent.TextDelta("x")).identifier());
+  }
+}
