@@ -7,8 +7,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import dev.talon.cluster.TalonRuntime;
+import dev.talon.conversation.FailoverRunner;
+import dev.talon.conversation.TurnMetrics;
+import java.util.concurrent.TimeUnit;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -30,18 +32,22 @@ final class ServeCommand implements Callable<Integer> {
     Files.createDirectories(data);
     GatewaySettings gateway = port != null ? config.gateway().withPort(port) : config.gateway();
 
-    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "talon");
+    TurnMetrics metrics = new TurnMetrics();
+    TalonRuntime runtime = TalonRuntime.start(config, data,
+        system -> FailoverRunner.standard(system, config.talon(), metrics));
     CountDownLatch terminated = new CountDownLatch(1);
-    system.getWhenTerminated().thenRun(terminated::countDown);
+    runtime.system().getWhenTerminated().thenRun(terminated::countDown);
     try {
-      ServerBinding binding = GatewayServer.bind(system, gateway).toCompletableFuture().get();
+      runtime.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
+      ServerBinding binding = GatewayServer.bind(runtime.system(), gateway).toCompletableFuture().get();
       root.err.println("talon: listening on http://" + binding.localAddress().getHostString() + ":"
-          + binding.localAddress().getPort() + " (config " + config.source() + ", data " + data.toAbsolutePath() + ")");
+          + binding.localAddress().getPort() + " (config " + config.source() + ", "
+          + config.talon().storage().type().name().toLowerCase() + " journal, data " + data.toAbsolutePath() + ")");
     } catch (Exception e) {
-      system.terminate();
+      runtime.close();
       throw e;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(system::terminate, "talon-shutdown"));
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> runtime.stop().toCompletableFuture().join(), "talon-shutdown"));
     terminated.await();
     return 0;
   }

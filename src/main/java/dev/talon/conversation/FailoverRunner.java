@@ -45,6 +45,14 @@ public final class FailoverRunner implements TurnRunner {
     this.metrics = metrics;
   }
 
+  /** The runner a Talon node uses: HTTP clients, node-wide cooldowns, the config's limits. */
+  public static FailoverRunner standard(org.apache.pekko.actor.ClassicActorSystemProvider system,
+      TalonSettings settings, TurnMetrics metrics) {
+    return new FailoverRunner(new dev.talon.upstream.HttpModelClient(system, settings.upstream()),
+        new Cooldowns(settings.failover().cooldowns(), java.time.Clock.systemUTC()), settings.failover(),
+        ContextTrimmer.DROP_OLDEST, metrics);
+  }
+
   @Override
   public Source<TurnEvent, NotUsed> run(String turnId, List<Model> candidates, ModelRequest request) {
     // Each run gets its own state: the plan is made when the turn starts, not when it is built.
