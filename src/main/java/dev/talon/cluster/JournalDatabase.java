@@ -27,7 +27,7 @@ public record JournalDatabase(TalonSettings.Storage.Type type, String url, Strin
   }
 
   /** {@code <dataDir>/talon.mv.db}, kept open for the life of the process. */
-  static String defaultH2Url(Path dataDir) {
+  public static String defaultH2Url(Path dataDir) {
     return "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("talon") + ";DB_CLOSE_DELAY=-1";
   }
 

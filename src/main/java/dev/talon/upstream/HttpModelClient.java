@@ -7,6 +7,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.ClassicActorSystemProvider;
 import org.apache.pekko.http.javadsl.Http;
@@ -20,6 +22,7 @@ import org.apache.pekko.http.javadsl.model.sse.ServerSentEvent;
 import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
 import org.apache.pekko.http.javadsl.unmarshalling.sse.EventStreamUnmarshalling;
 import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.SubscriptionWithCancelException;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
 
@@ -33,6 +36,8 @@ public final class HttpModelClient implements ModelClient {
   private static final int ERROR_BODY_LIMIT = 64 * 1024;
 
   private static final Duration ERROR_BODY_TIMEOUT = Duration.ofSeconds(10);
+
+  private static final int STALE_CONNECTION_RESENDS = 3;
 
   private final Http http;
   private final Materializer materializer;
@@ -63,7 +68,7 @@ public final class HttpModelClient implements ModelClient {
 
   private Source<ModelEvent, NotUsed> send(HttpRequest httpRequest, Model model, UpstreamCall call) {
     CallTimeouts clocks = new CallTimeouts(timeouts.firstToken(model.provider()), timeouts.idle());
-    return Source.completionStage(http.singleRequest(httpRequest))
+    return Source.completionStage(request(httpRequest, STALE_CONNECTION_RESENDS))
         .mapError(Throwable.class, ErrorClassifier::asUpstreamException)
         .flatMapConcat(response -> response.status().isSuccess()
             ? events(response, clocks)
@@ -72,13 +77,33 @@ public final class HttpModelClient implements ModelClient {
         .via(clocks.onEvents());
   }
 
+  /**
+   * Pekko's pool can hand a request to a pooled connection that a cancelled stream is still closing;
+   * the request then fails with that cancellation before any response. It never reached a live
+   * connection, so it is sent again at once rather than counted as an upstream fault.
+   */
+  private CompletionStage<HttpResponse> request(HttpRequest httpRequest, int resends) {
+    return http.singleRequest(httpRequest).exceptionallyCompose(e -> resends > 0 && closedByACancelledStream(e)
+        ? request(httpRequest, resends - 1)
+        : CompletableFuture.failedStage(e));
+  }
+
+  private static boolean closedByACancelledStream(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof SubscriptionWithCancelException) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   private Source<ServerSentEvent, NotUsed> events(HttpResponse response, CallTimeouts clocks) {
     var watched = HttpEntities.create(response.entity().getContentType(),
         response.entity().getDataBytes().via(clocks.onBytes()));
     return Source.completionStageSource(sse.unmarshal(watched, materializer)).mapMaterializedValue(m -> NotUsed.getInstance());
   }
 
-  private java.util.concurrent.CompletionStage<UpstreamException> failure(HttpResponse response) {
+  private CompletionStage<UpstreamException> failure(HttpResponse response) {
     Duration retryAfter = ErrorClassifier.parseRetryAfter(
         response.getHeader("Retry-After").map(HttpHeader::value).orElse(null),
         response.getHeader("retry-after-ms").map(HttpHeader::value).orElse(null));

@@ -1,0 +1,180 @@
+package dev.talon.bench;
+
+import dev.talon.cluster.JournalDatabase;
+import dev.talon.cluster.TalonRuntime;
+import dev.talon.config.ConfigLoader;
+import dev.talon.config.Model;
+import dev.talon.config.TalonConfig;
+import dev.talon.conversation.ConversationEntity.TurnAccepted;
+import dev.talon.conversation.FailoverRunner;
+import dev.talon.conversation.TurnEvent;
+import dev.talon.conversation.TurnMetrics;
+import dev.talon.testing.FakeUpstream;
+import dev.talon.testing.Script;
+import dev.talon.upstream.HttpModelClient;
+import dev.talon.upstream.ModelRequest;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.stream.javadsl.Sink;
+
+/**
+ * Conversations on one node (H2 journal) against the fake upstream, each number against a
+ * baseline from the same run: turns/s for N conversations x M turns versus the same calls
+ * straight to the fake; time to first token through Talon versus straight; heap per idle
+ * conversation; recovery of a conversation with 1,000 turns after a restart.
+ * Usage: bench/run ConversationBench [conversations] [turns] [idle]
+ */
+public final class ConversationBench {
+  public static void main(String[] args) {
+    try {
+      run(args);
+      System.exit(0);
+    } catch (Exception e) {
+      e.printStackTrace();
+      System.exit(1); // the actor systems would keep a failed run alive
+    }
+  }
+
+  static void run(String[] args) throws Exception {
+    int conversations = args.length > 0 ? Integer.parseInt(args[0]) : 50;
+    int turns = args.length > 1 ? Integer.parseInt(args[1]) : 10;
+    int idle = args.length > 2 ? Integer.parseInt(args[2]) : 1000;
+    Path data = Files.createTempDirectory("talon-bench");
+    try (FakeUpstream fake = FakeUpstream.start()) {
+      fake.setDefault(Script.reply("A short streamed answer of a few tokens."));
+      TalonConfig config = ConfigLoader.parse("{ models: { mode: 'replace', providers: { fake: { baseUrl: '"
+          + fake.baseUrl() + "', api: 'openai-completions', models: [{ id: 'm' }] } } } }", "bench",
+          Map.<String, String>of()::get);
+      Model model = config.catalog().resolve("fake/m");
+      TalonRuntime first = start(config, data);
+      final TalonRuntime runtime = first;
+      HttpModelClient direct = new HttpModelClient(runtime.system(), config.talon().upstream());
+
+      // Time to first token, one client: straight to the fake vs. a new turn through Talon.
+      List<Double> directTtft = new ArrayList<>();
+      List<Double> talonTtft = new ArrayList<>();
+      for (int i = -20; i < 200; i++) {
+        long start = System.nanoTime();
+        direct.stream(model, say("hi")).filter(e -> e instanceof dev.talon.upstream.ModelEvent.TextDelta).take(1)
+            .runWith(Sink.head(), runtime.system()).toCompletableFuture().get(10, TimeUnit.SECONDS);
+        double d = (System.nanoTime() - start) / 1e6;
+        start = System.nanoTime();
+        firstText(runtime, "ttft-" + i).toCompletableFuture().get(10, TimeUnit.SECONDS);
+        double t = (System.nanoTime() - start) / 1e6;
+        if (i >= 0) {
+          directTtft.add(d);
+          talonTtft.add(t);
+        }
+      }
+      System.out.printf("time to first token, one client (200 turns): direct p50 %.2f ms, Talon p50 %.2f ms,"
+              + " added p50 %.2f ms; direct p99 %.2f ms, Talon p99 %.2f ms%n", pct(directTtft, 50), pct(talonTtft, 50),
+          pct(talonTtft, 50) - pct(directTtft, 50), pct(directTtft, 99), pct(talonTtft, 99));
+
+      // Throughput: N conversations, each M turns in sequence, all journaled; vs. the same calls straight.
+      double directRate = rate(conversations, turns, session -> direct.stream(model, say("hi"))
+          .runWith(Sink.ignore(), runtime.system()).thenApply(done -> null));
+      double talonRate = rate(conversations, turns, session -> wholeTurn(runtime, session));
+      System.out.printf("%d conversations x %d turns: direct %.0f calls/s, Talon %.0f turns/s (%.0f%% of direct),"
+          + " every turn journaled%n", conversations, turns, directRate, talonRate, 100 * talonRate / directRate);
+
+      // Heap per idle conversation: one turn each, then idle in memory (passivation after 2 min).
+      long before = usedHeapAfterGc();
+      List<CompletableFuture<Object>> all = new ArrayList<>();
+      for (int i = 0; i < idle; i++) {
+        all.add(wholeTurn(runtime, "idle-" + i).toCompletableFuture());
+      }
+      CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).get(300, TimeUnit.SECONDS);
+      long after = usedHeapAfterGc();
+      System.out.printf("heap per idle conversation (%d conversations of one turn): %.1f KB%n", idle,
+          (after - before) / 1024.0 / idle);
+
+      // Recovery: a conversation of 1,000 turns, read by a fresh node.
+      for (int i = 0; i < 1000; i++) {
+        wholeTurn(runtime, "long").toCompletableFuture().get(30, TimeUnit.SECONDS);
+      }
+      first.close();
+      closeH2(data);
+      TalonRuntime fresh = start(config, data);
+      fresh.conversations().transcript("warm-up-shard").toCompletableFuture().get(30, TimeUnit.SECONDS);
+      long start = System.nanoTime();
+      int recovered = fresh.conversations().transcript("long").toCompletableFuture().get(30, TimeUnit.SECONDS)
+          .turns().size();
+      System.out.printf("recovery of a conversation with %d turns on a fresh node: %.1f ms%n", recovered,
+          (System.nanoTime() - start) / 1e6);
+      fresh.close();
+    }
+  }
+
+  static TalonRuntime start(TalonConfig config, Path data) throws Exception {
+    TalonRuntime runtime = TalonRuntime.start(config, data,
+        system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()));
+    runtime.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
+    return runtime;
+  }
+
+  static void closeH2(Path data) throws Exception {
+    try (Connection connection = DriverManager.getConnection(JournalDatabase.defaultH2Url(data), "sa", "")) {
+      connection.createStatement().execute("SHUTDOWN");
+    }
+  }
+
+  static ModelRequest say(String text) {
+    return ModelRequest.of(null, List.of(new ModelRequest.Message(ModelRequest.Role.USER, text)));
+  }
+
+  static CompletionStage<TurnEvent> firstText(TalonRuntime runtime, String session) {
+    return runtime.conversations().startTurn(session, null, null, say("hi")).thenCompose(reply ->
+        ((TurnAccepted) reply).events().getSource().filter(e -> e instanceof TurnEvent.TextDelta).take(1)
+            .runWith(Sink.head(), runtime.system()));
+  }
+
+  static CompletionStage<Object> wholeTurn(TalonRuntime runtime, String session) {
+    return runtime.conversations().startTurn(session, null, null, say("hi")).thenCompose(reply ->
+        ((TurnAccepted) reply).events().getSource().runWith(Sink.last(), runtime.system())).thenApply(last -> last);
+  }
+
+  interface Turn {
+    CompletionStage<Object> run(String session);
+  }
+
+  /** N sessions run concurrently, each M turns one after the other. */
+  static double rate(int sessions, int turns, Turn turn) throws Exception {
+    long start = System.nanoTime();
+    List<CompletableFuture<Object>> running = new ArrayList<>();
+    for (int s = 0; s < sessions; s++) {
+      String session = "rate-" + System.nanoTime() + "-" + s;
+      CompletionStage<Object> chain = CompletableFuture.completedFuture(null);
+      for (int t = 0; t < turns; t++) {
+        chain = chain.thenCompose(ignored -> turn.run(session));
+      }
+      running.add(chain.toCompletableFuture());
+    }
+    CompletableFuture.allOf(running.toArray(CompletableFuture[]::new)).get(600, TimeUnit.SECONDS);
+    return sessions * turns / ((System.nanoTime() - start) / 1e9);
+  }
+
+  static long usedHeapAfterGc() throws InterruptedException {
+    for (int i = 0; i < 3; i++) {
+      System.gc();
+      Thread.sleep(200); // let the collector finish; this is a measurement, not a test
+    }
+    var heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
+    return heap.getUsed();
+  }
+
+  static double pct(List<Double> values, int percentile) {
+    List<Double> sorted = new ArrayList<>(values);
+    Collections.sort(sorted);
+    return sorted.get(Math.min(sorted.size() - 1, sorted.size() * percentile / 100));
+  }
+}
