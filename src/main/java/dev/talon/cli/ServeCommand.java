@@ -2,6 +2,7 @@ package dev.talon.cli;
 
 import dev.talon.config.GatewaySettings;
 import dev.talon.config.TalonConfig;
+import dev.talon.gateway.ApiRoutes;
 import dev.talon.gateway.GatewayServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -12,6 +13,7 @@ import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.TurnMetrics;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.http.javadsl.ServerBinding;
+import org.apache.pekko.stream.Materializer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
@@ -37,9 +39,12 @@ final class ServeCommand implements Callable<Integer> {
         system -> FailoverRunner.standard(system, config.talon(), metrics));
     CountDownLatch terminated = new CountDownLatch(1);
     runtime.system().getWhenTerminated().thenRun(terminated::countDown);
+    ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), gateway,
+        Materializer.matFromSystem(runtime.system()), runtime.whenUp());
     try {
+      // Bound at once, so /health answers while the journal and sharding start; /ready tells when they are up.
+      ServerBinding binding = GatewayServer.bind(runtime.system(), gateway, api.route()).toCompletableFuture().get();
       runtime.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
-      ServerBinding binding = GatewayServer.bind(runtime.system(), gateway).toCompletableFuture().get();
       root.err.println("talon: listening on http://" + binding.localAddress().getHostString() + ":"
           + binding.localAddress().getPort() + " (config " + config.source() + ", "
           + config.talon().storage().type().name().toLowerCase() + " journal, data " + data.toAbsolutePath() + ")");
@@ -47,7 +52,10 @@ final class ServeCommand implements Callable<Integer> {
       runtime.close();
       throw e;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> runtime.stop().toCompletableFuture().join(), "talon-shutdown"));
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      api.drain();
+      runtime.stop().toCompletableFuture().join();
+    }, "talon-shutdown"));
     terminated.await();
     return 0;
   }

@@ -383,7 +383,8 @@ public final class ConfigLoader {
   // ---- Talon's own settings -----------------------------------------------------------------
 
   private GatewaySettings gateway(Cursor c) {
-    c.noticeUnknownKeys(Set.of("port", "bind", "auth", "mode"));
+    c.noticeUnknownKeys(Set.of("port", "bind", "auth", "mode", "maxBodyMegabytes", "exposeReasoning",
+        "keepAliveSeconds"));
     Integer port = c.get("port").positiveInt(GatewaySettings.DEFAULT_PORT);
     if (port > 65535) {
       c.get("port").error("expected a TCP port from 1 to 65535");
@@ -402,7 +403,10 @@ public final class ConfigLoader {
     Optional<String> token = Optional.ofNullable(auth.get("token").text(null))
         .or(() -> Optional.ofNullable(env.apply("TALON_GATEWAY_TOKEN")))
         .filter(t -> !t.isBlank());
-    return new GatewaySettings(port, bind, token);
+    Integer maxBodyMegabytes = c.get("maxBodyMegabytes").positiveInt(null);
+    long maxBody = maxBodyMegabytes == null ? GatewaySettings.DEFAULT_MAX_BODY_BYTES : maxBodyMegabytes * 1024L * 1024;
+    return new GatewaySettings(port, bind, token, maxBody, c.get("exposeReasoning").bool(false),
+        seconds(c.get("keepAliveSeconds"), GatewaySettings.DEFAULT_KEEP_ALIVE));
   }
 
   private TalonSettings talon(Cursor c) {

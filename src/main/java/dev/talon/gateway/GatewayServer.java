@@ -7,21 +7,22 @@ import java.util.concurrent.CompletionStage;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
+import org.apache.pekko.http.javadsl.server.Route;
 
 /** Binds Talon's HTTP API on the configured address and port. */
 public final class GatewayServer {
   private GatewayServer() {}
 
   /**
-   * Binds the routes. Without an auth token the API is open to anyone who can reach it, so
+   * Binds {@code routes}. Without an auth token the API is open to anyone who can reach it, so
    * binding to anything but loopback is refused.
    */
-  public static CompletionStage<ServerBinding> bind(ActorSystem<?> system, GatewaySettings settings) {
+  public static CompletionStage<ServerBinding> bind(ActorSystem<?> system, GatewaySettings settings, Route routes) {
     if (settings.authToken().isEmpty() && !isLoopback(settings.bind())) {
       throw new IllegalStateException("refusing to listen on " + settings.bind()
           + " without an auth token: set gateway.auth.token (or TALON_GATEWAY_TOKEN), or bind to loopback");
     }
-    return Http.get(system).newServerAt(settings.bind(), settings.port()).bind(new HealthRoutes().route());
+    return Http.get(system).newServerAt(settings.bind(), settings.port()).bind(routes);
   }
 
   static boolean isLoopback(String host) {

@@ -428,7 +428,7 @@ class ConfigLoaderTest {
                      user: "postgres" }, cluster: { port: 2552, seedNodes: ["pekko://talon@10.0.0.1:2552"] } },
             models: {
           """), Map.of("TOKEN", "t0k"));
-      assertEquals(new GatewaySettings(9000, "0.0.0.0", Optional.of("t0k")), config.gateway());
+      assertEquals(new GatewaySettings(9000, "0.0.0.0", Optional.of("t0k"), GatewaySettings.DEFAULT_MAX_BODY_BYTES, false, GatewaySettings.DEFAULT_KEEP_ALIVE), config.gateway());
       assertEquals("/var/talon", config.talon().dataDir());
       assertEquals(TalonSettings.Storage.Type.POSTGRES, config.talon().storage().type());
       assertEquals("postgres", config.talon().storage().user());
@@ -471,7 +471,7 @@ class ConfigLoaderTest {
     @Test
     void defaultsToLoopbackOnTheOpenClawPortWithTheEmbeddedStore() {
       TalonConfig config = load(LOCAL);
-      assertEquals(new GatewaySettings(18789, "127.0.0.1", Optional.empty()), config.gateway());
+      assertEquals(GatewaySettings.loopback(18789, null), config.gateway());
       assertNull(config.talon().dataDir());
       assertEquals(TalonSettings.Storage.Type.H2, config.talon().storage().type());
       assertEquals(Optional.of("env-token"),

@@ -27,7 +27,7 @@ class GatewayServerTest {
 
   @Test
   void answersHealth() throws Exception {
-    ServerBinding binding = GatewayServer.bind(testKit.system(), new GatewaySettings(0, "127.0.0.1", Optional.empty()))
+    ServerBinding binding = GatewayServer.bind(testKit.system(), GatewaySettings.loopback(0, null), new HealthRoutes().route())
         .toCompletableFuture().get(10, TimeUnit.SECONDS);
     try {
       HttpResponse<String> response = HttpClient.newHttpClient().send(
@@ -45,7 +45,7 @@ class GatewayServerTest {
   @Test
   void refusesToListenBeyondLoopbackWithoutAToken() {
     IllegalStateException e = assertThrows(IllegalStateException.class,
-        () -> GatewayServer.bind(testKit.system(), new GatewaySettings(0, "0.0.0.0", Optional.empty())));
+        () -> GatewayServer.bind(testKit.system(), new GatewaySettings(0, "0.0.0.0", Optional.empty(), 1, false, Duration.ofSeconds(1)), new HealthRoutes().route()));
     assertTrue(e.getMessage().contains("without an auth token"), e.getMessage());
   }
 }

@@ -1,0 +1,96 @@
+package dev.talon.gateway;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.talon.conversation.TurnEvent;
+import java.util.Set;
+import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.StatusCodes;
+
+/**
+ * An error as OpenAI's SDKs expect it: an HTTP status and the body
+ * {@code {"error":{"message","type","param","code"}}}. Route handlers throw it; one place turns it
+ * into the response.
+ */
+public final class ApiError extends RuntimeException {
+  /** Turn failures that say "try again later" rather than "this cannot work". */
+  private static final Set<String> TEMPORARY = Set.of("RATE_LIMIT", "OVERLOADED", "MODEL_LOADING", "SERVER_ERROR",
+      "FIRST_TOKEN_TIMEOUT", "IDLE_TIMEOUT", "TRUNCATED", "UNAVAILABLE");
+
+  private final int status;
+  private final String type;
+  private final String param;
+  private final String code;
+
+  ApiError(int status, String type, String code, String param, String message) {
+    super(message, null, false, false);
+    this.status = status;
+    this.type = type;
+    this.param = param;
+    this.code = code;
+  }
+
+  static ApiError badRequest(String param, String message) {
+    return new ApiError(400, "invalid_request_error", "invalid_value", param, message);
+  }
+
+  static ApiError notFound(String code, String param, String message) {
+    return new ApiError(404, "invalid_request_error", code, param, message);
+  }
+
+  static ApiError unauthorized() {
+    return new ApiError(401, "invalid_request_error", "invalid_api_key", null,
+        "Missing or incorrect bearer token: send \"Authorization: Bearer <gateway.auth.token>\".");
+  }
+
+  static ApiError busy(String turnId) {
+    return new ApiError(409, "invalid_request_error", "conversation_busy", null,
+        "The conversation is busy with another turn (" + turnId + "); wait for it to end or cancel it.");
+  }
+
+  static ApiError tooLarge(long limit) {
+    return new ApiError(413, "invalid_request_error", "request_too_large", null,
+        "The request body is larger than " + limit + " bytes (gateway.maxBodyMegabytes).");
+  }
+
+  static ApiError unavailable(String message) {
+    return new ApiError(503, "server_error", "unavailable", null, message);
+  }
+
+  static ApiError internal(String message) {
+    return new ApiError(500, "server_error", "server_error", null, message);
+  }
+
+  /** Every candidate of a non-streamed turn failed: 503 when trying later may work, else 502. */
+  static ApiError turnFailed(TurnEvent.Failed failed) {
+    return new ApiError(TEMPORARY.contains(failed.kind()) ? 503 : 502, "server_error", errorCode(failed.kind()), null,
+        failed.reason());
+  }
+
+  /** The error code a failed turn is reported with, in OpenAI's lower-case style. */
+  static String errorCode(String kind) {
+    return kind.toLowerCase(java.util.Locale.ROOT);
+  }
+
+  public int status() {
+    return status;
+  }
+
+  /** The {@code error} object alone, as also sent inside streams. */
+  ObjectNode error() {
+    ObjectNode error = Json.object();
+    error.put("message", getMessage());
+    error.put("type", type);
+    error.put("param", param);
+    error.put("code", code);
+    return error;
+  }
+
+  HttpResponse response() {
+    ObjectNode body = Json.object();
+    body.set("error", error());
+    return HttpResponse.create().withStatus(StatusCodes.get(status))
+        .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Json.bytes(body)));
+  }
+}

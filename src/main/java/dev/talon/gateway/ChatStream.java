@@ -1,0 +1,139 @@
+package dev.talon.gateway;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.talon.conversation.OutputItem;
+import dev.talon.conversation.TokenUsage;
+import dev.talon.conversation.TurnEvent;
+import dev.talon.conversation.TurnResult;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One turn as Chat Completions tells it: {@code chat.completion.chunk} objects, a usage chunk when
+ * asked, then {@code [DONE]}. Chat has no way to take text back, so a model switch is a chunk with
+ * an empty delta and a {@code talon.model_switched} object (SDKs ignore unknown fields); a client
+ * that knows it drops what it showed.
+ */
+final class ChatStream {
+  static final String DONE = "[DONE]";
+
+  private final String id;
+  private final long created;
+  private final boolean includeReasoning;
+  private final boolean includeUsage;
+  private String model;
+  private int toolCalls;
+
+  ChatStream(String id, long created, String requestedModel, boolean includeReasoning, boolean includeUsage) {
+    this.id = id;
+    this.created = created;
+    this.model = requestedModel;
+    this.includeReasoning = includeReasoning;
+    this.includeUsage = includeUsage;
+  }
+
+  /** The {@code data:} payloads for one event: JSON objects, or {@link #DONE}. */
+  List<Object> on(TurnEvent event) {
+    List<Object> out = new ArrayList<>();
+    if (event instanceof TurnEvent.Started started) {
+      model = started.model();
+      out.add(chunk(Json.object().put("role", "assistant").put("content", ""), null));
+    } else if (event instanceof TurnEvent.TextDelta text) {
+      out.add(chunk(Json.object().put("content", text.text()), null));
+    } else if (event instanceof TurnEvent.ReasoningDelta reasoning) {
+      if (includeReasoning) {
+        out.add(chunk(Json.object().put("reasoning_content", reasoning.text()), null));
+      }
+    } else if (event instanceof TurnEvent.ToolCall call) {
+      ObjectNode delta = Json.object();
+      delta.withArray("tool_calls").add(toolCall(toolCalls++, call.callId(), call.name(), call.arguments()));
+      out.add(chunk(delta, null));
+    } else if (event instanceof TurnEvent.ModelSwitched switched) {
+      model = switched.toModel();
+      toolCalls = 0;
+      ObjectNode chunk = chunk(Json.object(), null);
+      chunk.putObject("talon").putObject("model_switched").put("from", switched.fromModel())
+          .put("to", switched.toModel()).put("reason", switched.reason())
+          .put("discard_output", switched.discardOutput());
+      out.add(chunk);
+    } else if (event instanceof TurnEvent.Completed completed) {
+      model = completed.result().model();
+      out.add(chunk(Json.object(), finishReason(completed.result())));
+      if (includeUsage) {
+        ObjectNode usage = chunk(null, null);
+        usage.set("usage", usage(completed.result().usage()));
+        out.add(usage);
+      }
+      out.add(DONE);
+    } else if (event instanceof TurnEvent.Failed failed) {
+      out.add(Json.object().set("error", ApiError.turnFailed(failed).error()));
+      out.add(DONE);
+    }
+    return out;
+  }
+
+  /** The whole answer as a non-streamed {@code chat.completion}. */
+  ObjectNode completion(TurnResult result) {
+    ObjectNode message = Json.object().put("role", "assistant");
+    String text = result.text();
+    message.put("content", text.isEmpty() && hasToolCalls(result) ? null : text);
+    message.putNull("refusal");
+    if (includeReasoning && result.reasoning() != null && !result.reasoning().isEmpty()) {
+      message.put("reasoning_content", result.reasoning());
+    }
+    int index = 0;
+    for (OutputItem item : result.output()) {
+      if (item instanceof OutputItem.FunctionCall call) {
+        ObjectNode toolCall = toolCall(index++, call.callId(), call.name(), call.arguments());
+        toolCall.remove("index");
+        message.withArray("tool_calls").add(toolCall);
+      }
+    }
+    ObjectNode completion = Json.object().put("id", id).put("object", "chat.completion").put("created", created)
+        .put("model", result.model());
+    completion.withArray("choices").addObject().put("index", 0).<ObjectNode>set("message", message)
+        .putNull("logprobs").put("finish_reason", finishReason(result));
+    completion.set("usage", usage(result.usage()));
+    return completion;
+  }
+
+  private ObjectNode chunk(ObjectNode delta, String finishReason) {
+    ObjectNode chunk = Json.object().put("id", id).put("object", "chat.completion.chunk").put("created", created)
+        .put("model", model);
+    ArrayNode choices = chunk.putArray("choices");
+    if (delta != null) {
+      choices.addObject().put("index", 0).<ObjectNode>set("delta", delta).putNull("logprobs")
+          .put("finish_reason", finishReason);
+    }
+    if (includeUsage) {
+      chunk.putNull("usage");
+    }
+    return chunk;
+  }
+
+  private static ObjectNode toolCall(int index, String callId, String name, String arguments) {
+    ObjectNode call = Json.object().put("index", index).put("id", callId).put("type", "function");
+    call.putObject("function").put("name", name).put("arguments", arguments);
+    return call;
+  }
+
+  private static boolean hasToolCalls(TurnResult result) {
+    return result.output().stream().anyMatch(item -> item instanceof OutputItem.FunctionCall);
+  }
+
+  private static String finishReason(TurnResult result) {
+    return switch (result.finishReason() == null ? "stop" : result.finishReason()) {
+      case "length", "tool_calls", "content_filter" -> result.finishReason();
+      default -> "stop";
+    };
+  }
+
+  private static ObjectNode usage(TokenUsage usage) {
+    ObjectNode out = Json.object().put("prompt_tokens", usage.inputTokens())
+        .put("completion_tokens", usage.outputTokens()).put("total_tokens", usage.inputTokens() + usage.outputTokens());
+    out.putObject("prompt_tokens_details").put("cached_tokens", usage.cachedTokens());
+    out.putObject("completion_tokens_details").put("reasoning_tokens", usage.reasoningTokens());
+    return out;
+  }
+}

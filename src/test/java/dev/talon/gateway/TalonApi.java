@@ -1,0 +1,104 @@
+package dev.talon.gateway;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.talon.cluster.TalonRuntime;
+import dev.talon.config.ConfigLoader;
+import dev.talon.config.GatewaySettings;
+import dev.talon.config.TalonConfig;
+import dev.talon.conversation.ConversationEntity.Transcript;
+import dev.talon.conversation.FailoverRunner;
+import dev.talon.conversation.TurnMetrics;
+import dev.talon.testing.FakeUpstream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.http.javadsl.ServerBinding;
+import org.apache.pekko.stream.Materializer;
+
+/**
+ * A whole Talon node for API tests: the fake upstream, the runtime on an H2 file, and the API on
+ * a loopback port. The default agent answers with {@code local/a} (Responses API), falling back
+ * to {@code backup/b} (Chat Completions); {@code fast} is an alias of {@code local/a}; the agent
+ * {@code main} is the default and {@code helper} has {@code backup/b} as its primary.
+ */
+final class TalonApi implements AutoCloseable {
+  static final ObjectMapper JSON = new ObjectMapper();
+  static final String TOKEN = "test-token-123";
+
+  final FakeUpstream fake;
+  final TalonRuntime runtime;
+  final ServerBinding binding;
+  final HttpClient http = HttpClient.newHttpClient();
+
+  private TalonApi(FakeUpstream fake, TalonRuntime runtime, ServerBinding binding) {
+    this.fake = fake;
+    this.runtime = runtime;
+    this.binding = binding;
+  }
+
+  static TalonApi start(Path dataDir) throws Exception {
+    FakeUpstream fake = FakeUpstream.start();
+    TalonConfig config = ConfigLoader.parse("""
+        { agents: { defaults: { model: { primary: "local/a", fallbacks: ["backup/b"] },
+                                models: { "local/a": { alias: "fast" } } },
+                    list: [{ id: "main", default: true }, { id: "helper", model: { primary: "backup/b" } }] },
+          models: { mode: "replace", providers: {
+            local: { baseUrl: "%1$s", apiKey: "sk-local-secret", api: "openai-responses", models: [{ id: "a" }] },
+            backup: { baseUrl: "%1$s", apiKey: "sk-backup-secret", api: "openai-completions", models: [{ id: "b" }] } } },
+          talon: { failover: { retries: 1, backoffInitialMs: 10, backoffMaxMs: 20 } } }
+        """.formatted(fake.baseUrl()), "api-test.json5", Map.<String, String>of()::get);
+    TalonRuntime runtime = TalonRuntime.start(config, dataDir,
+        system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()));
+    runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    GatewaySettings settings = GatewaySettings.loopback(0, TOKEN);
+    ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), settings,
+        Materializer.matFromSystem(runtime.system()), runtime.whenUp());
+    ServerBinding binding = GatewayServer.bind(runtime.system(), settings, api.route())
+        .toCompletableFuture().get(10, TimeUnit.SECONDS);
+    return new TalonApi(fake, runtime, binding);
+  }
+
+  /** {@code http://127.0.0.1:<port>/v1}, what an OpenAI SDK takes as its base URL. */
+  String baseUrl() {
+    return "http://127.0.0.1:" + binding.localAddress().getPort() + "/v1";
+  }
+
+  HttpRequest.Builder request(String path) {
+    return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + binding.localAddress().getPort() + path))
+        .timeout(Duration.ofSeconds(30)).header("Authorization", "Bearer " + TOKEN);
+  }
+
+  HttpResponse<String> post(String path, String json, String... headers) throws Exception {
+    HttpRequest.Builder builder = request(path).header("Content-Type", "application/json")
+        .POST(HttpRequest.BodyPublishers.ofString(json));
+    for (int i = 0; i < headers.length; i += 2) {
+      builder.header(headers[i], headers[i + 1]);
+    }
+    return http.send(builder.build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  HttpResponse<String> get(String path) throws Exception {
+    return http.send(request(path).GET().build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  static JsonNode json(HttpResponse<String> response) throws Exception {
+    return JSON.readTree(response.body());
+  }
+
+  Transcript transcript(String sessionKey) throws Exception {
+    return runtime.conversations().transcript(sessionKey).toCompletableFuture().get(15, TimeUnit.SECONDS);
+  }
+
+  @Override
+  public void close() throws Exception {
+    binding.unbind().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    runtime.close();
+    fake.close();
+  }
+}
