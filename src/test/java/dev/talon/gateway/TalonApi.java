@@ -56,7 +56,10 @@ final class TalonApi implements AutoCloseable {
     TalonRuntime runtime = TalonRuntime.start(config, dataDir,
         system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()));
     runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
-    GatewaySettings settings = GatewaySettings.loopback(0, TOKEN);
+    // keep-alive comments every 300 ms, so a test sees them while a cold model is "loading"
+    GatewaySettings loopback = GatewaySettings.loopback(0, TOKEN);
+    GatewaySettings settings = new GatewaySettings(0, loopback.bind(), loopback.authToken(), loopback.maxBodyBytes(),
+        false, Duration.ofMillis(300));
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), settings,
         Materializer.matFromSystem(runtime.system()), runtime.whenUp());
     ServerBinding binding = GatewayServer.bind(runtime.system(), settings, api.route())
