@@ -6,6 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.talon.config.GatewaySettings;
 import java.net.URI;
+import java.util.concurrent.CompletableFuture;
+import org.apache.pekko.Done;
+import org.apache.pekko.stream.Materializer;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -47,5 +50,30 @@ class GatewayServerTest {
     IllegalStateException e = assertThrows(IllegalStateException.class,
         () -> GatewayServer.bind(testKit.system(), new GatewaySettings(0, "0.0.0.0", Optional.empty(), 1, false, Duration.ofSeconds(1)), new HealthRoutes().route()));
     assertTrue(e.getMessage().contains("without an auth token"), e.getMessage());
+  }
+
+  @Test
+  void readyOnlyOnceStartedAndUntilDraining() throws Exception {
+    CompletableFuture<Done> started = new CompletableFuture<>();
+    ApiRoutes api = new ApiRoutes(null, null, GatewaySettings.loopback(0, "secret"),
+        Materializer.matFromSystem(testKit.system()), started);
+    ServerBinding binding = GatewayServer.bind(testKit.system(), GatewaySettings.loopback(0, "secret"), api.route())
+        .toCompletableFuture().get(10, TimeUnit.SECONDS);
+    try {
+      String base = "http://127.0.0.1:" + binding.localAddress().getPort();
+      assertEquals(503, status(base + "/ready"), "storage and sharding still starting");
+      assertEquals(200, status(base + "/health"), "live while starting, and without a token");
+      started.complete(Done.getInstance());
+      assertEquals(200, status(base + "/ready"));
+      api.drain();
+      assertEquals(503, status(base + "/ready"), "draining: no new work");
+    } finally {
+      binding.unbind().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+  }
+
+  static int status(String url) throws Exception {
+    return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10))
+        .build(), HttpResponse.BodyHandlers.ofString()).statusCode();
   }
 }
