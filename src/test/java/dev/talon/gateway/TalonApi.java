@@ -43,6 +43,11 @@ final class TalonApi implements AutoCloseable {
   }
 
   static TalonApi start(Path dataDir) throws Exception {
+    return start(dataDir, TOKEN);
+  }
+
+  /** @param token the bearer token clients must send, or null for none (loopback only) */
+  static TalonApi start(Path dataDir, String token) throws Exception {
     FakeUpstream fake = FakeUpstream.start();
     TalonConfig config = ConfigLoader.parse("""
         { agents: { defaults: { model: { primary: "local/a", fallbacks: ["backup/b"] },
@@ -57,7 +62,7 @@ final class TalonApi implements AutoCloseable {
         system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()));
     runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
     // keep-alive comments every 300 ms, so a test sees them while a cold model is "loading"
-    GatewaySettings loopback = GatewaySettings.loopback(0, TOKEN);
+    GatewaySettings loopback = GatewaySettings.loopback(0, token);
     GatewaySettings settings = new GatewaySettings(0, loopback.bind(), loopback.authToken(), loopback.maxBodyBytes(),
         false, Duration.ofMillis(300));
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), settings,
