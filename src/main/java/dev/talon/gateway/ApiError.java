@@ -16,7 +16,7 @@ import org.apache.pekko.http.javadsl.model.StatusCodes;
 public final class ApiError extends RuntimeException {
   /** Turn failures that say "try again later" rather than "this cannot work". */
   private static final Set<String> TEMPORARY = Set.of("RATE_LIMIT", "OVERLOADED", "MODEL_LOADING", "SERVER_ERROR",
-      "FIRST_TOKEN_TIMEOUT", "IDLE_TIMEOUT", "TRUNCATED", "UNAVAILABLE");
+      "FIRST_TOKEN_TIMEOUT", "IDLE_TIMEOUT", "TRUNCATED");
 
   private final int status;
   private final String type;

@@ -15,6 +15,7 @@ import dev.talon.conversation.ConversationEntity.TurnAccepted;
 import dev.talon.conversation.TurnEvent;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
@@ -41,8 +42,8 @@ import org.apache.pekko.http.javadsl.server.MethodRejection;
 import org.apache.pekko.http.javadsl.server.PathMatchers;
 import org.apache.pekko.http.javadsl.server.RejectionHandler;
 import org.apache.pekko.http.javadsl.server.Route;
-import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
 import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.StreamLimitReachedException;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
@@ -328,9 +329,6 @@ public final class ApiRoutes extends AllDirectives {
     if (e instanceof ApiError api) {
       return api.response();
     }
-    if (e instanceof EntityStreamSizeException size) {
-      return ApiError.tooLarge(size.limit()).response();
-    }
     if (e instanceof TimeoutException) {
       return ApiError.unavailable("The conversation did not answer in time; try again.").response();
     }
@@ -340,10 +338,23 @@ public final class ApiRoutes extends AllDirectives {
   private CompletionStage<ObjectNode> body(HttpRequest request) {
     long limit = settings.maxBodyBytes();
     if (request.entity().getContentLengthOption().orElse(0L) > limit) {
+      request.discardEntityBytes(materializer);
       return CompletableFuture.failedStage(ApiError.tooLarge(limit));
     }
-    return request.entity().toStrict(BODY_READ_TIMEOUT_MILLIS, limit, materializer)
-        .thenApply(strict -> Json.requestObject(strict.getData().toArray()));
+    // Counted as it arrives, so a chunked body without a length is refused as soon as it is too long.
+    return request.entity().getDataBytes().limitWeighted(limit, chunk -> (long) chunk.size())
+        .completionTimeout(Duration.ofMillis(BODY_READ_TIMEOUT_MILLIS))
+        .runFold(ByteString.emptyByteString(), ByteString::concat, materializer)
+        .handle((body, failure) -> {
+          if (failure instanceof StreamLimitReachedException
+              || failure instanceof CompletionException && failure.getCause() instanceof StreamLimitReachedException) {
+            throw ApiError.tooLarge(limit);
+          }
+          if (failure != null) {
+            throw ApiError.badRequest(null, "The request body could not be read: " + failure.getMessage());
+          }
+          return Json.requestObject(body.toArray());
+        });
   }
 
   private static Function<String, Optional<String>> headers(HttpRequest request) {

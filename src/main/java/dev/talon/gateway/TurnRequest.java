@@ -56,7 +56,6 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
     Optional<ResponseIds.Ref> previous = Optional.ofNullable(f.get("previous_response_id").text())
         .map(id -> ResponseIds.parse(id).orElseThrow(() -> ApiError.notFound("response_not_found",
             "previous_response_id", "No response with id '" + id + "' exists.")));
-    f.get("stream").bool(false);
     metadata(f.get("metadata"));
     return new TurnRequest(sessionKey(headers, f.get("user").text(), previous.map(ResponseIds.Ref::sessionKey)),
         previous.map(ResponseIds.Ref::turnId).orElse(null), model, turn, f.get("stream").bool(false),

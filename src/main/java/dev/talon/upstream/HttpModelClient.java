@@ -62,7 +62,10 @@ public final class HttpModelClient implements ModelClient {
         .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, call.bodyBytes()))
         .addHeaders(headers(call.headers()));
     // Each run is a new call with its own clocks and parser: a retry runs the same source again.
+    String key = model.provider().apiKey().orElse(null);
     return Source.lazySource(() -> send(httpRequest, model, call))
+        .mapError(UpstreamException.class, e -> e.failure().redacting(key) == e.failure() ? e
+            : new UpstreamException(e.failure().redacting(key)))
         .mapMaterializedValue(ignored -> NotUsed.getInstance());
   }
 

@@ -22,6 +22,17 @@ public record UpstreamFailure(
     return kind.action();
   }
 
+  /**
+   * This failure with {@code secret} masked in its message: some servers and proxies quote the
+   * key they were sent, and messages end up in journals, logs and clients' error bodies.
+   */
+  public UpstreamFailure redacting(String secret) {
+    if (secret == null || secret.isEmpty() || message == null || !message.contains(secret)) {
+      return this;
+    }
+    return new UpstreamFailure(kind, status, errorType, errorCode, message.replace(secret, "[redacted]"), retryAfter);
+  }
+
   /** What the runtime does about a failure. */
   public enum Action {
     /** Transient: retry the same model with backoff, then fail over to the next candidate. */

@@ -6,32 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.talon.testing.Script;
 import java.net.http.HttpResponse;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.StreamSupport;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The Chat Completions stream as sent: data-only chunks, a usage chunk when asked, {@code [DONE]}. */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class ChatCompletionsSseTest {
-  @TempDir static Path dataDir;
-  TalonApi api;
-
-  @BeforeAll
-  void start() throws Exception {
-    api = TalonApi.start(dataDir);
-  }
-
-  @AfterAll
-  void stop() throws Exception {
-    api.close();
-  }
-
+class ChatCompletionsSseTest extends OnANode {
   /** The {@code data:} payloads of a streamed response, in order; fails on any other field line. */
   static List<String> data(HttpResponse<String> response) {
     List<String> data = new ArrayList<>();

@@ -31,26 +31,20 @@ import java.util.stream.StreamSupport;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The official OpenAI Java SDK against a real Talon node: Talon is a drop-in endpoint. */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class OpenAiSdkTest {
-  @TempDir static Path dataDir;
-  TalonApi api;
+class OpenAiSdkTest extends OnANode {
   OpenAIClient client;
 
   @BeforeAll
-  void start() throws Exception {
-    api = TalonApi.start(dataDir);
+  void connect() {
     client = OpenAIOkHttpClient.builder().baseUrl(api.baseUrl()).apiKey(TalonApi.TOKEN).maxRetries(0).build();
   }
 
   @AfterAll
-  void stop() throws Exception {
+  void disconnect() {
     client.close();
-    api.close();
   }
 
   static String text(Response response) {

@@ -9,39 +9,20 @@ import dev.talon.conversation.ConversationEntity.Status;
 import dev.talon.testing.Script;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The Responses stream byte for byte: the event grammar of protocols.md §2.10 with
  * {@code event:} lines and sequence numbers, keep-alive comments, and a client that drops its
  * connection and resumes with {@code starting_after} without missing or repeating an event.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class ResponsesSseTest {
-  @TempDir static Path dataDir;
-  TalonApi api;
-
-  @BeforeAll
-  void start() throws Exception {
-    api = TalonApi.start(dataDir);
-  }
-
-  @AfterAll
-  void stop() throws Exception {
-    api.close();
-  }
-
+class ResponsesSseTest extends OnANode {
   /** One SSE event as sent: its {@code event:} name and parsed {@code data:}. */
   record Event(String name, JsonNode data) {
     String type() {
