@@ -22,6 +22,7 @@ import picocli.CommandLine.ScopeType;
     subcommands = {ServeCommand.class, ConfigCommand.class, ModelsCommand.class})
 public final class TalonCli implements Callable<Integer> {
   static final int CONFIG_ERROR = 2;
+  static final String COMMON_POOL_PARALLELISM = "java.util.concurrent.ForkJoinPool.common.parallelism";
 
   @Option(names = "--config", scope = ScopeType.INHERIT, paramLabel = "FILE",
       description = "Config file (default: $TALON_CONFIG, else conf/talon.json5).")
@@ -42,6 +43,13 @@ public final class TalonCli implements Callable<Integer> {
   }
 
   public static void main(String[] args) {
+    // Pekko's CompletionStages run even thenApply callbacks asynchronously on the common pool.
+    // With fewer than 2 workers (any 2-core machine) CompletableFuture stops using the pool and
+    // starts a new thread per callback: thousands per second under load. Set before first use.
+    if (System.getProperty(COMMON_POOL_PARALLELISM) == null) {
+      System.setProperty(COMMON_POOL_PARALLELISM,
+          String.valueOf(Math.max(4, Runtime.getRuntime().availableProcessors())));
+    }
     System.exit(run(System.getenv(), System.out, System.err, args));
   }
 

@@ -383,13 +383,13 @@ public final class ConversationEntity
     ModelRequest request = new ModelRequest(start.instructions(), state.modelViewWith(start.input()), start.tools(),
         start.toolChoice(), start.maxOutputTokens(), start.temperature(), start.reasoningEffort());
     // The model call starts now, while TurnStarted is being written, so the write hides behind
-    // the model's first token. Its events wait in the log: the only ways to read it are this
-    // reply and Subscribe, and both come after the write (commands are stashed meanwhile).
+    // the model's first token; the client is answered now too, so it connects to the turn's log
+    // meanwhile. The log is held: nobody sees an answer before the input is durable.
     TurnLog turnLog = startRunner(turnId, agent.candidates(requested), request);
     TurnStarted started = new TurnStarted(turnId, start.input(), agent.id(),
         requested == null ? null : requested.ref(), Instant.now());
-    return Effect().persist(started)
-        .thenReply(start.replyTo(), s -> new TurnAccepted(turnId, sourceRef(turnLog, 0)));
+    start.replyTo().tell(new TurnAccepted(turnId, sourceRef(turnLog, 0)));
+    return Effect().persist(started).thenRun(s -> turnLog.release());
   }
 
   private Effect<Event, State> cancel(State state, CancelTurn cancel) {
@@ -472,7 +472,7 @@ public final class ConversationEntity
   // ---- the running turn ----------------------------------------------------------------------
 
   private TurnLog startRunner(String turnId, List<Model> candidates, ModelRequest request) {
-    TurnLog turnLog = new TurnLog(turnId);
+    TurnLog turnLog = TurnLog.held(turnId);
     Pair<UniqueKillSwitch, CompletionStage<Optional<TurnEvent>>> running = runner.run(turnId, candidates, request)
         .viaMat(KillSwitches.single(), Keep.right())
         .toMat(Sink.fold(Optional.<TurnEvent>empty(), (outcome, event) -> {

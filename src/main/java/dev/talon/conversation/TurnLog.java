@@ -21,11 +21,39 @@ public final class TurnLog {
   private final String turnId;
   private final List<TurnEvent> events = new ArrayList<>();
   private boolean closed;
+  /** Until released, readers wait even for events that are there (see {@link #held}). */
+  private boolean released;
   /** What waiting readers wait on: completed at the next append or close; null when nobody waits. */
   private CompletableFuture<Void> changed;
 
   public TurnLog(String turnId) {
+    this(turnId, true);
+  }
+
+  private TurnLog(String turnId, boolean released) {
     this.turnId = turnId;
+    this.released = released;
+  }
+
+  /**
+   * A log whose readers see nothing until {@link #release()}: the turn may stream and
+   * subscribers may connect while its input is still being journaled, and nobody sees an answer
+   * to words that are not yet durable.
+   */
+  public static TurnLog held(String turnId) {
+    return new TurnLog(turnId, false);
+  }
+
+  /** Lets readers see the events; closing the log releases it too. */
+  public void release() {
+    CompletableFuture<Void> signal;
+    synchronized (this) {
+      released = true;
+      signal = takeSignal();
+    }
+    if (signal != null) {
+      signal.complete(null);
+    }
   }
 
   public String turnId() {
@@ -56,6 +84,7 @@ public final class TurnLog {
       }
       events.add(last);
       closed = true;
+      released = true;
       signal = takeSignal();
     }
     if (signal != null) {
@@ -70,7 +99,7 @@ public final class TurnLog {
   public CompletionStage<Optional<TurnEvent>> eventAt(int index) {
     CompletableFuture<Void> waitFor;
     synchronized (this) {
-      if (index < events.size()) {
+      if (released && index < events.size()) {
         return CompletableFuture.completedFuture(Optional.of(events.get(index)));
       }
       if (closed) {

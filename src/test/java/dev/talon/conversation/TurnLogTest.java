@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
@@ -119,5 +120,15 @@ class TurnLogTest {
     log.close(new TurnEvent.Failed("again", "TEST", List.of()));
 
     assertEquals(List.of(delta(0), DONE), await(collect(log, 0)));
+  }
+
+  @Test
+  void aHeldLogShowsNothingUntilReleased() throws Exception {
+    TurnLog log = TurnLog.held("t");
+    log.append(new TurnEvent.Started("t", "m"));
+    var first = log.eventAt(0).toCompletableFuture();
+    assertFalse(first.isDone(), "the input is not durable yet");
+    log.release();
+    assertEquals(Optional.of(new TurnEvent.Started("t", "m")), first.get(5, TimeUnit.SECONDS));
   }
 }
