@@ -36,13 +36,7 @@ import org.apache.pekko.stream.javadsl.Sink;
  */
 public final class ConversationBench {
   public static void main(String[] args) {
-    try {
-      run(args);
-      System.exit(0);
-    } catch (Exception e) {
-      e.printStackTrace();
-      System.exit(1); // the actor systems would keep a failed run alive
-    }
+    BenchMain.run(args, ConversationBench::run);
   }
 
   static void run(String[] args) throws Exception {

@@ -72,13 +72,7 @@ public final class GatewayBench {
   static final String SHORT_REPLY = "Sure, here is a short answer for you.";
 
   public static void main(String[] args) {
-    try {
-      run(args);
-      System.exit(0);
-    } catch (Exception e) {
-      e.printStackTrace();
-      System.exit(1); // the actor systems would keep a failed run alive
-    }
+    BenchMain.run(args, GatewayBench::run);
   }
 
   // ---- options ------------------------------------------------------------------------------

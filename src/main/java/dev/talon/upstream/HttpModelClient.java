@@ -93,7 +93,7 @@ public final class HttpModelClient implements ModelClient {
 
   private static boolean closedByACancelledStream(Throwable e) {
     for (Throwable t = e; t != null; t = t.getCause()) {
-      if (t instanceof SubscriptionWithCancelException) {
+      if (t instanceof SubscriptionWithCancelException.NonFailureCancellation) {
         return true;
       }
     }
