@@ -28,6 +28,10 @@ import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import java.util.stream.Stream;
 
 /** Turn failover over the real HTTP client and the fake upstream: one decision per fault kind. */
 class FailoverRunnerTest {
@@ -132,6 +136,49 @@ class FailoverRunnerTest {
     clock.advance(Duration.ofSeconds(31));
     fake.enqueue(Script.reply("a is back"));
     assertEquals("local/a", result(turn(HELLO)).model());
+  }
+
+  /** Each transient fault the issue names, once: retried on the same model, which then answers. */
+  static Stream<Arguments> transientFaults() {
+    return Stream.of(
+        Arguments.of("SERVER_ERROR", Script.status(500, ErrorBodies.openAiServerError())),
+        Arguments.of("SERVER_ERROR", Script.status(408, ErrorBodies.openAi("timeout", "server_error", null, null))),
+        Arguments.of("RATE_LIMIT", Script.status(429, ErrorBodies.openAiRateLimit()).retryAfter(Duration.ofMillis(50))),
+        Arguments.of("OVERLOADED", Script.status(529, ErrorBodies.anthropicOverloaded())),
+        Arguments.of("MODEL_LOADING", Script.status(503, ErrorBodies.llamaCppLoading())),
+        Arguments.of("TRUNCATED", Script.reply("cut short").dropAfter(0)),
+        Arguments.of("IDLE_TIMEOUT", Script.reply("one two three").stallAfter(1)),
+        Arguments.of("FIRST_TOKEN_TIMEOUT", Script.reply("too late").firstTokenDelay(Duration.ofSeconds(3))));
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("transientFaults")
+  void eachTransientFaultIsRetriedOnTheSameModel(String kind, Script fault) throws Exception {
+    fake.enqueue(fault, Script.reply("recovered"));
+    List<TurnEvent> events = turn(HELLO);
+    assertEquals("recovered", result(events).text());
+    assertEquals("local/a", result(events).model());
+    assertEquals(List.of("a", "a"), calledModels);
+    assertEquals(kind, result(events).attempts().get(0).failureKind());
+  }
+
+  @Test
+  void aRefusedConnectionIsRetriedThenTheNextCandidateAnswers() throws Exception {
+    int closedPort;
+    try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+      closedPort = socket.getLocalPort();
+    }
+    ModelCatalog refusing = ConfigLoader.parse("{ agents: { defaults: { model: { primary: 'down/a', fallbacks: "
+        + "['backup/b'] } } }, models: { mode: 'replace', providers: { "
+        + "down: { baseUrl: 'http://127.0.0.1:" + closedPort + "/v1', api: 'openai-responses', models: [{ id: 'a' }] }, "
+        + "backup: { baseUrl: '" + fake.baseUrl() + "', api: 'openai-completions', models: [{ id: 'b' }] } } } }",
+        "refused", Map.<String, String>of()::get).catalog();
+    fake.enqueue(Script.reply("from b"));
+    List<TurnEvent> events = runner.run("t1", refusing.defaultAgent().candidates(), HELLO)
+        .runWith(Sink.seq(), testKit.system()).toCompletableFuture().get(20, TimeUnit.SECONDS);
+    assertEquals("backup/b", result(events).model());
+    assertEquals(java.util.Arrays.asList("MODEL_LOADING", "MODEL_LOADING", "MODEL_LOADING", null),
+        result(events).attempts().stream().map(Attempt::failureKind).toList(), "retried twice, then moved on");
   }
 
   @Test
