@@ -68,6 +68,7 @@ public final class ModelCatalog {
     return Optional.ofNullable(aliasByRef.get(model.ref()));
   }
 
+  /** Each aliased model's ref, with its alias as written in the config. */
   public Map<String, String> aliases() {
     return Map.copyOf(aliasByRef);
   }

@@ -208,7 +208,7 @@ public final class ApiRoutes extends AllDirectives {
     ArrayNode data = list.putArray("data");
     catalog.agents().forEach(agent -> data.add(modelEntry(agent.id(), "agent")));
     catalog.models().forEach(model -> data.add(modelEntry(model.ref(), model.provider().id())));
-    catalog.aliases().keySet().forEach(alias -> data.add(modelEntry(alias, "alias")));
+    catalog.aliases().values().forEach(alias -> data.add(modelEntry(alias, "alias")));
     return list;
   }
 
