@@ -93,30 +93,33 @@ public final class TurnLog {
   }
 
   /**
-   * The event at {@code index}: completes at once when it is there, with empty when the log
-   * closed before reaching it, and otherwise as soon as either happens.
+   * The events from {@code index} on that are there: completes at once when there are any, with
+   * an empty list when the log closed before reaching {@code index}, and otherwise as soon as
+   * either happens. A reader that fell behind gets everything it missed in one go.
    */
-  public CompletionStage<Optional<TurnEvent>> eventAt(int index) {
+  public CompletionStage<List<TurnEvent>> eventsFrom(int index) {
     CompletableFuture<Void> waitFor;
     synchronized (this) {
       if (released && index < events.size()) {
-        return CompletableFuture.completedFuture(Optional.of(events.get(index)));
+        return CompletableFuture.completedFuture(List.copyOf(events.subList(index, events.size())));
       }
       if (closed) {
-        return CompletableFuture.completedFuture(Optional.empty());
+        return CompletableFuture.completedFuture(List.of());
       }
       if (changed == null) {
         changed = new CompletableFuture<>();
       }
       waitFor = changed;
     }
-    return waitFor.thenCompose(ignored -> eventAt(index));
+    return waitFor.thenCompose(ignored -> eventsFrom(index));
   }
 
   /** Every event from {@code fromIndex} on, then the live ones, completing after the last. */
   public Source<TurnEvent, NotUsed> source(int fromIndex) {
-    return Source.unfoldAsync(Math.max(0, fromIndex),
-        index -> eventAt(index).thenApply(event -> event.map(e -> Pair.create(index + 1, e))));
+    return Source.unfoldAsync(Math.max(0, fromIndex), index -> eventsFrom(index).thenApply(batch -> batch.isEmpty()
+            ? Optional.<Pair<Integer, List<TurnEvent>>>empty()
+            : Optional.of(Pair.create(index + batch.size(), batch))))
+        .mapConcat(batch -> batch);
   }
 
   private CompletableFuture<Void> takeSignal() {

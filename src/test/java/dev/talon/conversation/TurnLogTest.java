@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
@@ -126,9 +125,9 @@ class TurnLogTest {
   void aHeldLogShowsNothingUntilReleased() throws Exception {
     TurnLog log = TurnLog.held("t");
     log.append(new TurnEvent.Started("t", "m"));
-    var first = log.eventAt(0).toCompletableFuture();
+    var first = log.eventsFrom(0).toCompletableFuture();
     assertFalse(first.isDone(), "the input is not durable yet");
     log.release();
-    assertEquals(Optional.of(new TurnEvent.Started("t", "m")), first.get(5, TimeUnit.SECONDS));
+    assertEquals(List.of(new TurnEvent.Started("t", "m")), first.get(5, TimeUnit.SECONDS));
   }
 }
