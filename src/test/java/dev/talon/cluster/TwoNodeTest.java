@@ -1,0 +1,120 @@
+package dev.talon.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.talon.config.ConfigLoader;
+import dev.talon.config.TalonConfig;
+import dev.talon.conversation.ConversationEntity.Subscribed;
+import dev.talon.conversation.ConversationEntity.TurnAccepted;
+import dev.talon.conversation.FailoverRunner;
+import dev.talon.conversation.TurnEvent;
+import dev.talon.conversation.TurnMetrics;
+import dev.talon.testing.FakeUpstream;
+import dev.talon.testing.Script;
+import dev.talon.upstream.ModelRequest;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Two nodes of one cluster on one journal: a conversation lives on one node, and the other
+ * starts its turns and streams them — commands, replies and the StreamRef of live events cross
+ * the wire, serialized as configured.
+ */
+class TwoNodeTest {
+
+  static int freePort() throws Exception {
+    try (ServerSocket socket = new ServerSocket(0)) {
+      return socket.getLocalPort();
+    }
+  }
+
+  static TalonConfig config(String upstream, int port, int seedPort) {
+    return ConfigLoader.parse("""
+        { models: { mode: "replace", providers: {
+            local: { baseUrl: "%s", api: "openai-completions", models: [{ id: "a" }] } } },
+          talon: { cluster: { host: "127.0.0.1", port: %d, seedNodes: ["pekko://talon@127.0.0.1:%d"] } } }
+        """.formatted(upstream, port, seedPort), "two-nodes.json5", Map.<String, String>of()::get);
+  }
+
+  @Test
+  void turnsOfConversationsOnTheOtherNodeStreamAcrossTheCluster(@TempDir Path dataDir) throws Exception {
+    int first = freePort();
+    int second = freePort();
+    try (FakeUpstream fake = FakeUpstream.start()) {
+      fake.setDefault(Script.reply("Answered from afar."));
+      TalonConfig seed = config(fake.baseUrl(), first, first);
+      TalonConfig joiner = config(fake.baseUrl(), second, first);
+      try (TalonRuntime a = TalonRuntime.start(seed, dataDir,
+              system -> FailoverRunner.standard(system, seed.talon(), new TurnMetrics()));
+          TalonRuntime b = TalonRuntime.start(joiner, dataDir,
+              system -> FailoverRunner.standard(system, joiner.talon(), new TurnMetrics()))) {
+        a.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
+        b.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
+        awaitMembers(b, 2);
+
+        // A tool with a JSON schema makes the command carry a JSON tree across the wire.
+        ModelRequest turn = new ModelRequest(null, List.of(new ModelRequest.Message(ModelRequest.Role.USER, "hi")),
+            List.of(new ModelRequest.Tool("lookup", "Looks things up",
+                new ObjectMapper().readTree("{\"type\":\"object\"}"), null)), null, null, null, null);
+        Set<String> remote = new HashSet<>();
+        for (int i = 0; i < 12; i++) {
+          String session = "far-" + i;
+          TurnAccepted accepted = assertInstanceOf(TurnAccepted.class, b.conversations()
+              .startTurn(session, null, null, turn).toCompletableFuture().get(30, TimeUnit.SECONDS));
+          List<TurnEvent> events = accepted.events().getSource().runWith(Sink.seq(), b.system())
+              .toCompletableFuture().get(30, TimeUnit.SECONDS);
+          TurnEvent.Completed done = assertInstanceOf(TurnEvent.Completed.class, events.get(events.size() - 1));
+          assertEquals("Answered from afar.", done.result().text());
+
+          // Read back through the node that did not start the turn.
+          assertEquals("Answered from afar.", a.conversations().transcript(session).toCompletableFuture()
+              .get(30, TimeUnit.SECONDS).turns().get(0).result().text());
+          Subscribed replay = assertInstanceOf(Subscribed.class, a.conversations().subscribe(session, null, 0)
+              .toCompletableFuture().get(30, TimeUnit.SECONDS));
+          // A local actor's path has no address; a remote one names its node.
+          if (accepted.events().toString().contains("pekko://talon@")) {
+            remote.add(session);
+          }
+          assertEquals(events, replay.events().getSource().runWith(Sink.seq(), a.system())
+              .toCompletableFuture().get(30, TimeUnit.SECONDS));
+        }
+        assertTrue(!remote.isEmpty() && remote.size() < 12,
+            "conversations live on both nodes; on the first: " + remote);
+      } finally {
+        shutdownH2(dataDir);
+      }
+    }
+  }
+
+  static void awaitMembers(TalonRuntime node, int count) throws Exception {
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    while (java.util.stream.StreamSupport.stream(Cluster.get(node.system()).state().getMembers().spliterator(), false)
+        .filter(member -> member.status().equals(org.apache.pekko.cluster.MemberStatus.up())).count() < count) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("the cluster did not reach " + count + " members");
+      }
+      Thread.sleep(20); // polling a condition, bounded by the deadline above
+    }
+  }
+
+  static void shutdownH2(Path dataDir) throws Exception {
+    try (Connection connection = DriverManager.getConnection(JournalDatabase.defaultH2Url(dataDir), "sa", "")) {
+      connection.createStatement().execute("SHUTDOWN");
+    }
+  }
+}
