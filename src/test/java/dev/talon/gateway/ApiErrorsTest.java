@@ -25,6 +25,8 @@ import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -203,34 +205,19 @@ class ApiErrorsTest extends OnANode {
     assertMessageMentions(error, "input");
   }
 
-  @Test
-  void temperatureOfTheWrongTypeIs400() throws Exception {
-    String key = "bad-temperature-1";
+  /** A field of the wrong type or range, in both APIs: 400 naming it and saying what it must be. */
+  @ParameterizedTest(name = "{0}")
+  @CsvSource(delimiter = '|', value = {
+      "temperature       | \"hot\" | temperature | number",
+      "max_output_tokens | -1       | max_tokens  | positive integer",
+      "stream            | \"yes\" | stream      | boolean"})
+  void aFieldOfTheWrongTypeIs400(String field, String value, String chatField, String expected) throws Exception {
+    String key = "bad-" + field;
     JsonNode error = assertBadRequest(refused(key, () -> responses(key,
-        "{\"model\":\"openclaw\",\"input\":\"hi\",\"temperature\":\"hot\"}")), "temperature");
-    assertMessageMentions(error, "temperature", "number");
-    assertBadRequest(refused(key, () -> chat(key, "{\"model\":\"openclaw\",\"temperature\":\"hot\","
-        + "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")), "temperature");
-  }
-
-  @Test
-  void aNegativeMaxOutputTokensIs400() throws Exception {
-    String key = "bad-max-tokens-1";
-    JsonNode error = assertBadRequest(refused(key, () -> responses(key,
-        "{\"model\":\"openclaw\",\"input\":\"hi\",\"max_output_tokens\":-1}")), "max_output_tokens");
-    assertMessageMentions(error, "max_output_tokens", "positive integer");
-    assertBadRequest(refused(key, () -> chat(key, "{\"model\":\"openclaw\",\"max_tokens\":-1,"
-        + "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")), "max_tokens");
-  }
-
-  @Test
-  void aStreamFlagThatIsNotABooleanIs400() throws Exception {
-    String key = "bad-stream-1";
-    JsonNode error = assertBadRequest(refused(key, () -> responses(key,
-        "{\"model\":\"openclaw\",\"input\":\"hi\",\"stream\":\"yes\"}")), "stream");
-    assertMessageMentions(error, "stream", "boolean");
-    assertBadRequest(refused(key, () -> chat(key, "{\"model\":\"openclaw\",\"stream\":\"yes\","
-        + "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")), "stream");
+        "{\"model\":\"openclaw\",\"input\":\"hi\",\"" + field + "\":" + value + "}")), field);
+    assertMessageMentions(error, field, expected);
+    assertBadRequest(refused(key, () -> chat(key, "{\"model\":\"openclaw\",\"" + chatField + "\":" + value + ","
+        + "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")), chatField);
   }
 
   @Test
