@@ -39,7 +39,11 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
       input.add(new ModelRequest.Message(Role.USER, in.text()));
     } else {
       for (Fields item : in.elements()) {
-        input.add(responsesItem(item));
+        // Stateless clients (Codex and the like) send the model's earlier reasoning items back;
+        // they are the model's own notes, not input, and local models cannot read them.
+        if (!"reasoning".equals(item.get("type").text())) {
+          input.add(responsesItem(item));
+        }
       }
     }
     if (input.isEmpty()) {

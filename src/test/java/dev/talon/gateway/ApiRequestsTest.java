@@ -89,4 +89,20 @@ class ApiRequestsTest extends OnANode {
     ok(api.post("/v1/responses", "{\"input\":\"what did I say?\"}", "x-talon-session-key", "wipe-1"));
     assertEquals(1, lastUpstreamBody().path("input").size(), "the model sees nothing from before the reset");
   }
+
+  @Test
+  void aStatelessClientsWholeHistoryIsAccepted() throws Exception {
+    api.fake.enqueue(Script.reply("19"));
+    ok(api.post("/v1/responses", """
+        {"store":false,"input":[
+          {"type":"message","role":"user","content":[{"type":"input_text","text":"12+7?"}]},
+          {"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"gAAAA"},
+          {"type":"function_call","call_id":"c1","name":"add","arguments":"{\\"a\\":12,\\"b\\":7}"},
+          {"type":"function_call_output","call_id":"c1","output":"19"},
+          {"type":"message","role":"assistant","content":[{"type":"output_text","text":"It is 19."}]},
+          {"role":"user","content":"Again?"}]}"""));
+    assertEquals(List.of("message", "function_call", "function_call_output", "message", "message"),
+        StreamSupport.stream(lastUpstreamBody().path("input").spliterator(), false)
+            .map(item -> item.path("type").asText("message")).toList());
+  }
 }
