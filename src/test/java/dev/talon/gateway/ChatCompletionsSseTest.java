@@ -4,7 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.talon.testing.ErrorBodies;
 import dev.talon.testing.Script;
+import java.nio.file.Path;
+import org.junit.jupiter.api.io.TempDir;
 import java.net.http.HttpResponse;
 import java.util.ArrayList;
 import java.util.List;
@@ -91,5 +94,35 @@ class ChatCompletionsSseTest extends OnANode {
     assertEquals("add", call.path("function").path("name").asText());
     assertEquals("{\"a\":1,\"b\":2}", call.path("function").path("arguments").asText());
     assertEquals("tool_calls", chunks.get(chunks.size() - 1).path("choices").path(0).path("finish_reason").asText());
+  }
+
+  @Test
+  void aFailoverAfterTextIsMarkedAndTheNextModelStartsAgain(@TempDir Path ownData) throws Exception {
+    // A node of its own: the failed model's cooldown must not reach the other tests.
+    try (TalonApi own = TalonApi.start(ownData)) {
+      own.fake.enqueue(Script.reply("a partial answer that breaks").dropAfter(2),
+          Script.status(500, ErrorBodies.openAiServerError()), Script.reply("The final answer."));
+      List<String> data = data(own.post("/v1/chat/completions", """
+          {"stream":true,"messages":[{"role":"user","content":"Go"}]}"""));
+      StringBuilder shown = new StringBuilder();
+      List<JsonNode> switches = new ArrayList<>();
+      for (String d : data.subList(0, data.size() - 1)) {
+        JsonNode chunk = TalonApi.JSON.readTree(d);
+        if (chunk.has("talon")) {
+          JsonNode switched = chunk.path("talon").path("model_switched");
+          switches.add(switched);
+          if (switched.path("discard_output").asBoolean()) {
+            shown.setLength(0); // what a client that knows the marker does
+          }
+        }
+        shown.append(chunk.path("choices").path(0).path("delta").path("content").asText(""));
+      }
+      assertTrue(switches.get(0).path("discard_output").asBoolean(), "text had been shown: " + switches);
+      JsonNode last = switches.get(switches.size() - 1);
+      assertEquals("local/a", last.path("from").asText());
+      assertEquals("backup/b", last.path("to").asText());
+      assertEquals("The final answer.", shown.toString());
+      assertEquals("[DONE]", data.get(data.size() - 1));
+    }
   }
 }
