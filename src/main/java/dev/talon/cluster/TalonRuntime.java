@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
@@ -60,10 +61,13 @@ public final class TalonRuntime implements AutoCloseable {
     if (talon.storage().type() == TalonSettings.Storage.Type.H2) {
       createDirectories(dataDir);
     }
-    JournalSchema.ensure(database);
+    // Both take about a second on a cold JVM; the schema must only be there before the journal starts.
+    CompletableFuture<Void> schema = CompletableFuture.runAsync(() -> JournalSchema.ensure(database),
+        task -> new Thread(task, "talon-schema").start());
 
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, pekkoConfig(talon.cluster(), database));
     try {
+      awaitSchema(schema);
       Cluster cluster = Cluster.get(system);
       if (talon.cluster().seedNodes().isEmpty()) {
         cluster.manager().tell(Join.create(cluster.selfMember().address()));
@@ -86,6 +90,14 @@ public final class TalonRuntime implements AutoCloseable {
     } catch (RuntimeException e) {
       system.terminate();
       throw e;
+    }
+  }
+
+  private static void awaitSchema(CompletableFuture<Void> schema) {
+    try {
+      schema.join();
+    } catch (CompletionException e) {
+      throw e.getCause() instanceof RuntimeException cause ? cause : e;
     }
   }
 
