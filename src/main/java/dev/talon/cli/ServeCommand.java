@@ -21,6 +21,8 @@ import picocli.CommandLine.ParentCommand;
 /** {@code talon serve}: runs the gateway until the process is stopped. */
 @Command(name = "serve", description = "Run Talon: the OpenAI-compatible API on the gateway port.")
 final class ServeCommand implements Callable<Integer> {
+  static final String EXIT_WHEN_READY = "talon.exitWhenReady";
+
   @ParentCommand TalonCli root;
 
   @Option(names = "--port", description = "Gateway port (default: gateway.port, else 18789).")
@@ -51,6 +53,10 @@ final class ServeCommand implements Callable<Integer> {
     } catch (Exception e) {
       runtime.close();
       throw e;
+    }
+    if (Boolean.getBoolean(EXIT_WHEN_READY)) { // bin/talon's start-up recording for the class-data archive
+      runtime.close();
+      return 0;
     }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       api.drain();
