@@ -26,13 +26,8 @@ public final class TurnLog {
   /** What waiting readers wait on: completed at the next append or close; null when nobody waits. */
   private CompletableFuture<Void> changed;
 
-  public TurnLog(String turnId) {
-    this(turnId, true);
-  }
-
-  private TurnLog(String turnId, boolean released) {
+  private TurnLog(String turnId) {
     this.turnId = turnId;
-    this.released = released;
   }
 
   /**
@@ -41,7 +36,7 @@ public final class TurnLog {
    * to words that are not yet durable.
    */
   public static TurnLog held(String turnId) {
-    return new TurnLog(turnId, false);
+    return new TurnLog(turnId);
   }
 
   /** Lets readers see the events; closing the log releases it too. */

@@ -2,7 +2,8 @@ package dev.talon.gateway;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.conversation.TurnEvent;
-import java.util.Set;
+import dev.talon.upstream.UpstreamFailure;
+import java.util.Arrays;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
@@ -14,10 +15,6 @@ import org.apache.pekko.http.javadsl.model.StatusCodes;
  * into the response.
  */
 public final class ApiError extends RuntimeException {
-  /** Turn failures that say "try again later" rather than "this cannot work". */
-  private static final Set<String> TEMPORARY = Set.of("RATE_LIMIT", "OVERLOADED", "MODEL_LOADING", "SERVER_ERROR",
-      "FIRST_TOKEN_TIMEOUT", "IDLE_TIMEOUT", "TRUNCATED");
-
   private final int status;
   private final String type;
   private final String param;
@@ -64,17 +61,19 @@ public final class ApiError extends RuntimeException {
 
   /** Every candidate of a non-streamed turn failed: 503 when trying later may work, else 502. */
   static ApiError turnFailed(TurnEvent.Failed failed) {
-    return new ApiError(TEMPORARY.contains(failed.kind()) ? 503 : 502, "server_error", errorCode(failed.kind()), null,
+    return new ApiError(retryable(failed.kind()) ? 503 : 502, "server_error", errorCode(failed.kind()), null,
         failed.reason());
+  }
+
+  /** Whether the failover policy would retry this kind of fault: then trying later may work. */
+  private static boolean retryable(String kind) {
+    return Arrays.stream(UpstreamFailure.Kind.values())
+        .anyMatch(k -> k.name().equals(kind) && k.action() == UpstreamFailure.Action.RETRY);
   }
 
   /** The error code a failed turn is reported with, in OpenAI's lower-case style. */
   static String errorCode(String kind) {
     return kind.toLowerCase(java.util.Locale.ROOT);
-  }
-
-  public int status() {
-    return status;
   }
 
   /** The {@code error} object alone, as also sent inside streams. */

@@ -114,8 +114,10 @@ public final class ApiRoutes extends AllDirectives {
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
         return request.stream()
             ? CompletableFuture.completedFuture(sse(request.sessionKey(), responsesFrames(events, stream, -1)))
-            : events.runWith(Sink.seq(), materializer).thenApply(all -> finished(all, stream.finalResponse(all),
-                request.sessionKey()));
+            : events.runWith(Sink.seq(), materializer).thenApply(all -> {
+              completed(all);
+              return withSession(json(200, stream.finalResponse(all)), request.sessionKey());
+            });
       });
     });
   }
@@ -172,13 +174,8 @@ public final class ApiRoutes extends AllDirectives {
           return CompletableFuture.completedFuture(sse(request.sessionKey(), events.mapConcat(chat::on)
               .map(data -> ByteString.fromString("data: " + (data instanceof String s ? s : Json.text(data)) + "\n\n"))));
         }
-        return events.runWith(Sink.seq(), materializer).thenApply(all -> {
-          TurnEvent last = all.get(all.size() - 1);
-          if (last instanceof TurnEvent.Completed completed) {
-            return withSession(json(200, chat.completion(completed.result())), request.sessionKey());
-          }
-          throw ApiError.turnFailed((TurnEvent.Failed) last);
-        });
+        return events.runWith(Sink.seq(), materializer).thenApply(all ->
+            withSession(json(200, chat.completion(completed(all).result())), request.sessionKey()));
       });
     });
   }
@@ -271,11 +268,13 @@ public final class ApiRoutes extends AllDirectives {
         "INTERNAL", List.of())).mapMaterializedValue(m -> NotUsed.getInstance());
   }
 
-  private HttpResponse finished(List<TurnEvent> events, ObjectNode response, String sessionKey) {
-    if (events.get(events.size() - 1) instanceof TurnEvent.Failed failed) {
+  /** The outcome of a turn that was not streamed; a failed turn is the request's error (502/503). */
+  private static TurnEvent.Completed completed(List<TurnEvent> events) {
+    TurnEvent last = events.get(events.size() - 1);
+    if (last instanceof TurnEvent.Failed failed) {
       throw ApiError.turnFailed(failed);
     }
-    return withSession(json(200, response), sessionKey);
+    return (TurnEvent.Completed) last;
   }
 
   private CompletionStage<Turn> storedTurn(ResponseIds.Ref ref) {

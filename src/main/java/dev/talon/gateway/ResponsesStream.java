@@ -243,7 +243,7 @@ final class ResponsesStream {
     return models;
   }
 
-  static ObjectNode usage(TokenUsage usage) {
+  private static ObjectNode usage(TokenUsage usage) {
     ObjectNode out = Json.object().put("input_tokens", usage.inputTokens());
     out.set("input_tokens_details", Json.object().put("cached_tokens", usage.cachedTokens()));
     out.put("output_tokens", usage.outputTokens());

@@ -64,8 +64,10 @@ public final class HttpModelClient implements ModelClient {
     // Each run is a new call with its own clocks and parser: a retry runs the same source again.
     String key = model.provider().apiKey().orElse(null);
     return Source.lazySource(() -> send(httpRequest, model, call))
-        .mapError(UpstreamException.class, e -> e.failure().redacting(key) == e.failure() ? e
-            : new UpstreamException(e.failure().redacting(key)))
+        .mapError(UpstreamException.class, e -> {
+          UpstreamFailure redacted = e.failure().redacting(key);
+          return redacted == e.failure() ? e : new UpstreamException(redacted);
+        })
         .mapMaterializedValue(ignored -> NotUsed.getInstance());
   }
 

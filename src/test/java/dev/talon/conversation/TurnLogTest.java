@@ -43,7 +43,7 @@ class TurnLogTest {
 
   @Test
   void replaysFromTheStartOrFromAnyIndex() throws Exception {
-    TurnLog log = new TurnLog("t");
+    TurnLog log = released("t");
     log.append(delta(0));
     log.append(delta(1));
     log.close(DONE);
@@ -56,7 +56,7 @@ class TurnLogTest {
 
   @Test
   void aLateSubscriberGetsWhatItMissedThenFollowsLive() throws Exception {
-    TurnLog log = new TurnLog("t");
+    TurnLog log = released("t");
     log.append(delta(0));
     log.append(delta(1));
     CompletableFuture<List<TurnEvent>> late = collect(log, 0);
@@ -71,7 +71,7 @@ class TurnLogTest {
 
   @Test
   void everySubscriberGetsTheWholeTurnWhenEverItJoins() throws Exception {
-    TurnLog log = new TurnLog("t");
+    TurnLog log = released("t");
     List<CompletableFuture<List<TurnEvent>>> subscribers = new ArrayList<>();
     List<TurnEvent> expected = new ArrayList<>();
     for (int i = 0; i < 1000; i++) {
@@ -92,7 +92,7 @@ class TurnLogTest {
 
   @Test
   void aSlowSubscriberHoldsUpNeitherTheTurnNorTheOthers() throws Exception {
-    TurnLog log = new TurnLog("t");
+    TurnLog log = released("t");
     Pair<UniqueKillSwitch, CompletionStage<List<TurnEvent>>> slow = log.source(0)
         .throttle(1, Duration.ofSeconds(1))
         .viaMat(KillSwitches.single(), Keep.right())
@@ -112,7 +112,7 @@ class TurnLogTest {
 
   @Test
   void eventsAfterTheCloseAreDropped() throws Exception {
-    TurnLog log = new TurnLog("t");
+    TurnLog log = released("t");
     log.append(delta(0));
     log.close(DONE);
     log.append(delta(1));
@@ -129,5 +129,11 @@ class TurnLogTest {
     assertFalse(first.isDone(), "the input is not durable yet");
     log.release();
     assertEquals(List.of(new TurnEvent.Started("t", "m")), first.get(5, TimeUnit.SECONDS));
+  }
+
+  static TurnLog released(String turnId) {
+    TurnLog log = TurnLog.held(turnId);
+    log.release();
+    return log;
   }
 }
