@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.talon.testing.TestResources;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -28,7 +29,7 @@ class TalonCliTest {
   }
 
   static String example(String name) {
-    return Path.of(System.getProperty("talon.shared", "../shared"), "config-examples", name).toString();
+    return TestResources.configExample(name).toString();
   }
 
   @Test

@@ -250,12 +250,9 @@ public final class ErrorBodies {
     };
   }
 
-  /**
-   * A recorded body from the shared fixtures folder, e.g. {@code
-   * openai-error-insufficient-quota.json}.
-   */
+  /** A recorded body, e.g. {@code openai-error-insufficient-quota.json}. */
   public static JsonNode fromFixture(String fileName) {
-    return Json.parse(Fixtures.read(Fixtures.path(fileName)));
+    return Json.parse(Fixtures.read(TestResources.upstreamFixture(fileName)));
   }
 
   private static ObjectNode wrap(ObjectNode error) {

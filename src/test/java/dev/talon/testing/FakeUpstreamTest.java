@@ -622,7 +622,7 @@ class FakeUpstreamTest {
               .firstValue("content-type")
               .orElseThrow()
               .startsWith("text/event-stream"));
-      assertTrue(java.util.Arrays.equals(Files.readAllBytes(Fixtures.path(file)), response.body()));
+      assertTrue(java.util.Arrays.equals(Files.readAllBytes(TestResources.upstreamFixture(file)), response.body()));
     }
   }
 
@@ -634,7 +634,7 @@ class FakeUpstreamTest {
       String body = TestClient.post(fake, "/v1/responses", RESPONSES_STREAM).body();
 
       List<String> lines =
-          Files.readAllLines(Fixtures.path(file)).stream().filter(l -> !l.isBlank()).toList();
+          Files.readAllLines(TestResources.upstreamFixture(file)).stream().filter(l -> !l.isBlank()).toList();
       List<Sse> frames = Sse.parse(body);
       assertEquals(lines.size(), frames.size());
       for (int i = 0; i < lines.size(); i++) {
@@ -655,7 +655,7 @@ class FakeUpstreamTest {
           Script.status(400, ErrorBodies.fromFixture("llamacpp-context-overflow-400.json")));
 
       assertEquals(
-          Files.readString(Fixtures.path(file)),
+          Files.readString(TestResources.upstreamFixture(file)),
           TestClient.post(fake, "/v1/responses", "{}").body());
       HttpResponse<String> overflow = TestClient.post(fake, "/v1/responses", "{}");
       assertEquals(400, overflow.statusCode());

@@ -10,15 +10,9 @@ import java.util.ArrayList;
 import java.util.List;
 import org.apache.pekko.util.ByteString;
 
-/** Finds and reads the recorded upstream traffic in the shared {@code fixtures/upstream} folder. */
+/** Reads the recorded upstream traffic of {@link TestResources#upstreamFixture}. */
 final class Fixtures {
   private Fixtures() {}
-
-  /** Surefire passes {@code talon.shared}; from an IDE the worktree's sibling folder is used. */
-  static Path path(String fileName) {
-    String shared = System.getProperty("talon.shared", "../shared");
-    return Path.of(shared, "fixtures", "upstream", fileName);
-  }
 
   static String read(Path file) {
     try {

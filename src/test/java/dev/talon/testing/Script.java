@@ -157,11 +157,9 @@ public final class Script implements Cloneable {
     return script;
   }
 
-  /**
-   * A file of the shared {@code fixtures/upstream} folder, e.g. {@code openai-responses-text.sse}.
-   */
+  /** A recorded file, e.g. {@code openai-responses-text.sse}. */
   public static Script fixture(String fileName) {
-    return fixture(Fixtures.path(fileName));
+    return fixture(TestResources.upstreamFixture(fileName));
   }
 
   public Script reasoning(String text) {

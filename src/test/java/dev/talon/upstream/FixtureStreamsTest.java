@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.talon.config.Api;
+import dev.talon.testing.TestResources;
 import dev.talon.upstream.ModelEvent.FinishReason;
 import dev.talon.upstream.ModelEvent.ToolCall;
 import dev.talon.upstream.UpstreamFailure.Kind;
@@ -17,7 +18,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** Every recorded upstream stream in ../shared/fixtures/upstream, parsed exactly. */
+/** Every recorded upstream stream, parsed exactly. */
 class FixtureStreamsTest {
   static final ActorTestKit testKit = ActorTestKit.create();
 
@@ -37,7 +38,7 @@ class FixtureStreamsTest {
 
   @Test
   void everyStreamFixtureHasATest() throws Exception {
-    try (Stream<java.nio.file.Path> files = Files.list(ParsedStream.fixture(""))) {
+    try (Stream<java.nio.file.Path> files = Files.list(TestResources.upstreamFixture(""))) {
       List<String> streams = files.map(p -> p.getFileName().toString())
           .filter(n -> n.endsWith(".sse") || n.endsWith(".chunks.jsonl")).sorted().toList();
       assertEquals(List.of("deepseek-chat-reasoning-content.sse", "groq-chat-reasoning-event-error.sse",
@@ -200,7 +201,7 @@ class FixtureStreamsTest {
   @ParameterizedTest
   @ValueSource(strings = {"llamacpp-context-overflow-400.json"})
   void llamaCppContextOverflowBody(String name) throws Exception {
-    UpstreamFailure f = ErrorClassifier.fromHttp(400, Files.readString(ParsedStream.fixture(name)), null);
+    UpstreamFailure f = ErrorClassifier.fromHttp(400, Files.readString(TestResources.upstreamFixture(name)), null);
     assertEquals(Kind.CONTEXT_OVERFLOW, f.kind());
     assertEquals("exceed_context_size_error", f.errorType());
     assertTrue(f.message().contains("exceeds the available context size (4096 tokens)"), f.message());
@@ -209,7 +210,7 @@ class FixtureStreamsTest {
   @Test
   void openAiInsufficientQuotaBody() throws Exception {
     UpstreamFailure f = ErrorClassifier.fromHttp(429,
-        Files.readString(ParsedStream.fixture("openai-error-insufficient-quota.json")), null);
+        Files.readString(TestResources.upstreamFixture("openai-error-insufficient-quota.json")), null);
     assertEquals(Kind.QUOTA, f.kind());
     assertEquals(UpstreamFailure.Action.FAIL_OVER, f.action());
   }

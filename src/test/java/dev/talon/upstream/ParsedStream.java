@@ -1,13 +1,13 @@
 package dev.talon.upstream;
 
 import dev.talon.config.Api;
+import dev.talon.testing.TestResources;
 import dev.talon.upstream.ModelEvent.Completed;
 import dev.talon.upstream.ModelEvent.ReasoningDelta;
 import dev.talon.upstream.ModelEvent.TextDelta;
 import dev.talon.upstream.ModelEvent.ToolCall;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
@@ -23,13 +23,9 @@ import org.apache.pekko.util.ByteString;
 /** A stream body run through the real SSE unmarshaller and a parser, summed up for assertions. */
 record ParsedStream(List<ModelEvent> events, UpstreamException failure) {
 
-  static Path fixture(String name) {
-    return Path.of(System.getProperty("talon.shared", "../shared"), "fixtures", "upstream", name);
-  }
-
   /** A recorded fixture: .sse as recorded, .chunks.jsonl re-framed with event: lines. */
   static ParsedStream ofFixture(ActorSystem<?> system, String name, Api api, int chunkSize) throws Exception {
-    byte[] body = Files.readAllBytes(fixture(name));
+    byte[] body = Files.readAllBytes(TestResources.upstreamFixture(name));
     if (name.endsWith(".chunks.jsonl")) {
       StringBuilder sse = new StringBuilder();
       for (String line : new String(body, StandardCharsets.UTF_8).split("\n")) {
