@@ -260,6 +260,8 @@ public final class ConfigLoader {
     if (maxTokens >= contextWindow && c.get("maxTokens").present()) {
       c.get("maxTokens").error("must be smaller than contextWindow (" + contextWindow + ")");
     }
+    // Compat flags stay as written; the ones Talon reads are checked here, where the path is known.
+    c.get("compat").get(Model.THINK_TAGS).bool(true);
     Model model = new Model(provider, id, c.get("name").text(id), api, c.get("reasoning").bool(false),
         c.get("input").textList(List.of("text")), prices, contextWindow, contextTokens, maxTokens,
         c.get("headers").textMap(), c.get("params").objectNode(), c.get("compat").objectNode(), Origin.CONFIG);

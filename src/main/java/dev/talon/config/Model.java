@@ -53,6 +53,14 @@ public record Model(
     return contextTokens != null ? Math.min(contextTokens, contextWindow) : contextWindow;
   }
 
+  /** Compat flag: whether inline {@code <think>} tags in chat content are read as reasoning. */
+  public static final String THINK_TAGS = "thinkTags";
+
+  /** Whether inline {@code <think>} tags in this model's chat content are read as reasoning. */
+  public boolean thinkTags() {
+    return compatFlag(THINK_TAGS, true);
+  }
+
   /** A compat flag, or {@code fallback} when it is not set. */
   public boolean compatFlag(String name, boolean fallback) {
     return compat != null && compat.hasNonNull(name) ? compat.get(name).asBoolean(fallback) : fallback;

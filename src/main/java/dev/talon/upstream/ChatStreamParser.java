@@ -23,8 +23,8 @@ final class ChatStreamParser implements StreamParser {
   private ModelEvent.Usage usage;
   private boolean done;
 
-  ChatStreamParser(boolean expectsReasoning) {
-    this.content = new ThinkTagSplitter(expectsReasoning);
+  ChatStreamParser(boolean thinkTags) {
+    this.content = new ThinkTagSplitter(thinkTags);
   }
 
   @Override

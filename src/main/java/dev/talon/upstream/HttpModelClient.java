@@ -78,7 +78,7 @@ public final class HttpModelClient implements ModelClient {
         .flatMapConcat(response -> response.status().isSuccess()
             ? events(response, clocks)
             : Source.completionStage(failure(response)).flatMapConcat(Source::failed))
-        .via(ModelEventFlow.parse(() -> StreamParser.forApi(call.api(), model.reasoning())))
+        .via(ModelEventFlow.parse(() -> StreamParser.forApi(call.api(), model.thinkTags())))
         .via(clocks.onEvents());
   }
 

@@ -24,10 +24,11 @@ interface StreamParser {
   /** True once the stream is logically over; the transport may stop reading. */
   boolean finished();
 
-  static StreamParser forApi(dev.talon.config.Api api, boolean expectsReasoning) {
+  /** @param thinkTags whether inline {@code <think>} tags in chat content are read as reasoning */
+  static StreamParser forApi(dev.talon.config.Api api, boolean thinkTags) {
     return switch (api) {
       case OPENAI_RESPONSES -> new ResponsesStreamParser();
-      case OPENAI_COMPLETIONS -> new ChatStreamParser(expectsReasoning);
+      case OPENAI_COMPLETIONS -> new ChatStreamParser(thinkTags);
       case ANTHROPIC_MESSAGES -> new AnthropicStreamParser();
     };
   }

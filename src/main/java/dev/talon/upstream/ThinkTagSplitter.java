@@ -10,26 +10,24 @@ import java.util.List;
  * channel (llama.cpp {@code --reasoning-format none}, vLLM without a reasoning parser, LM Studio
  * with separation off). Tags may be split across chunks, so a partial tag is held back.
  *
- * <p>Many templates put {@code <think>} into the prompt, so the model emits only the closing
- * tag. That form can only be recognised by holding the text back until {@code </think>}
- * appears; doing so for every model would delay every first token, so it is done only for
- * models configured with {@code reasoning: true}, and at most for {@link #CLOSING_ONLY_LIMIT}
- * characters, after which the held text is released as answer text.
+ * <p>A reply thinks in tags only if it opens with {@code <think>}: nothing is held beyond the few
+ * characters that could still become that tag, so a reply without one streams as it arrives. A
+ * reply that only closes the tag (the template put {@code <think>} into the prompt) cannot be told
+ * apart from an answer without holding all of it back; it is streamed as answer text instead.
  */
 final class ThinkTagSplitter {
-  static final int CLOSING_ONLY_LIMIT = 32 * 1024;
   private static final String OPEN = "<think>";
   private static final String CLOSE = "</think>";
 
   private enum State { START, THINK, TEXT, PASSTHROUGH }
 
-  private final boolean expectsReasoning;
   private final StringBuilder held = new StringBuilder();
-  private State state = State.START;
+  private State state;
   private boolean stripNewlines;
 
-  ThinkTagSplitter(boolean expectsReasoning) {
-    this.expectsReasoning = expectsReasoning;
+  /** @param parsesTags false passes all content through as answer text (compat {@code thinkTags: false}) */
+  ThinkTagSplitter(boolean parsesTags) {
+    this.state = parsesTags ? State.START : State.PASSTHROUGH;
   }
 
   /** The server sends reasoning in a field of its own: tags in the content are not parsed. */
@@ -78,14 +76,7 @@ final class ThinkTagSplitter {
       state = State.THINK;
       stripNewlines = true;
       think(out);
-    } else if (OPEN.startsWith(stripped)) {
-      // Could still become "<think>": wait for more.
-    } else if (expectsReasoning && held.indexOf(CLOSE) >= 0) {
-      int close = held.indexOf(CLOSE);
-      emit(out, true, held.substring(0, close));
-      held.delete(0, close + CLOSE.length());
-      toText(out);
-    } else if (!expectsReasoning || held.length() > CLOSING_ONLY_LIMIT) {
+    } else if (!OPEN.startsWith(stripped)) { // else it could still become "<think>": wait for more
       state = State.TEXT;
       text(out);
     }

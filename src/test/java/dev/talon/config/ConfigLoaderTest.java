@@ -163,6 +163,16 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void thinkTagsMustBeTrueOrFalse() {
+      ConfigProblem error = only(errors(LOCAL.replace("contextWindow: 32768", "contextWindow: 32768, compat: { thinkTags: 'no' }")));
+      assertEquals("models.providers.lmstudio.models[0].compat.thinkTags", error.path());
+      assertEquals(8, error.line());
+      assertTrue(error.message().contains("expected true or false"), error.message());
+      assertFalse(load(LOCAL.replace("contextWindow: 32768", "compat: { thinkTags: false }")).catalog()
+          .resolve("lmstudio/qwen3").thinkTags());
+    }
+
+    @Test
     void appliesOpenClawDefaults() {
       Model m = load("{ models: { providers: { p: { baseUrl: 'http://127.0.0.1:1/v1', models: [{ id: 'm' }] } } } }")
           .catalog().resolve("p/m");
@@ -175,6 +185,7 @@ class ConfigLoaderTest {
       assertEquals(200_000, m.contextBudget());
       assertEquals(8192, m.maxTokens());
       assertNull(m.contextTokens());
+      assertTrue(m.thinkTags());
     }
 
     @Test

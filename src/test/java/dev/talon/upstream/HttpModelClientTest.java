@@ -59,10 +59,15 @@ class HttpModelClientTest {
   }
 
   static Model model(String api, String baseUrl, String key) {
+    return model(api, baseUrl, key, "");
+  }
+
+  /** @param fields more fields of the model entry, each followed by a comma */
+  static Model model(String api, String baseUrl, String key, String fields) {
     String keyField = key == null ? "" : "apiKey: '" + key + "',";
     return ConfigLoader.parse("{ models: { mode: 'replace', providers: { fake: { baseUrl: '" + baseUrl + "', "
-        + keyField + " api: '" + api + "', models: [{ id: 'fake-model', maxTokens: 256 }] } } } }", "test",
-        Map.<String, String>of()::get).catalog().resolve("fake/fake-model");
+        + keyField + " api: '" + api + "', models: [{ " + fields + " id: 'fake-model', maxTokens: 256 }] } } } }",
+        "test", Map.<String, String>of()::get).catalog().resolve("fake/fake-model");
   }
 
   record Outcome(List<ModelEvent> events, UpstreamException failure) {
@@ -173,6 +178,25 @@ class HttpModelClientTest {
         dev.talon.testing.Script.ArgumentDeltas.ONE));
     assertEquals(arguments, ((ToolCall) o.events().stream().filter(e -> e instanceof ToolCall).findFirst().orElseThrow())
         .arguments());
+  }
+
+  // ---- inline think tags ----
+
+  @Test
+  void aReasoningModelThatOpensNoThinkTagStreamsItsTextAtOnce() throws Exception {
+    // The connection breaks after three tokens: whatever Talon held back by then never arrives.
+    fake.enqueue(Script.reply("Paris is the capital of France.").dropAfter(3));
+    Outcome o = call(model("openai-completions", fake.baseUrl(), null, "reasoning: true,"), HELLO);
+    assertEquals("Paris is the", o.text());
+    assertEquals(Kind.TRUNCATED, o.failed().kind());
+  }
+
+  @Test
+  void thinkTagsOffLeavesTagsInTheText() throws Exception {
+    fake.enqueue(Script.reply("Hi.").reasoning("hmm").reasoningChannel(Script.ReasoningChannel.THINK_TAGS));
+    Outcome o = call(model("openai-completions", fake.baseUrl(), null, "compat: { thinkTags: false },"), HELLO);
+    assertEquals("", o.reasoning());
+    assertTrue(o.text().startsWith("<think>hmm</think>"), o.text());
   }
 
   // ---- HTTP errors, classified ----

@@ -54,7 +54,7 @@ record ParsedStream(List<ModelEvent> events, UpstreamException failure) {
     try {
       EventStreamUnmarshalling.fromEventsStream(system.classicSystem())
           .unmarshal(entity, system)
-          .thenCompose(sse -> sse.via(ModelEventFlow.parse(() -> StreamParser.forApi(api, false)))
+          .thenCompose(sse -> sse.via(ModelEventFlow.parse(() -> StreamParser.forApi(api, true)))
               .runWith(Sink.foreach(events::add), system))
           .toCompletableFuture().get(10, TimeUnit.SECONDS);
       return new ParsedStream(events, null);

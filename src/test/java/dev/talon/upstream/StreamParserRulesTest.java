@@ -214,8 +214,8 @@ class StreamParserRulesTest {
 
   @Nested
   class ThinkTags {
-    static List<ModelEvent> split(boolean expectsReasoning, String... chunks) {
-      ThinkTagSplitter splitter = new ThinkTagSplitter(expectsReasoning);
+    static List<ModelEvent> split(String... chunks) {
+      ThinkTagSplitter splitter = new ThinkTagSplitter(true);
       List<ModelEvent> out = new ArrayList<>();
       for (String chunk : chunks) {
         out.addAll(splitter.accept(chunk));
@@ -242,40 +242,50 @@ class StreamParserRulesTest {
 
     @Test
     void plainTextPassesThroughWithoutDelay() {
-      ThinkTagSplitter splitter = new ThinkTagSplitter(false);
+      ThinkTagSplitter splitter = new ThinkTagSplitter(true);
       assertEquals(List.of(new TextDelta("Hello")), splitter.accept("Hello"));
+      assertEquals(List.of(new TextDelta(" world")), splitter.accept(" world"));
+    }
+
+    @Test
+    void onlyWhatCouldStillOpenATagIsHeld() {
+      ThinkTagSplitter splitter = new ThinkTagSplitter(true);
+      assertEquals(List.of(), splitter.accept("\n<th"));
+      assertEquals(List.of(new TextDelta("\n<three> is a tag of mine")), splitter.accept("ree> is a tag of mine"));
+    }
+
+    @Test
+    void tagsAreOnlyReadAtTheStartOfAReply() {
+      assertEquals(List.of(new TextDelta("I should greet.</think>\n\nHi! <think>no</think>")),
+          split("I should", " greet.</th", "ink>\n\nHi! <think>no</think>"));
+    }
+
+    @Test
+    void turnedOffEverythingIsText() {
+      ThinkTagSplitter splitter = new ThinkTagSplitter(false);
+      assertEquals(List.of(new TextDelta("<think>")), splitter.accept("<think>"));
+      assertEquals(List.of(new TextDelta("hmm</think>")), splitter.accept("hmm</think>"));
     }
 
     @Test
     void openingAndClosingTags() {
       assertEquals(List.of(new ReasoningDelta("a < b"), new TextDelta("answer")),
-          split(false, "  <think>a < b</think>\n", "\nanswer"));
-    }
-
-    @Test
-    void closingTagOnlyForAReasoningModel() {
-      assertEquals(List.of(new ReasoningDelta("I should greet."), new TextDelta("Hi!")),
-          split(true, "I should", " greet.</th", "ink>\n\nHi!"));
-    }
-
-    @Test
-    void aReasoningModelThatDoesNotThinkStillAnswers() {
-      assertEquals(List.of(new TextDelta("Just the answer.")), split(true, "Just the ", "answer."));
+          split("  <think>a < b</think>\n", "\nanswer"));
     }
 
     @Test
     void emptyThinkingBlock() {
-      assertEquals(List.of(new TextDelta("Hi")), split(false, "<think>\n\n</think>\n\nHi"));
+      assertEquals(List.of(new TextDelta("Hi")), split("<think>\n\n</think>\n\nHi"));
     }
 
     @Test
     void unclosedThinkingIsReasoning() {
-      assertEquals(List.of(new ReasoningDelta("still thinking")), split(false, "<think>still thinking"));
+      assertEquals(List.of(new ReasoningDelta("still thinking")), split("<think>still thinking"));
     }
 
     @Test
     void textThatMerelyStartsLikeATagIsText() {
-      assertEquals(List.of(new TextDelta("<thing> is not a tag")), split(false, "<thi", "ng> is not a tag"));
+      assertEquals(List.of(new TextDelta("<thing> is not a tag")), split("<thi", "ng> is not a tag"));
     }
   }
 }
