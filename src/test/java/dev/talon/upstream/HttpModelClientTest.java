@@ -5,6 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.talon.config.ConfigLoader;
 import dev.talon.config.Model;
@@ -33,6 +37,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.slf4j.LoggerFactory;
 
 /** The HTTP model client against a real server on loopback: the fake upstream. */
 class HttpModelClientTest {
@@ -197,6 +202,37 @@ class HttpModelClientTest {
     Outcome o = call(model("openai-completions", fake.baseUrl(), null, "compat: { thinkTags: false },"), HELLO);
     assertEquals("", o.reasoning());
     assertTrue(o.text().startsWith("<think>hmm</think>"), o.text());
+  }
+
+  // ---- log noise ----
+
+  @Test
+  void llamaServersEmptyCorsHeaderLogsNoWarningWhileOtherIllegalHeadersStillDo() throws Exception {
+    ListAppender<ILoggingEvent> logs = new ListAppender<>();
+    Logger root = (Logger) LoggerFactory.getLogger(Logger.ROOT_LOGGER_NAME);
+    logs.start();
+    root.addAppender(logs);
+    try {
+      assertEquals("hi", call("openai-completions", Script.reply("hi").header("Access-Control-Allow-Origin", "")).text());
+      assertEquals("hi", call("openai-completions", Script.reply("hi").header("Age", "soon")).text());
+      // Pekko logs through one actor, in order: once the second response's warning is out, the first's would be too.
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      while (warnings(logs, "age").isEmpty() && System.nanoTime() < deadline) {
+        java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
+      }
+      assertFalse(warnings(logs, "age").isEmpty(), "other illegal headers are still reported");
+      assertEquals(List.of(), warnings(logs, "access-control-allow-origin"));
+    } finally {
+      root.detachAppender(logs);
+    }
+  }
+
+  private static List<String> warnings(ListAppender<ILoggingEvent> logs, String header) {
+    synchronized (logs.list) {
+      return logs.list.stream().filter(e -> e.getLevel() == Level.WARN)
+          .map(ILoggingEvent::getFormattedMessage)
+          .filter(m -> m.toLowerCase(java.util.Locale.ROOT).contains("'" + header + "'")).toList();
+    }
   }
 
   // ---- HTTP errors, classified ----
