@@ -56,8 +56,12 @@ public record UpstreamFailure(
     AUTH(Action.FAIL_OVER),
     BAD_REQUEST(Action.FAIL_OVER),
     SERVER_ERROR(Action.RETRY),
-    /** No first byte or token within the first-token timeout (a cold model may take minutes). */
-    FIRST_TOKEN_TIMEOUT(Action.RETRY),
+    /**
+     * No first byte or token within the first-token timeout. That timeout already allows for a cold
+     * model load, so a server still silent after it is hung: waiting the whole timeout again on the
+     * same model would only delay the next candidate.
+     */
+    FIRST_TOKEN_TIMEOUT(Action.FAIL_OVER),
     /** The stream went silent for longer than the idle timeout after it had started. */
     IDLE_TIMEOUT(Action.RETRY),
     /** The connection ended without a terminal event, or broke mid-stream. */

@@ -147,8 +147,7 @@ class FailoverRunnerTest {
         Arguments.of("OVERLOADED", Script.status(529, ErrorBodies.anthropicOverloaded())),
         Arguments.of("MODEL_LOADING", Script.status(503, ErrorBodies.llamaCppLoading())),
         Arguments.of("TRUNCATED", Script.reply("cut short").dropAfter(0)),
-        Arguments.of("IDLE_TIMEOUT", Script.reply("one two three").stallAfter(1)),
-        Arguments.of("FIRST_TOKEN_TIMEOUT", Script.reply("too late").firstTokenDelay(Duration.ofSeconds(3))));
+        Arguments.of("IDLE_TIMEOUT", Script.reply("one two three").stallAfter(1)));
   }
 
   @ParameterizedTest(name = "{0}")
@@ -160,6 +159,18 @@ class FailoverRunnerTest {
     assertEquals("local/a", result(events).model());
     assertEquals(List.of("a", "a"), calledModels);
     assertEquals(kind, result(events).attempts().get(0).failureKind());
+  }
+
+  @Test
+  void aFirstTokenTimeoutMovesOnWithoutWaitingForTheSameModelAgain() throws Exception {
+    // A server that hangs: its stream stalls, and the retry then gets no first token either.
+    fake.enqueue(Script.reply("one two three").stallAfter(1),
+        Script.reply("too late").firstTokenDelay(Duration.ofSeconds(3)), Script.reply("from b"));
+    List<TurnEvent> events = turn(HELLO);
+    assertEquals("backup/b", result(events).model());
+    assertEquals(List.of("a", "a", "b"), calledModels);
+    assertEquals(java.util.Arrays.asList("IDLE_TIMEOUT", "FIRST_TOKEN_TIMEOUT", null),
+        result(events).attempts().stream().map(Attempt::failureKind).toList());
   }
 
   @Test
