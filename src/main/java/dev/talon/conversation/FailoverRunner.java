@@ -69,6 +69,8 @@ public final class FailoverRunner implements TurnRunner {
     private final List<Model> plan;
     private final ModelRequest original;
     private final List<Attempt> attempts = new ArrayList<>();
+    /** Why each candidate was left, in the order tried: the primary's reason is the one to fix first. */
+    private final List<String> leftBecause = new ArrayList<>();
     private final long startNanos = System.nanoTime();
     private long firstOutputNanos = -1;
     private int candidate;
@@ -151,17 +153,18 @@ public final class FailoverRunner implements TurnRunner {
       if (failure.kind() != Kind.CONTEXT_OVERFLOW) {
         cooldowns.failed(call.model); // an overflow says nothing about the model's health
       }
+      String reason = describe(call.model, failure);
+      leftBecause.add(reason);
       candidate++;
       retries = 0;
       overflowRetries = 0;
       if (candidate >= plan.size()) {
-        return Source.single(failed("all " + plan.size() + " candidate model(s) failed; last: "
-            + describe(call.model, failure), failure.kind()));
+        return Source.single(failed("all " + plan.size() + " candidate model(s) failed: "
+            + String.join("; ", leftBecause), failure.kind()));
       }
       metrics.failovers.increment();
       Model next = plan.get(candidate);
-      return Source.<TurnEvent>single(new TurnEvent.ModelSwitched(call.model.ref(), next.ref(),
-              describe(call.model, failure), call.emitted))
+      return Source.<TurnEvent>single(new TurnEvent.ModelSwitched(call.model.ref(), next.ref(), reason, call.emitted))
           .concatLazy(lazy(() -> attempt(original)));
     }
 

@@ -1,6 +1,7 @@
 package dev.talon.upstream;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.talon.config.Provider;
 import dev.talon.upstream.UpstreamFailure.Kind;
 import java.io.IOException;
 import java.net.ConnectException;
@@ -60,8 +61,7 @@ public final class ErrorClassifier {
     }
     String chain = describe(t);
     if (causedBy(t, ConnectException.class) || chain.toLowerCase(Locale.ROOT).contains("connection refused")) {
-      // vLLM binds its port only once the model is loaded; a local server may not be started.
-      return UpstreamFailure.of(Kind.MODEL_LOADING, "connection refused: " + chain);
+      return UpstreamFailure.of(Kind.CONNECTION_REFUSED, "connection refused: " + chain);
     }
     return UpstreamFailure.of(Kind.TRUNCATED, "connection failed: " + chain);
   }
@@ -69,6 +69,16 @@ public final class ErrorClassifier {
   /** The failure as the exception a model call's stream fails with. */
   public static UpstreamException asUpstreamException(Throwable t) {
     return t instanceof UpstreamException u ? u : new UpstreamException(fromTransport(t), t);
+  }
+
+  /**
+   * A request to {@code provider} that got no response. A refused connection is said in the one
+   * line {@code models status} uses, rather than as Pekko's exception text: it reaches clients.
+   */
+  static UpstreamException connecting(Throwable t, Provider provider) {
+    return fromTransport(t).kind() == Kind.CONNECTION_REFUSED
+        ? new UpstreamException(UpstreamFailure.of(Kind.CONNECTION_REFUSED, ServerNames.refusedConnection(provider)), t)
+        : asUpstreamException(t);
   }
 
   /** {@code Retry-After} (seconds or an HTTP date) or {@code retry-after-ms}; null when absent. */

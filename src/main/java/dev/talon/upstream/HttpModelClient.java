@@ -55,7 +55,7 @@ public final class HttpModelClient implements ModelClient {
   public Source<ModelEvent, NotUsed> stream(Model model, ModelRequest request) {
     if (!model.provider().available()) {
       return Source.failed(new UpstreamException(UpstreamFailure.of(UpstreamFailure.Kind.UNAVAILABLE,
-          model.ref() + " is unavailable: " + model.provider().unavailableReason())));
+          model.provider().unavailableReason())));
     }
     UpstreamCall call = UpstreamCalls.encode(model, request, true);
     HttpRequest httpRequest = HttpRequest.POST(call.url())
@@ -74,7 +74,7 @@ public final class HttpModelClient implements ModelClient {
   private Source<ModelEvent, NotUsed> send(HttpRequest httpRequest, Model model, UpstreamCall call) {
     CallTimeouts clocks = new CallTimeouts(timeouts.firstToken(model.provider()), timeouts.idle());
     return Source.completionStage(request(httpRequest, STALE_CONNECTION_RESENDS))
-        .mapError(Throwable.class, ErrorClassifier::asUpstreamException)
+        .mapError(Throwable.class, e -> ErrorClassifier.connecting(e, model.provider()))
         .flatMapConcat(response -> response.status().isSuccess()
             ? events(response, clocks)
             : Source.completionStage(failure(response)).flatMapConcat(Source::failed))

@@ -54,12 +54,12 @@ public final class ModelProbe {
       String problem) {}
 
   public CompletionStage<ProviderStatus> check(Provider provider, List<Model> models, boolean probe) {
-    String server = serverName(provider);
+    String server = ServerNames.of(provider);
     long start = System.nanoTime();
     return listModels(provider).handle((listing, error) -> {
       long latency = (System.nanoTime() - start) / 1_000_000;
       if (error != null) {
-        return new ProviderStatus(provider, server, latency, unreachable(provider, server, unwrap(error)),
+        return new ProviderStatus(provider, server, latency, unreachable(provider, unwrap(error)),
             models.stream().map(m -> new ModelStatus(m, null, null, null, -1, null)).toList());
       }
       List<ModelStatus> statuses = new ArrayList<>();
@@ -150,14 +150,14 @@ public final class ModelProbe {
     return t;
   }
 
-  private String unreachable(Provider provider, String server, Throwable error) {
-    String at = server + " at " + provider.baseUrl().getHost() + ":" + port(provider);
+  private String unreachable(Provider provider, Throwable error) {
+    String at = ServerNames.at(provider);
     if (error instanceof java.util.concurrent.TimeoutException) {
       return at + " did not answer within " + timeout.toSeconds() + " s — is it busy loading a model?";
     }
-    UpstreamFailure f = ErrorClassifier.fromTransport(error);
-    if (f.kind() == UpstreamFailure.Kind.MODEL_LOADING && f.status() == 0) {
-      return at + " refused the connection — is its server started?";
+    UpstreamFailure f = ErrorClassifier.connecting(error, provider).failure();
+    if (f.kind() == UpstreamFailure.Kind.CONNECTION_REFUSED) {
+      return f.message();
     }
     if (f.kind() == UpstreamFailure.Kind.AUTH) {
       return at + " rejected the API key (HTTP " + f.status() + ") — check apiKey for provider " + provider.id();
@@ -166,32 +166,5 @@ public final class ModelProbe {
       return at + " has no " + provider.baseUrl().getPath() + "/models — is baseUrl right (usually ending in /v1)?";
     }
     return at + " answered with an error: " + (f.status() > 0 ? "HTTP " + f.status() + " " : "") + f.message();
-  }
-
-  private static int port(Provider provider) {
-    int port = provider.baseUrl().getPort();
-    return port > 0 ? port : "https".equals(provider.baseUrl().getScheme()) ? 443 : 80;
-  }
-
-  /** A name the user recognises, guessed from the provider id or the server's usual port. */
-  static String serverName(Provider provider) {
-    String id = provider.id().toLowerCase();
-    int port = port(provider);
-    if (id.contains("lmstudio") || id.contains("lm-studio") || port == 1234) {
-      return "LM Studio";
-    }
-    if (id.contains("ollama") || port == 11434) {
-      return "Ollama";
-    }
-    if (id.contains("vllm")) {
-      return "vLLM";
-    }
-    if (id.contains("llama")) {
-      return "llama.cpp";
-    }
-    if (id.contains("litellm") || port == 4000) {
-      return "LiteLLM";
-    }
-    return "the server of provider " + provider.id();
   }
 }

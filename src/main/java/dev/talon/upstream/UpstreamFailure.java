@@ -50,8 +50,13 @@ public record UpstreamFailure(
     RATE_LIMIT(Action.RETRY),
     QUOTA(Action.FAIL_OVER),
     OVERLOADED(Action.RETRY),
-    /** 503 "Loading model", or a refused connection (vLLM binds its port only once loaded). */
+    /** 503 "Loading model". */
     MODEL_LOADING(Action.RETRY),
+    /**
+     * Nothing listens on the server's port: a local server not started, or one still loading (vLLM
+     * binds its port only once the model is loaded).
+     */
+    CONNECTION_REFUSED(Action.RETRY),
     MODEL_NOT_FOUND(Action.FAIL_OVER),
     AUTH(Action.FAIL_OVER),
     BAD_REQUEST(Action.FAIL_OVER),

@@ -188,7 +188,7 @@ class FailoverRunnerTest {
     List<TurnEvent> events = runner.run("t1", refusing.defaultAgent().candidates(), HELLO)
         .runWith(Sink.seq(), testKit.system()).toCompletableFuture().get(20, TimeUnit.SECONDS);
     assertEquals("backup/b", result(events).model());
-    assertEquals(java.util.Arrays.asList("MODEL_LOADING", "MODEL_LOADING", "MODEL_LOADING", null),
+    assertEquals(java.util.Arrays.asList("CONNECTION_REFUSED", "CONNECTION_REFUSED", "CONNECTION_REFUSED", null),
         result(events).attempts().stream().map(Attempt::failureKind).toList(), "retried twice, then moved on");
   }
 
@@ -259,8 +259,8 @@ class FailoverRunnerTest {
     TurnEvent.Failed failed = assertInstanceOf(TurnEvent.Failed.class, events.get(events.size() - 1));
     assertEquals("AUTH", failed.kind());
     assertEquals(2, failed.attempts().size());
-    assertTrue(failed.reason().startsWith("all 2 candidate model(s) failed; last: backup/b: AUTH (HTTP 401)"),
-        failed.reason());
+    assertTrue(failed.reason().startsWith("all 2 candidate model(s) failed: local/a: AUTH (HTTP 401) bad key; "
+        + "backup/b: AUTH (HTTP 401) bad key"), failed.reason());
   }
 
   @Test

@@ -479,6 +479,34 @@ class ApiErrorsTest extends OnANode {
     }
   }
 
+  @Test
+  void aLocalServerThatIsNotStartedIsNamedFirstInOneLine(@TempDir Path ownData) throws Exception {
+    // The shipped setup with LM Studio not running and no Anthropic key in the environment.
+    int closedPort;
+    try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+      closedPort = socket.getLocalPort();
+    }
+    String config = """
+        { agents: { defaults: { model: { primary: "lmstudio/qwen3", fallbacks: ["anthropic/claude-sonnet-4-5"] } } },
+          models: { providers: { lmstudio: { baseUrl: "http://127.0.0.1:%d/v1", apiKey: "lmstudio",
+                                             models: [{ id: "qwen3" }] } } },
+          talon: { failover: { retries: 1, backoffInitialMs: 10, backoffMaxMs: 20 } } }
+        """.formatted(closedPort);
+    try (TalonApi own = TalonApi.start(ownData, TalonApi.TOKEN, config)) {
+      String key = "not-started-1";
+      HttpResponse<String> response = own.post("/v1/responses", "{\"input\":\"hi\"}", SESSION, key);
+      String message = assertError(response, 502, "server_error", null, null).get("message").asText();
+      String refused = "LM Studio at 127.0.0.1:" + closedPort + " refused the connection — is its server started?";
+      assertTrue(message.contains("lmstudio/qwen3: CONNECTION_REFUSED " + refused), message);
+      assertTrue(message.indexOf(refused) < message.indexOf("ANTHROPIC_API_KEY is not set"),
+          () -> "the primary's reason comes first, then the fallback's: " + message);
+      assertFalse(response.body().contains("Exception") || response.body().contains("Tcp command"), response.body());
+      assertEquals(java.util.Arrays.asList("CONNECTION_REFUSED", "CONNECTION_REFUSED", "UNAVAILABLE"),
+          own.transcript(key).turns().get(0).failure().attempts().stream()
+              .map(dev.talon.conversation.Attempt::failureKind).toList(), "retried like a connection fault, then moved on");
+    }
+  }
+
   // ---- secrets ------------------------------------------------------------------------------
 
   @Test

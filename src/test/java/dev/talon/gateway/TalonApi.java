@@ -48,8 +48,17 @@ final class TalonApi implements AutoCloseable {
 
   /** @param token the bearer token clients must send, or null for none (loopback only) */
   static TalonApi start(Path dataDir, String token) throws Exception {
+    return start(dataDir, token, DEFAULT_CONFIG);
+  }
+
+  /** @param config the node's config, with {@code %1$s} standing for the fake's base URL */
+  static TalonApi start(Path dataDir, String token, String config) throws Exception {
     FakeUpstream fake = FakeUpstream.start();
-    TalonConfig config = ConfigLoader.parse("""
+    return start(dataDir, token, fake, ConfigLoader.parse(config.formatted(fake.baseUrl()), "api-test.json5",
+        Map.<String, String>of()::get));
+  }
+
+  private static final String DEFAULT_CONFIG = """
         { agents: { defaults: { model: { primary: "local/a", fallbacks: ["backup/b"] },
                                 models: { "local/a": { alias: "fast" } } },
                     list: [{ id: "main", default: true }, { id: "helper", model: { primary: "backup/b" } }] },
@@ -57,7 +66,9 @@ final class TalonApi implements AutoCloseable {
             local: { baseUrl: "%1$s", apiKey: "sk-local-secret", api: "openai-responses", models: [{ id: "a" }] },
             backup: { baseUrl: "%1$s", apiKey: "sk-backup-secret", api: "openai-completions", models: [{ id: "b" }] } } },
           talon: { failover: { retries: 1, backoffInitialMs: 10, backoffMaxMs: 20 } } }
-        """.formatted(fake.baseUrl()), "api-test.json5", Map.<String, String>of()::get);
+        """;
+
+  private static TalonApi start(Path dataDir, String token, FakeUpstream fake, TalonConfig config) throws Exception {
     TalonRuntime runtime = TalonRuntime.start(config, dataDir,
         system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()));
     runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);

@@ -51,7 +51,7 @@ class ErrorClassifierTest {
 
   @Test
   void refusedConnectionsAndResets() {
-    assertEquals(Kind.MODEL_LOADING, ErrorClassifier.fromTransport(
+    assertEquals(Kind.CONNECTION_REFUSED, ErrorClassifier.fromTransport(
         new RuntimeException("Tcp command failed", new ConnectException("Connection refused"))).kind());
     assertEquals(Kind.TRUNCATED, ErrorClassifier.fromTransport(new java.io.IOException("Connection reset by peer")).kind());
   }

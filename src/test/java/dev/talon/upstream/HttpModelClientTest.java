@@ -287,14 +287,16 @@ class HttpModelClientTest {
   // ---- transport faults ----
 
   @Test
-  void aRefusedConnectionIsAModelStillLoading() throws Exception {
+  void aRefusedConnectionIsExplainedInOneLine() throws Exception {
     int port;
     try (ServerSocket socket = new ServerSocket(0)) {
       port = socket.getLocalPort();
     }
     UpstreamFailure f = call(model("openai-responses", "http://127.0.0.1:" + port + "/v1", null), HELLO).failed();
-    assertEquals(Kind.MODEL_LOADING, f.kind());
-    assertTrue(f.message().contains("refused"), f.message());
+    assertEquals(Kind.CONNECTION_REFUSED, f.kind());
+    assertEquals(UpstreamFailure.Action.RETRY, f.action());
+    assertEquals("the server of provider fake at 127.0.0.1:" + port + " refused the connection — is its server started?",
+        f.message());
   }
 
   @Test
@@ -306,7 +308,7 @@ class HttpModelClientTest {
     Model down = model("openai-responses", "http://127.0.0.1:" + port + "/v1", null);
     for (int i = 0; i < 12; i++) {
       long start = System.nanoTime();
-      assertEquals(Kind.MODEL_LOADING, call(down, HELLO).failed().kind());
+      assertEquals(Kind.CONNECTION_REFUSED, call(down, HELLO).failed().kind());
       assertTrue(System.nanoTime() - start < 2_000_000_000L, "refusal " + i + " took too long: pool backoff?");
     }
   }
