@@ -240,18 +240,19 @@ class StreamParserRulesTest {
       return out;
     }
 
-    @Test
-    void plainTextPassesThroughWithoutDelay() {
-      ThinkTagSplitter splitter = new ThinkTagSplitter(true);
-      assertEquals(List.of(new TextDelta("Hello")), splitter.accept("Hello"));
-      assertEquals(List.of(new TextDelta(" world")), splitter.accept(" world"));
+    /** Feeds one chunk: what it releases at once is asserted, anything else is being held back. */
+    static void feed(ThinkTagSplitter splitter, String chunk, ModelEvent... released) {
+      assertEquals(List.of(released), splitter.accept(chunk), chunk);
     }
 
     @Test
     void onlyWhatCouldStillOpenATagIsHeld() {
-      ThinkTagSplitter splitter = new ThinkTagSplitter(true);
-      assertEquals(List.of(), splitter.accept("\n<th"));
-      assertEquals(List.of(new TextDelta("\n<three> is a tag of mine")), splitter.accept("ree> is a tag of mine"));
+      ThinkTagSplitter plain = new ThinkTagSplitter(true);
+      feed(plain, "Hello", new TextDelta("Hello"));
+      feed(plain, " world", new TextDelta(" world"));
+      ThinkTagSplitter tagLike = new ThinkTagSplitter(true);
+      feed(tagLike, "\n<th");
+      feed(tagLike, "ree> is a tag of mine", new TextDelta("\n<three> is a tag of mine"));
     }
 
     @Test
@@ -262,9 +263,9 @@ class StreamParserRulesTest {
 
     @Test
     void turnedOffEverythingIsText() {
-      ThinkTagSplitter splitter = new ThinkTagSplitter(false);
-      assertEquals(List.of(new TextDelta("<think>")), splitter.accept("<think>"));
-      assertEquals(List.of(new TextDelta("hmm</think>")), splitter.accept("hmm</think>"));
+      ThinkTagSplitter off = new ThinkTagSplitter(false);
+      feed(off, "<think>", new TextDelta("<think>"));
+      feed(off, "hmm</think>", new TextDelta("hmm</think>"));
     }
 
     @Test
