@@ -58,6 +58,14 @@ public record Model(
     return compat != null && compat.hasNonNull(name) ? compat.get(name).asBoolean(fallback) : fallback;
   }
 
+  @Override
+  public String toString() {
+    return "Model[ref=" + ref() + ", name=" + name + ", api=" + api + ", reasoning=" + reasoning + ", input=" + input
+        + ", cost=" + cost + ", contextWindow=" + contextWindow + ", contextTokens=" + contextTokens
+        + ", maxTokens=" + maxTokens + ", headers=" + Secrets.maskedValues(headers) + ", origin=" + origin
+        + ", provider=" + provider + "]";
+  }
+
   /** Prices in US dollars per million tokens. */
   public record Cost(double input, double output, double cacheRead, double cacheWrite) {
     public static final Cost FREE = new Cost(0, 0, 0, 0);

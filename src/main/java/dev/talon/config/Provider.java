@@ -56,6 +56,13 @@ public record Provider(
     }
   }
 
+  @Override
+  public String toString() {
+    return "Provider[id=" + id + ", baseUrl=" + baseUrl + ", api=" + api + ", apiKey=" + Secrets.masked(apiKey)
+        + ", headers=" + Secrets.maskedValues(headers) + ", timeout=" + timeout + ", origin=" + origin
+        + ", unavailableReason=" + unavailableReason + "]";
+  }
+
   /** Where a provider or model came from: the user's file, or Talon's built-in hosted catalog. */
   public enum Origin {
     CONFIG("config"),

@@ -428,7 +428,8 @@ class ConfigLoaderTest {
                      user: "postgres" }, cluster: { port: 2552, seedNodes: ["pekko://talon@10.0.0.1:2552"] } },
             models: {
           """), Map.of("TOKEN", "t0k"));
-      assertEquals(new GatewaySettings(9000, "0.0.0.0", Optional.of("t0k"), GatewaySettings.DEFAULT_MAX_BODY_BYTES, false, GatewaySettings.DEFAULT_KEEP_ALIVE), config.gateway());
+      assertEquals(new GatewaySettings(9000, "0.0.0.0", Optional.of("t0k"), false, GatewaySettings.DEFAULT_KEEP_ALIVE,
+          GatewaySettings.Browsers.NONE, GatewaySettings.Limits.DEFAULTS, Optional.empty()), config.gateway());
       assertEquals("/var/talon", config.talon().dataDir());
       assertEquals(TalonSettings.Storage.Type.POSTGRES, config.talon().storage().type());
       assertEquals("postgres", config.talon().storage().user());

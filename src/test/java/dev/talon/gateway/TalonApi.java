@@ -17,6 +17,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.stream.Materializer;
@@ -34,12 +35,14 @@ final class TalonApi implements AutoCloseable {
   final FakeUpstream fake;
   final TalonRuntime runtime;
   final ServerBinding binding;
+  final ResponseIds ids;
   final HttpClient http = HttpClient.newHttpClient();
 
-  private TalonApi(FakeUpstream fake, TalonRuntime runtime, ServerBinding binding) {
+  private TalonApi(FakeUpstream fake, TalonRuntime runtime, ServerBinding binding, ResponseIds ids) {
     this.fake = fake;
     this.runtime = runtime;
     this.binding = binding;
+    this.ids = ids;
   }
 
   static TalonApi start(Path dataDir) throws Exception {
@@ -63,13 +66,14 @@ final class TalonApi implements AutoCloseable {
     runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
     // keep-alive comments every 300 ms, so a test sees them while a cold model is "loading"
     GatewaySettings loopback = GatewaySettings.loopback(0, token);
-    GatewaySettings settings = new GatewaySettings(0, loopback.bind(), loopback.authToken(), loopback.maxBodyBytes(),
-        false, Duration.ofMillis(300));
+    GatewaySettings settings = new GatewaySettings(0, loopback.bind(), loopback.authToken(), false,
+        Duration.ofMillis(300), loopback.browsers(), loopback.limits(), Optional.empty());
+    ResponseIds ids = ResponseIds.forNode(settings, dataDir);
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), settings,
-        Materializer.matFromSystem(runtime.system()), runtime.whenUp());
+        Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ids);
     ServerBinding binding = GatewayServer.bind(runtime.system(), settings, api.route())
         .toCompletableFuture().get(10, TimeUnit.SECONDS);
-    return new TalonApi(fake, runtime, binding);
+    return new TalonApi(fake, runtime, binding, ids);
   }
 
   /** {@code http://127.0.0.1:<port>/v1}, what an OpenAI SDK takes as its base URL. */
