@@ -1,6 +1,7 @@
 package dev.talon.config;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -41,6 +42,13 @@ public record Model(
   public Model withProvider(Provider replacement) {
     return new Model(replacement, id, name, api, reasoning, input, cost, contextWindow, contextTokens,
         maxTokens, headers, params, compat, origin);
+  }
+
+  /** Its provider's secrets and its own header values: what a failure's message must not quote. */
+  public List<String> secrets() {
+    List<String> secrets = new ArrayList<>(provider.secrets());
+    headers.values().stream().filter(value -> value.length() >= Provider.MIN_SECRET_LENGTH).forEach(secrets::add);
+    return secrets;
   }
 
   /** The canonical {@code provider/model} reference. */
