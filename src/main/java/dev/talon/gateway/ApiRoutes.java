@@ -364,7 +364,8 @@ public final class ApiRoutes extends AllDirectives {
 
   /** The body as a JSON object; Pekko enforces gateway.maxBodyMegabytes as it is read. */
   private CompletionStage<ObjectNode> body(HttpRequest request) {
-    return request.entity().toStrict(settings.limits().bodyReadTimeout().toMillis(), materializer)
+    return request.entity().getDataBytes().completionTimeout(settings.limits().bodyReadTimeout())
+        .runFold(ByteString.emptyByteString(), ByteString::concat, materializer)
         .handle((body, failure) -> {
           Throwable cause = failure instanceof CompletionException && failure.getCause() != null
               ? failure.getCause() : failure;
@@ -374,7 +375,7 @@ public final class ApiRoutes extends AllDirectives {
           if (cause != null) {
             throw ApiError.badRequest(null, "The request body could not be read: " + cause.getMessage());
           }
-          return Json.requestObject(body.getData().toArray());
+          return Json.requestObject(body.toArray());
         });
   }
 

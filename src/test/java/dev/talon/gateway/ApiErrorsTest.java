@@ -415,7 +415,7 @@ class ApiErrorsTest extends OnANode {
 
     int upstreamBefore = api.fake.requests().size();
     HttpResponse<String> cancel = send(api.request("/v1/responses/" + id + "/cancel")
-        .POST(HttpRequest.BodyPublishers.noBody()));
+        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.noBody()));
     JsonNode error = assertError(cancel, 409, "invalid_request_error", "response_not_running", null);
     assertMessageMentions(error, id);
     assertEquals(upstreamBefore, api.fake.requests().size());
@@ -425,7 +425,8 @@ class ApiErrorsTest extends OnANode {
 
     // a response that does not exist at all cannot be cancelled either
     String unknown = api.ids.of("cancel-unknown-1", UUID.randomUUID().toString());
-    assertError(send(api.request("/v1/responses/" + unknown + "/cancel").POST(HttpRequest.BodyPublishers.noBody())),
+    assertError(send(api.request("/v1/responses/" + unknown + "/cancel")
+        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.noBody())),
         404, "invalid_request_error", "response_not_found", null);
     assertNoTurns(api, "cancel-unknown-1");
   }

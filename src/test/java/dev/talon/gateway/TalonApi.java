@@ -19,6 +19,7 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.stream.Materializer;
 
@@ -51,6 +52,15 @@ final class TalonApi implements AutoCloseable {
 
   /** @param token the bearer token clients must send, or null for none (loopback only) */
   static TalonApi start(Path dataDir, String token) throws Exception {
+    return start(dataDir, token, "", UnaryOperator.identity());
+  }
+
+  /**
+   * @param talon more of the {@code talon} settings, e.g. {@code storage: {...},}
+   * @param gateway changes to the gateway settings the test node runs with
+   */
+  static TalonApi start(Path dataDir, String token, String talon, UnaryOperator<GatewaySettings> gateway)
+      throws Exception {
     FakeUpstream fake = FakeUpstream.start();
     TalonConfig config = ConfigLoader.parse("""
         { agents: { defaults: { model: { primary: "local/a", fallbacks: ["backup/b"] },
@@ -59,15 +69,15 @@ final class TalonApi implements AutoCloseable {
           models: { mode: "replace", providers: {
             local: { baseUrl: "%1$s", apiKey: "sk-local-secret", api: "openai-responses", models: [{ id: "a" }] },
             backup: { baseUrl: "%1$s", apiKey: "sk-backup-secret", api: "openai-completions", models: [{ id: "b" }] } } },
-          talon: { failover: { retries: 1, backoffInitialMs: 10, backoffMaxMs: 20 } } }
-        """.formatted(fake.baseUrl()), "api-test.json5", Map.<String, String>of()::get);
+          talon: { %2$s failover: { retries: 1, backoffInitialMs: 10, backoffMaxMs: 20 } } }
+        """.formatted(fake.baseUrl(), talon), "api-test.json5", Map.<String, String>of()::get);
     TalonRuntime runtime = TalonRuntime.start(config, dataDir,
         system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()));
     runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
     // keep-alive comments every 300 ms, so a test sees them while a cold model is "loading"
     GatewaySettings loopback = GatewaySettings.loopback(0, token);
-    GatewaySettings settings = new GatewaySettings(0, loopback.bind(), loopback.authToken(), false,
-        Duration.ofMillis(300), loopback.browsers(), loopback.limits(), Optional.empty());
+    GatewaySettings settings = gateway.apply(new GatewaySettings(0, loopback.bind(), loopback.authToken(), false,
+        Duration.ofMillis(300), loopback.browsers(), loopback.limits(), Optional.empty()));
     ResponseIds ids = ResponseIds.forNode(settings, dataDir);
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), settings,
         Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ids);
