@@ -26,7 +26,7 @@ public final class GatewayServer {
     ServerSettings server = ServerSettings.create(system.classicSystem());
     // Pekko's own body limit covers every route: a larger body fails as it is read, even one
     // sent chunked without a length.
-    server = server.withBacklog(settings.limits().backlog())
+    server = server.withBacklog(settings.limits().backlog()).withParsingErrorHandler(ParseErrors.class.getName())
         .withParserSettings(server.getParserSettings().withMaxContentLength(settings.limits().maxBodyBytes()));
     return Http.get(system).newServerAt(settings.bind(), settings.port()).withSettings(server).bind(routes);
   }

@@ -9,10 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.talon.config.GatewaySettings;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.Socket;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -143,7 +139,7 @@ class BrowserSafetyTest {
       "192.168.1.20"})
   void aForeignHostIs403(String host) throws Exception {
     int upstreamBefore = api.fake.requests().size();
-    String response = raw("POST /v1/responses HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: Bearer "
+    String response = api.raw("POST /v1/responses HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: Bearer "
         + TalonApi.TOKEN + "\r\nContent-Type: application/json\r\n" + SESSION + ": browser-host-1\r\n"
         + "Content-Length: " + HI.length() + "\r\nConnection: close\r\n\r\n" + HI);
     assertTrue(response.startsWith("HTTP/1.1 403"), response);
@@ -156,21 +152,9 @@ class BrowserSafetyTest {
   @ValueSource(strings = {"localhost", "localhost:18789", "127.0.0.1", "127.0.0.1:1", "127.10.20.30:80", "[::1]",
       "[::1]:18789", "LOCALHOST", EXTRA_HOST, EXTRA_HOST + ":443"})
   void loopbackNamesAndAllowedHostsAreServed(String host) throws Exception {
-    String response = raw("GET /v1/models HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: Bearer " + TalonApi.TOKEN
+    String response = api.raw("GET /v1/models HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: Bearer " + TalonApi.TOKEN
         + "\r\nConnection: close\r\n\r\n");
     assertTrue(response.startsWith("HTTP/1.1 200"), response);
-  }
-
-  /** One request on its own connection, bytes as given (Java's client will not send a foreign Host). */
-  String raw(String request) throws IOException {
-    try (Socket socket = new Socket("127.0.0.1", api.binding.localAddress().getPort())) {
-      socket.setSoTimeout(30_000);
-      OutputStream out = socket.getOutputStream();
-      out.write(request.getBytes(StandardCharsets.UTF_8));
-      out.flush();
-      InputStream in = socket.getInputStream();
-      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-    }
   }
 
   // ---- strict JSON --------------------------------------------------------------------------

@@ -10,10 +10,14 @@ import dev.talon.conversation.ConversationEntity.Transcript;
 import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.TurnMetrics;
 import dev.talon.testing.FakeUpstream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -107,6 +111,20 @@ final class TalonApi implements AutoCloseable {
 
   HttpResponse<String> get(String path) throws Exception {
     return http.send(request(path).GET().build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  /**
+   * One request, its bytes as given, on a connection of its own; the whole response as text.
+   * For what Java's client will not send: a foreign {@code Host}, raw bytes in a header.
+   */
+  String raw(String request) throws IOException {
+    try (Socket socket = new Socket("127.0.0.1", binding.localAddress().getPort())) {
+      socket.setSoTimeout(30_000);
+      OutputStream out = socket.getOutputStream();
+      out.write(request.getBytes(StandardCharsets.UTF_8));
+      out.flush();
+      return new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    }
   }
 
   static JsonNode json(HttpResponse<String> response) throws Exception {
