@@ -345,7 +345,7 @@ public final class ApiRoutes extends AllDirectives {
     });
   }
 
-  private static HttpResponse errorResponse(Throwable failure) {
+  static HttpResponse errorResponse(Throwable failure) {
     Throwable e = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
     if (e instanceof ApiError api) {
       return api.response();

@@ -470,6 +470,57 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void readsTheGatewaysBrowserRulesLimitsAndResponseIdSecret() {
+      GatewaySettings gateway = load(LOCAL.replace("models: {\n", """
+          gateway: { allowedHosts: ["talon.lan"], allowedOrigins: ["http://localhost:3000"], maxBodyMegabytes: 2,
+                     maxConcurrentTurns: 8, backlog: 4096, askTimeoutSeconds: 30, bodyReadTimeoutSeconds: 5,
+                     responseIdSecret: "${SECRET}" },
+            models: {
+          """), Map.of("SECRET", "s".repeat(32))).gateway();
+      assertEquals(new GatewaySettings.Browsers(List.of("talon.lan"), List.of("http://localhost:3000")),
+          gateway.browsers());
+      assertEquals(new GatewaySettings.Limits(2L * 1024 * 1024, 8, 4096, java.time.Duration.ofSeconds(30),
+          java.time.Duration.ofSeconds(5)), gateway.limits());
+      assertEquals(Optional.of("s".repeat(32)), gateway.responseIdSecret());
+    }
+
+    @Test
+    void refusesAnOriginWithAPathAndAShortResponseIdSecretNamingPathAndLine() {
+      List<ConfigProblem> errors = errors(LOCAL.replace("models: {\n", """
+          gateway: { allowedOrigins: ["http://localhost:3000/app"],
+                     responseIdSecret: "short", maxConcurrentTurns: 0 },
+            models: {
+          """));
+      assertEquals(3, errors.size(), errors::toString);
+      assertTrue(errors.stream().anyMatch(e -> e.path().equals("gateway.allowedOrigins[0]") && e.line() == 2
+          && e.message().contains("no path")), errors::toString);
+      assertTrue(errors.stream().anyMatch(e -> e.path().equals("gateway.responseIdSecret") && e.line() == 3),
+          errors::toString);
+      assertTrue(errors.stream().anyMatch(e -> e.path().equals("gateway.maxConcurrentTurns")), errors::toString);
+    }
+
+    @Test
+    void secretsNeverShowInTheSettingsPrintedForm() {
+      TalonConfig config = load("""
+          { gateway: { auth: { token: "gw-token-secret-1" }, responseIdSecret: "id-secret-0123456789abcdef0123456789" },
+            talon: { storage: { type: "postgres", url: "jdbc:postgresql://127.0.0.1:5432/t", user: "u",
+                                password: "pg-password-secret-2" } },
+            models: { mode: "replace", providers: {
+              p: { baseUrl: "http://127.0.0.1:1/v1", apiKey: "sk-api-key-secret-3", headers: { "x-api-key": "hdr-secret-4" },
+                   models: [{ id: "m", headers: { "x-model-key": "model-hdr-secret-5" } }] } } } }
+          """);
+      String printed = String.join("\n", config.toString(), config.gateway().toString(), config.talon().toString(),
+          config.catalog().models().toString(), config.catalog().provider("p").orElseThrow().toString());
+      for (String secret : List.of("gw-token-secret-1", "id-secret-0123456789", "pg-password-secret-2",
+          "sk-api-key-secret-3", "hdr-secret-4", "model-hdr-secret-5")) {
+        assertFalse(printed.contains(secret), () -> secret + " printed in " + printed);
+      }
+      assertTrue(printed.contains("x-api-key") && printed.contains("x-model-key"), "header names stay readable");
+      assertEquals(List.of("sk-api-key-secret-3", "hdr-secret-4", "model-hdr-secret-5"),
+          config.catalog().models().iterator().next().secrets());
+    }
+
+    @Test
     void defaultsToLoopbackOnTheOpenClawPortWithTheEmbeddedStore() {
       TalonConfig config = load(LOCAL);
       assertEquals(GatewaySettings.loopback(18789, null), config.gateway());

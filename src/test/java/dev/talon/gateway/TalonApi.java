@@ -36,6 +36,8 @@ import org.apache.pekko.stream.Materializer;
 final class TalonApi implements AutoCloseable {
   static final ObjectMapper JSON = new ObjectMapper();
   static final String TOKEN = "test-token-123";
+  /** A credential in the local provider's {@code headers}: as secret as its API key. */
+  static final String HEADER_SECRET = "hdr-local-secret-value";
 
   final FakeUpstream fake;
   final TalonRuntime runtime;
@@ -71,10 +73,11 @@ final class TalonApi implements AutoCloseable {
                                 models: { "local/a": { alias: "fast" } } },
                     list: [{ id: "main", default: true }, { id: "helper", model: { primary: "backup/b" } }] },
           models: { mode: "replace", providers: {
-            local: { baseUrl: "%1$s", apiKey: "sk-local-secret", api: "openai-responses", models: [{ id: "a" }] },
+            local: { baseUrl: "%1$s", apiKey: "sk-local-secret", api: "openai-responses", models: [{ id: "a" }],
+                     headers: { "x-upstream-token": "%3$s" } },
             backup: { baseUrl: "%1$s", apiKey: "sk-backup-secret", api: "openai-completions", models: [{ id: "b" }] } } },
           talon: { %2$s failover: { retries: 1, backoffInitialMs: 10, backoffMaxMs: 20 } } }
-        """.formatted(fake.baseUrl(), talon), "api-test.json5", Map.<String, String>of()::get);
+        """.formatted(fake.baseUrl(), talon, HEADER_SECRET), "api-test.json5", Map.<String, String>of()::get);
     TalonRuntime runtime = TalonRuntime.start(config, dataDir,
         system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()));
     runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
