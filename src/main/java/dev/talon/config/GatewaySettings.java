@@ -48,7 +48,8 @@ public record GatewaySettings(int port, String bind, Optional<String> authToken,
    */
   public record Limits(long maxBodyBytes, int maxConcurrentTurns, int backlog, Duration askTimeout,
       Duration bodyReadTimeout) {
-    public static final Limits DEFAULTS = new Limits(20L * 1024 * 1024, 256, 1024, Duration.ofSeconds(15),
+    /** 1,024 turns: a node's target is 1,000 live streams, and the upstream pool holds 1,024 connections. */
+    public static final Limits DEFAULTS = new Limits(20L * 1024 * 1024, 1024, 1024, Duration.ofSeconds(15),
         Duration.ofSeconds(60));
   }
 
