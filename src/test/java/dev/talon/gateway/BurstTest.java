@@ -6,9 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.talon.config.GatewaySettings;
 import dev.talon.testing.Script;
+import java.io.InputStream;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -31,12 +33,16 @@ class BurstTest {
   static final int REQUESTS = 1000;
   static final int MAX_TURNS = 16;
 
+  static TalonApi node(Path data, int maxTurns) throws Exception {
+    return TalonApi.start(data, TalonApi.TOKEN, "", settings -> new GatewaySettings(settings.port(),
+        settings.bind(), settings.authToken(), settings.exposeReasoning(), settings.keepAlive(), settings.browsers(),
+        new GatewaySettings.Limits(settings.limits().maxBodyBytes(), maxTurns, settings.limits().backlog(),
+            settings.limits().askTimeout(), settings.limits().bodyReadTimeout()), settings.responseIdSecret()));
+  }
+
   @Test
   void aThousandConcurrentPostsAreAllAnswered(@TempDir Path data) throws Exception {
-    try (TalonApi api = TalonApi.start(data, TalonApi.TOKEN, "", settings -> new GatewaySettings(settings.port(),
-        settings.bind(), settings.authToken(), settings.exposeReasoning(), settings.keepAlive(), settings.browsers(),
-        new GatewaySettings.Limits(settings.limits().maxBodyBytes(), MAX_TURNS, settings.limits().backlog(),
-            settings.limits().askTimeout(), settings.limits().bodyReadTimeout()), settings.responseIdSecret()))) {
+    try (TalonApi api = node(data, MAX_TURNS)) {
       // turns that last, so the burst meets a full node
       api.fake.setDefault(Script.reply("ok").firstTokenDelay(Duration.ofMillis(500)));
       // HTTP/1.1: every request in flight needs a connection of its own, so all 1,000 are opened at once
@@ -79,5 +85,47 @@ class BurstTest {
           TurnRequest.SESSION_HEADER, "burst-after");
       assertEquals(200, after.statusCode(), after.body());
     }
+  }
+
+  @Test
+  void aStreamedTurnHoldsItsPlaceUntilItsStreamEndsOrItsClientLeaves(@TempDir Path data) throws Exception {
+    try (TalonApi api = node(data, 1)) {
+      api.fake.setDefault(Script.reply("one two three four five six").tokenDelay(Duration.ofMillis(150)));
+      String hi = "{\"model\":\"openclaw\",\"input\":\"hi\"}";
+      try (InputStream stream = openStream(api, "place-1")) {
+        assertEquals(429, api.post("/v1/responses", hi, TurnRequest.SESSION_HEADER, "place-2").statusCode(),
+            "the running stream holds the only place");
+        assertTrue(new String(stream.readAllBytes(), StandardCharsets.UTF_8).contains("response.completed"));
+      }
+      awaitServed(api, hi, "place-3");
+
+      InputStream left = openStream(api, "place-4");
+      left.close(); // the client goes away mid-stream
+      awaitServed(api, hi, "place-5");
+    }
+  }
+
+  /** A streamed turn, read up to its first event. */
+  static InputStream openStream(TalonApi api, String key) throws Exception {
+    HttpResponse<InputStream> response = api.http.send(api.request("/v1/responses")
+        .header("Content-Type", "application/json").header(TurnRequest.SESSION_HEADER, key)
+        .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"openclaw\",\"input\":\"hi\",\"stream\":true}"))
+        .build(), HttpResponse.BodyHandlers.ofInputStream());
+    assertEquals(200, response.statusCode());
+    InputStream body = response.body();
+    while (body.read() != '\n') {
+      // the first line of the first event: the turn is under way
+    }
+    return body;
+  }
+
+  /** The place is given back as the stream ends, a moment after the client sees it end. */
+  static void awaitServed(TalonApi api, String json, String key) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    HttpResponse<String> response;
+    do {
+      response = api.post("/v1/responses", json, TurnRequest.SESSION_HEADER, key);
+    } while (response.statusCode() == 429 && System.nanoTime() < deadline);
+    assertEquals(200, response.statusCode(), response.body());
   }
 }
