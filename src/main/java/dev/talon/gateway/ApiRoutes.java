@@ -353,9 +353,6 @@ public final class ApiRoutes extends AllDirectives {
     if (e instanceof TimeoutException) {
       return ApiError.unavailable("The conversation did not answer in time; try again.").response();
     }
-    if (e instanceof EntityStreamSizeException tooLarge) {
-      return ApiError.tooLarge(tooLarge.limit()).response();
-    }
     // The detail may quote internals (a database URL, a header); the client gets an id to report.
     String errorId = "err_" + UUID.randomUUID().toString().replace("-", "");
     log.error("internal error {}", errorId, e);
