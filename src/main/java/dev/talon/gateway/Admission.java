@@ -2,7 +2,6 @@ package dev.talon.gateway;
 
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Semaphore;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
@@ -32,7 +31,7 @@ final class Admission {
       if (!places.tryAcquire()) {
         throw ApiError.tooManyTurns(max);
       }
-      Runnable release = once(places::release);
+      Runnable release = places::release;
       CompletionStage<HttpResponse> response;
       try {
         response = handler.apply(request);
@@ -61,14 +60,5 @@ final class Admission {
         })
         .preMaterialize(materializer).second();
     return response.withEntity(HttpEntities.createChunked(response.entity().getContentType(), body));
-  }
-
-  private static Runnable once(Runnable action) {
-    AtomicBoolean ran = new AtomicBoolean();
-    return () -> {
-      if (ran.compareAndSet(false, true)) {
-        action.run();
-      }
-    };
   }
 }

@@ -40,7 +40,7 @@ final class BrowserGuard {
   BrowserGuard(GatewaySettings settings) {
     this.beyondLoopback = !GatewayServer.isLoopback(settings.bind());
     this.names = new TreeSet<>(List.of("localhost", "[::1]"));
-    settings.browsers().allowedHosts().forEach(host -> names.add(host.toLowerCase(Locale.ROOT)));
+    settings.browsers().allowedHosts().forEach(host -> names.add(hostName(host)));
     if (beyondLoopback) {
       names.addAll(ownNames());
     }

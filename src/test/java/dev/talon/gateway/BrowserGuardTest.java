@@ -16,7 +16,7 @@ class BrowserGuardTest {
   static BrowserGuard bound(String bind) {
     GatewaySettings d = GatewaySettings.loopback(0, "t");
     return new BrowserGuard(new GatewaySettings(0, bind, d.authToken(), false, d.keepAlive(),
-        new GatewaySettings.Browsers(List.of("talon.home.lan"), List.of()), d.limits(),
+        new GatewaySettings.Browsers(List.of("talon.home.lan:18789"), List.of()), d.limits(),
         Optional.empty()));
   }
 
@@ -27,8 +27,8 @@ class BrowserGuardTest {
 
   @ParameterizedTest
   @CsvSource({"localhost:18789, 200, 200", "127.0.0.1, 200, 200", "[::1]:18789, 200, 200",
-      "talon.home.lan, 200, 200", "192.168.1.20:18789, 403, 200", "10.0.0.7, 403, 200", "[fe80::1]:18789, 403, 200",
-      "evil.example, 403, 403", "192.168.1.20.nip.io, 403, 403"})
+      "talon.home.lan, 200, 200", "TALON.home.lan:8443, 200, 200", "192.168.1.20:18789, 403, 200",
+      "10.0.0.7, 403, 200", "[fe80::1]:18789, 403, 200", "evil.example, 403, 403", "192.168.1.20.nip.io, 403, 403"})
   void loopbackNamesAlwaysAddressesBeyondLoopbackAndAllowedHosts(String host, int onLoopback, int onLan) {
     assertEquals(onLoopback, status(bound("127.0.0.1"), host), "bound to loopback");
     assertEquals(onLan, status(bound("0.0.0.0"), host), "bound to the LAN");
