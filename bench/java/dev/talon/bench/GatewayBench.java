@@ -10,6 +10,7 @@ import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.TurnMetrics;
 import dev.talon.gateway.ApiRoutes;
 import dev.talon.gateway.GatewayServer;
+import dev.talon.gateway.ResponseIds;
 import dev.talon.testing.FakeUpstream;
 import dev.talon.testing.Script;
 import java.io.IOException;
@@ -135,7 +136,7 @@ public final class GatewayBench {
         runtime.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
         GatewaySettings settings = GatewaySettings.loopback(0, null);
         ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), settings,
-            Materializer.matFromSystem(runtime.system()), runtime.whenUp());
+            Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ResponseIds.forNode(settings, data));
         ServerBinding binding = GatewayServer.bind(runtime.system(), settings, api.route())
             .toCompletableFuture().get(10, TimeUnit.SECONDS);
         String talon = "http://127.0.0.1:" + binding.localAddress().getPort();

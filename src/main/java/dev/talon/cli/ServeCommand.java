@@ -4,6 +4,7 @@ import dev.talon.config.GatewaySettings;
 import dev.talon.config.TalonConfig;
 import dev.talon.gateway.ApiRoutes;
 import dev.talon.gateway.GatewayServer;
+import dev.talon.gateway.ResponseIds;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -42,7 +43,7 @@ final class ServeCommand implements Callable<Integer> {
     CountDownLatch terminated = new CountDownLatch(1);
     runtime.system().getWhenTerminated().thenRun(terminated::countDown);
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), gateway,
-        Materializer.matFromSystem(runtime.system()), runtime.whenUp());
+        Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ResponseIds.forNode(gateway, data));
     try {
       // Bound at once, so /health answers while the journal and sharding start; /ready tells when they are up.
       ServerBinding binding = GatewayServer.bind(runtime.system(), gateway, api.route()).toCompletableFuture().get();

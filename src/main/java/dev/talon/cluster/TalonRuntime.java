@@ -9,7 +9,6 @@ import dev.talon.conversation.TurnRunner;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -36,7 +35,6 @@ import org.apache.pekko.persistence.Persistence;
  */
 public final class TalonRuntime implements AutoCloseable {
   public static final String SYSTEM_NAME = "talon";
-  static final Duration ASK_TIMEOUT = Duration.ofSeconds(15);
 
   private final ActorSystem<Void> system;
   private final Conversations conversations;
@@ -86,7 +84,7 @@ public final class TalonRuntime implements AutoCloseable {
               entity -> ConversationEntity.create(entity, config.catalog(), runner, talon.conversations()))
           // conversations passivate themselves, never in the middle of a turn
           .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy()));
-      return new TalonRuntime(system, new Conversations(sharding, ASK_TIMEOUT), up);
+      return new TalonRuntime(system, new Conversations(sharding, config.gateway().limits().askTimeout()), up);
     } catch (RuntimeException e) {
       system.terminate();
       throw e;

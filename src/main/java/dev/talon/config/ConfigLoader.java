@@ -37,6 +37,8 @@ import java.util.function.Function;
 public final class ConfigLoader {
   private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
   private static final String DEFAULT_AGENT_ID = "main";
+  /** A response-id secret shorter than this is guessable; 32 hex digits are 128 bits. */
+  private static final int MIN_SECRET_CHARS = 32;
 
   /** Top-level keys of OpenClaw's schema that Talon keeps but does not use (yet). */
   private static final Set<String> OPENCLAW_KEYS = Set.of(
@@ -386,7 +388,8 @@ public final class ConfigLoader {
 
   private GatewaySettings gateway(Cursor c) {
     c.noticeUnknownKeys(Set.of("port", "bind", "auth", "mode", "maxBodyMegabytes", "exposeReasoning",
-        "keepAliveSeconds"));
+        "keepAliveSeconds", "allowedHosts", "allowedOrigins", "maxConcurrentTurns", "backlog", "askTimeoutSeconds",
+        "bodyReadTimeoutSeconds", "responseIdSecret"));
     Integer port = c.get("port").positiveInt(GatewaySettings.DEFAULT_PORT);
     if (port > 65535) {
       c.get("port").error("expected a TCP port from 1 to 65535");
@@ -405,10 +408,35 @@ public final class ConfigLoader {
     Optional<String> token = Optional.ofNullable(auth.get("token").text(null))
         .or(() -> Optional.ofNullable(env.apply("TALON_GATEWAY_TOKEN")))
         .filter(t -> !t.isBlank());
+    Optional<String> secret = Optional.ofNullable(c.get("responseIdSecret").text(null));
+    if (secret.isPresent() && secret.get().length() < MIN_SECRET_CHARS) {
+      c.get("responseIdSecret").error("expected at least " + MIN_SECRET_CHARS + " characters of random text,"
+          + " e.g. from `openssl rand -hex 32`");
+    }
+    return new GatewaySettings(port, bind, token, c.get("exposeReasoning").bool(false),
+        seconds(c.get("keepAliveSeconds"), GatewaySettings.DEFAULT_KEEP_ALIVE), browsers(c), limits(c), secret);
+  }
+
+  private static GatewaySettings.Browsers browsers(Cursor c) {
+    List<String> origins = c.get("allowedOrigins").textList(List.of());
+    for (int i = 0; i < origins.size(); i++) {
+      if (!origins.get(i).matches("https?://[^/?#\\s]+")) {
+        c.get("allowedOrigins").elements().get(i).error("expected an origin such as \"http://localhost:3000\":"
+            + " scheme and host, no path");
+      }
+    }
+    return new GatewaySettings.Browsers(c.get("allowedHosts").textList(List.of()), origins);
+  }
+
+  private static GatewaySettings.Limits limits(Cursor c) {
+    GatewaySettings.Limits defaults = GatewaySettings.Limits.DEFAULTS;
     Integer maxBodyMegabytes = c.get("maxBodyMegabytes").positiveInt(null);
-    long maxBody = maxBodyMegabytes == null ? GatewaySettings.DEFAULT_MAX_BODY_BYTES : maxBodyMegabytes * 1024L * 1024;
-    return new GatewaySettings(port, bind, token, maxBody, c.get("exposeReasoning").bool(false),
-        seconds(c.get("keepAliveSeconds"), GatewaySettings.DEFAULT_KEEP_ALIVE));
+    return new GatewaySettings.Limits(
+        maxBodyMegabytes == null ? defaults.maxBodyBytes() : maxBodyMegabytes * 1024L * 1024,
+        c.get("maxConcurrentTurns").positiveInt(defaults.maxConcurrentTurns()),
+        c.get("backlog").positiveInt(defaults.backlog()),
+        seconds(c.get("askTimeoutSeconds"), defaults.askTimeout()),
+        seconds(c.get("bodyReadTimeoutSeconds"), defaults.bodyReadTimeout()));
   }
 
   private TalonSettings talon(Cursor c) {

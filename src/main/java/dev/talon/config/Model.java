@@ -1,6 +1,7 @@
 package dev.talon.config;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -43,6 +44,13 @@ public record Model(
         maxTokens, headers, params, compat, origin);
   }
 
+  /** Its provider's secrets and its own header values: what a failure's message must not quote. */
+  public List<String> secrets() {
+    List<String> secrets = new ArrayList<>(provider.secrets());
+    headers.values().stream().filter(value -> value.length() >= Provider.MIN_SECRET_LENGTH).forEach(secrets::add);
+    return secrets;
+  }
+
   /** The canonical {@code provider/model} reference. */
   public String ref() {
     return provider.id() + "/" + id;
@@ -64,6 +72,14 @@ public record Model(
   /** A compat flag, or {@code fallback} when it is not set. */
   public boolean compatFlag(String name, boolean fallback) {
     return compat != null && compat.hasNonNull(name) ? compat.get(name).asBoolean(fallback) : fallback;
+  }
+
+  @Override
+  public String toString() {
+    return "Model[ref=" + ref() + ", name=" + name + ", api=" + api + ", reasoning=" + reasoning + ", input=" + input
+        + ", cost=" + cost + ", contextWindow=" + contextWindow + ", contextTokens=" + contextTokens
+        + ", maxTokens=" + maxTokens + ", headers=" + Secrets.maskedValues(headers) + ", origin=" + origin
+        + ", provider=" + provider + "]";
   }
 
   /** Prices in US dollars per million tokens. */

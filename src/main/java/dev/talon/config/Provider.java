@@ -4,6 +4,8 @@ import java.net.InetAddress;
 import java.net.URI;
 import java.net.UnknownHostException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -25,8 +27,23 @@ public record Provider(
     Origin origin,
     String unavailableReason) {
 
+  static final int MIN_SECRET_LENGTH = 8;
+
   public Provider {
     headers = Map.copyOf(headers);
+  }
+
+  /**
+   * The values that must never be quoted back: the API key and the header values (which may be
+   * credentials such as {@code x-api-key}). Values shorter than {@value #MIN_SECRET_LENGTH}
+   * characters are flags, not secrets; masking them would garble messages.
+   */
+  public List<String> secrets() {
+    List<String> secrets = new ArrayList<>();
+    apiKey.ifPresent(secrets::add);
+    secrets.addAll(headers.values());
+    secrets.removeIf(value -> value.length() < MIN_SECRET_LENGTH);
+    return secrets;
   }
 
   public boolean available() {
@@ -54,6 +71,13 @@ public record Provider(
     } catch (UnknownHostException e) {
       return false;
     }
+  }
+
+  @Override
+  public String toString() {
+    return "Provider[id=" + id + ", baseUrl=" + baseUrl + ", api=" + api + ", apiKey=" + Secrets.masked(apiKey)
+        + ", headers=" + Secrets.maskedValues(headers) + ", timeout=" + timeout + ", origin=" + origin
+        + ", unavailableReason=" + unavailableReason + "]";
   }
 
   /** Where a provider or model came from: the user's file, or Talon's built-in hosted catalog. */

@@ -59,6 +59,12 @@ public record TalonSettings(
 
   /** The event journal: an embedded H2 file (default) or PostgreSQL. */
   public record Storage(Type type, String url, String user, String password) {
+    @Override
+    public String toString() {
+      return "Storage[type=" + type + ", url=" + url + ", user=" + user + ", password=" + Secrets.masked(password)
+          + "]";
+    }
+
     public enum Type {
       H2,
       POSTGRES

@@ -8,6 +8,7 @@ import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
+import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 
 /**
  * An error as OpenAI's SDKs expect it: an HTTP status and the body
@@ -19,13 +20,20 @@ public final class ApiError extends RuntimeException {
   private final String type;
   private final String param;
   private final String code;
+  /** Sent as {@code Retry-After} when positive. */
+  private final int retryAfterSeconds;
 
   ApiError(int status, String type, String code, String param, String message) {
+    this(status, type, code, param, message, 0);
+  }
+
+  private ApiError(int status, String type, String code, String param, String message, int retryAfterSeconds) {
     super(message, null, false, false);
     this.status = status;
     this.type = type;
     this.param = param;
     this.code = code;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 
   static ApiError badRequest(String param, String message) {
@@ -49,6 +57,12 @@ public final class ApiError extends RuntimeException {
   static ApiError tooLarge(long limit) {
     return new ApiError(413, "invalid_request_error", "request_too_large", null,
         "The request body is larger than " + limit + " bytes (gateway.maxBodyMegabytes).");
+  }
+
+  /** A turn is usually over in seconds, so a client may try again after one. */
+  static ApiError tooManyTurns(int max) {
+    return new ApiError(429, "rate_limit_error", "too_many_turns", null, "This Talon node is already serving " + max
+        + " turns (gateway.maxConcurrentTurns); try again shortly.", 1);
   }
 
   static ApiError unavailable(String message) {
@@ -89,7 +103,10 @@ public final class ApiError extends RuntimeException {
   HttpResponse response() {
     ObjectNode body = Json.object();
     body.set("error", error());
-    return HttpResponse.create().withStatus(StatusCodes.get(status))
+    HttpResponse response = HttpResponse.create().withStatus(StatusCodes.get(status))
         .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Json.bytes(body)));
+    return retryAfterSeconds > 0
+        ? response.addHeader(RawHeader.create("Retry-After", Integer.toString(retryAfterSeconds)))
+        : response;
   }
 }

@@ -15,10 +15,10 @@ import dev.talon.conversation.ConversationEntity.TurnAccepted;
 import dev.talon.conversation.TurnEvent;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -43,10 +43,12 @@ import org.apache.pekko.http.javadsl.server.PathMatchers;
 import org.apache.pekko.http.javadsl.server.RejectionHandler;
 import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.stream.Materializer;
-import org.apache.pekko.stream.StreamLimitReachedException;
+import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The OpenAI-compatible API: Responses and Chat Completions (streamed or not), stored responses,
@@ -57,7 +59,7 @@ import org.apache.pekko.util.ByteString;
 public final class ApiRoutes extends AllDirectives {
   private static final ContentType EVENT_STREAM = MediaTypes.TEXT_EVENT_STREAM.toContentType();
   private static final ByteString KEEP_ALIVE = ByteString.fromString(": keep-alive\n\n");
-  private static final long BODY_READ_TIMEOUT_MILLIS = 60_000;
+  private static final Logger log = LoggerFactory.getLogger(ApiRoutes.class);
 
   private final ModelCatalog catalog;
   private final Conversations conversations;
@@ -65,15 +67,24 @@ public final class ApiRoutes extends AllDirectives {
   private final Materializer materializer;
   private final CompletionStage<Done> started;
   private final AtomicBoolean draining = new AtomicBoolean();
+  private final ResponseIds ids;
+  private final BrowserGuard browsers;
+  private final Admission admission;
 
-  /** @param started completes once storage and sharding are up: {@code /ready} answers 200 from then on */
+  /**
+   * @param started completes once storage and sharding are up: {@code /ready} answers 200 from then on
+   * @param ids the node's response ids (see {@link ResponseIds#forNode})
+   */
   public ApiRoutes(ModelCatalog catalog, Conversations conversations, GatewaySettings settings,
-      Materializer materializer, CompletionStage<Done> started) {
+      Materializer materializer, CompletionStage<Done> started, ResponseIds ids) {
     this.catalog = catalog;
     this.conversations = conversations;
     this.settings = settings;
     this.materializer = materializer;
     this.started = started;
+    this.ids = ids;
+    this.browsers = new BrowserGuard(settings);
+    this.admission = new Admission(settings.limits().maxConcurrentTurns(), materializer);
   }
 
   /** From now on {@code /ready} answers 503, so a load balancer stops sending new work. */
@@ -85,30 +96,31 @@ public final class ApiRoutes extends AllDirectives {
     return handleRejections(rejections(), () -> concat(
         new HealthRoutes().route(),
         path("ready", () -> get(this::ready)),
-        pathPrefix("v1", () -> authenticated(() -> concat(
-            path("responses", () -> post(() -> answer(this::createResponse))),
+        pathPrefix("v1", () -> guarded(() -> handleRejections(rejections(), () -> authenticated(() -> concat(
+            path("responses", () -> post(() -> answer(admission.limiting(this::createResponse)))),
             path(PathMatchers.segment("responses").slash(PathMatchers.segment()), id -> get(() ->
                 parameterOptional("stream", stream -> parameterOptional("starting_after", after ->
                     answer(request -> getResponse(id, stream.map(Boolean::parseBoolean).orElse(false),
                         after.map(ApiRoutes::sequenceNumber).orElse(-1))))))),
             path(PathMatchers.segment("responses").slash(PathMatchers.segment()).slash("cancel"), id ->
                 post(() -> answer(request -> cancelResponse(id)))),
-            path(PathMatchers.segment("chat").slash("completions"), () -> post(() -> answer(this::createChat))),
+            path(PathMatchers.segment("chat").slash("completions"), () ->
+                post(() -> answer(admission.limiting(this::createChat)))),
             path("models", () -> get(() -> answer(request -> CompletableFuture.completedFuture(json(200, models()))))),
             path(PathMatchers.segment("models").slash(PathMatchers.remaining()), id -> get(() ->
                 answer(request -> model(id)))),
             path(PathMatchers.segment("conversations").slash(PathMatchers.segment()), key -> concat(
-                get(() -> answer(request -> transcript(key))),
-                delete(() -> answer(request -> reset(key))))))))));
+                get(() -> answer(request -> transcript(pathKey(key)))),
+                delete(() -> answer(request -> reset(pathKey(key)))))))))))));
   }
 
   // ---- Responses ----------------------------------------------------------------------------
 
   private CompletionStage<HttpResponse> createResponse(HttpRequest http) {
     return body(http).thenCompose(body -> {
-      TurnRequest request = TurnRequest.responses(body, headers(http), catalog, settings.exposeReasoning());
+      TurnRequest request = TurnRequest.responses(body, headers(http), catalog, settings.exposeReasoning(), ids);
       return start(request).thenCompose(accepted -> {
-        String id = ResponseIds.of(request.sessionKey(), accepted.turnId());
+        String id = ids.of(request.sessionKey(), accepted.turnId());
         ResponsesStream stream = new ResponsesStream(new ResponsesStream.Shape(id, request.sessionKey(), now(),
             request.model().name(), body, request.includeReasoning()));
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
@@ -166,7 +178,7 @@ public final class ApiRoutes extends AllDirectives {
     return body(http).thenCompose(body -> {
       TurnRequest request = TurnRequest.chat(body, headers(http), catalog, settings.exposeReasoning());
       return start(request).thenCompose(accepted -> {
-        String id = "chatcmpl-" + ResponseIds.of(request.sessionKey(), accepted.turnId()).substring("resp_".length());
+        String id = "chatcmpl-" + ids.of(request.sessionKey(), accepted.turnId()).substring(ResponseIds.PREFIX.length());
         ChatStream chat = new ChatStream(id, now(), request.model().name(), request.includeReasoning(),
             request.includeUsage());
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
@@ -188,7 +200,7 @@ public final class ApiRoutes extends AllDirectives {
       ArrayNode turns = out.putArray("turns");
       for (Turn turn : transcript.turns()) {
         ObjectNode node = Json.MAPPER.valueToTree(turn);
-        node.put("response_id", ResponseIds.of(key, turn.turnId()));
+        node.put("response_id", ids.of(key, turn.turnId()));
         turns.add(node);
       }
       return json(200, out);
@@ -239,7 +251,7 @@ public final class ApiRoutes extends AllDirectives {
           List<Turn> turns = transcript.turns();
           if (turns.stream().noneMatch(turn -> turn.turnId().equals(request.previousTurnId()))) {
             throw ApiError.notFound("response_not_found", "previous_response_id",
-                "No response with id '" + ResponseIds.of(request.sessionKey(), request.previousTurnId()) + "' exists.");
+                "No response with id '" + ids.of(request.sessionKey(), request.previousTurnId()) + "' exists.");
           }
           if (!turns.get(turns.size() - 1).turnId().equals(request.previousTurnId())) {
             throw new ApiError(409, "invalid_request_error", "previous_response_not_latest", "previous_response_id",
@@ -280,11 +292,15 @@ public final class ApiRoutes extends AllDirectives {
   private CompletionStage<Turn> storedTurn(ResponseIds.Ref ref) {
     return conversations.transcript(ref.sessionKey()).thenApply(transcript -> transcript.turns().stream()
         .filter(turn -> turn.turnId().equals(ref.turnId())).findFirst()
-        .orElseThrow(() -> notFound(ResponseIds.of(ref.sessionKey(), ref.turnId()))));
+        .orElseThrow(() -> notFound(ids.of(ref.sessionKey(), ref.turnId()))));
   }
 
-  private static ResponseIds.Ref responseRef(String id) {
-    return ResponseIds.parse(id).orElseThrow(() -> notFound(id));
+  private static String pathKey(String key) {
+    return SessionKeys.checked(key, null, "the path /v1/conversations/{session key}");
+  }
+
+  private ResponseIds.Ref responseRef(String id) {
+    return ids.parse(id).orElseThrow(() -> notFound(id));
   }
 
   private static ApiError notFound(String id) {
@@ -296,6 +312,12 @@ public final class ApiRoutes extends AllDirectives {
   }
 
   // ---- HTTP plumbing ------------------------------------------------------------------------
+
+  /** Refuses foreign hosts and browser origins (and answers CORS preflights) before anything else. */
+  private Route guarded(Supplier<Route> inner) {
+    return extractRequest(request -> browsers.intercept(request).map(this::complete)
+        .orElseGet(() -> respondWithHeaders(browsers.responseHeaders(request), inner)));
+  }
 
   private Route authenticated(Supplier<Route> inner) {
     if (settings.authToken().isEmpty()) {
@@ -323,7 +345,7 @@ public final class ApiRoutes extends AllDirectives {
     });
   }
 
-  private static HttpResponse errorResponse(Throwable failure) {
+  static HttpResponse errorResponse(Throwable failure) {
     Throwable e = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
     if (e instanceof ApiError api) {
       return api.response();
@@ -331,26 +353,24 @@ public final class ApiRoutes extends AllDirectives {
     if (e instanceof TimeoutException) {
       return ApiError.unavailable("The conversation did not answer in time; try again.").response();
     }
-    return ApiError.internal("Internal error: " + e).response();
+    // The detail may quote internals (a database URL, a header); the client gets an id to report.
+    String errorId = "err_" + UUID.randomUUID().toString().replace("-", "");
+    log.error("internal error {}", errorId, e);
+    return ApiError.internal("Internal error " + errorId + "; the server's log has the details.").response();
   }
 
+  /** The body as a JSON object; Pekko enforces gateway.maxBodyMegabytes as it is read. */
   private CompletionStage<ObjectNode> body(HttpRequest request) {
-    long limit = settings.maxBodyBytes();
-    if (request.entity().getContentLengthOption().orElse(0L) > limit) {
-      request.discardEntityBytes(materializer);
-      return CompletableFuture.failedStage(ApiError.tooLarge(limit));
-    }
-    // Counted as it arrives, so a chunked body without a length is refused as soon as it is too long.
-    return request.entity().getDataBytes().limitWeighted(limit, chunk -> (long) chunk.size())
-        .completionTimeout(Duration.ofMillis(BODY_READ_TIMEOUT_MILLIS))
+    return request.entity().getDataBytes().completionTimeout(settings.limits().bodyReadTimeout())
         .runFold(ByteString.emptyByteString(), ByteString::concat, materializer)
         .handle((body, failure) -> {
-          if (failure instanceof StreamLimitReachedException
-              || failure instanceof CompletionException && failure.getCause() instanceof StreamLimitReachedException) {
-            throw ApiError.tooLarge(limit);
+          Throwable cause = failure instanceof CompletionException && failure.getCause() != null
+              ? failure.getCause() : failure;
+          if (cause instanceof EntityStreamSizeException tooLarge) {
+            throw ApiError.tooLarge(tooLarge.limit());
           }
-          if (failure != null) {
-            throw ApiError.badRequest(null, "The request body could not be read: " + failure.getMessage());
+          if (cause != null) {
+            throw ApiError.badRequest(null, "The request body could not be read: " + cause.getMessage());
           }
           return Json.requestObject(body.toArray());
         });

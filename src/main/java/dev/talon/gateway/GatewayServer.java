@@ -8,6 +8,7 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.http.javadsl.settings.ServerSettings;
 
 /** Binds Talon's HTTP API on the configured address and port. */
 public final class GatewayServer {
@@ -22,7 +23,12 @@ public final class GatewayServer {
       throw new IllegalStateException("refusing to listen on " + settings.bind()
           + " without an auth token: set gateway.auth.token (or TALON_GATEWAY_TOKEN), or bind to loopback");
     }
-    return Http.get(system).newServerAt(settings.bind(), settings.port()).bind(routes);
+    ServerSettings server = ServerSettings.create(system.classicSystem());
+    // Pekko's own body limit covers every route: a larger body fails as it is read, even one
+    // sent chunked without a length.
+    server = server.withBacklog(settings.limits().backlog()).withParsingErrorHandler(ParseErrors.class.getName())
+        .withParserSettings(server.getParserSettings().withMaxContentLength(settings.limits().maxBodyBytes()));
+    return Http.get(system).newServerAt(settings.bind(), settings.port()).withSettings(server).bind(routes);
   }
 
   static boolean isLoopback(String host) {

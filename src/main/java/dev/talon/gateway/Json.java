@@ -1,8 +1,11 @@
 package dev.talon.gateway;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -13,6 +16,14 @@ import java.io.IOException;
 final class Json {
   static final ObjectMapper MAPPER = new ObjectMapper().registerModule(new JavaTimeModule())
       .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS);
+
+  /**
+   * Request bodies are read strictly: with a duplicate key or text after the object, what the
+   * client meant is unclear (parsers disagree on which duplicate wins), so it is a 400.
+   */
+  private static final ObjectReader REQUESTS = MAPPER.reader()
+      .with(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+      .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
   private Json() {}
 
@@ -44,9 +55,10 @@ final class Json {
   static ObjectNode requestObject(byte[] body) {
     JsonNode node;
     try {
-      node = MAPPER.readTree(body);
+      node = REQUESTS.readTree(body);
     } catch (IOException e) {
-      throw ApiError.badRequest(null, "The body is not valid JSON: " + (e instanceof com.fasterxml.jackson.core.JsonProcessingException j ? j.getOriginalMessage() : e.getMessage()));
+      throw ApiError.badRequest(null, "The body is not valid JSON: "
+          + (e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage()));
     }
     if (node == null || !node.isObject()) {
       throw ApiError.badRequest(null, "The body must be a JSON object.");

@@ -30,7 +30,7 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
 
   /** {@code POST /v1/responses}. */
   static TurnRequest responses(ObjectNode body, Function<String, Optional<String>> headers, ModelCatalog catalog,
-      boolean exposeReasoning) {
+      boolean exposeReasoning, ResponseIds ids) {
     Fields f = Fields.of(body);
     ModelChoice model = choice(f, headers, catalog);
     List<ModelRequest.Item> input = new ArrayList<>();
@@ -58,7 +58,7 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
         toolChoice(f.get("tool_choice"), false), f.get("max_output_tokens").positiveInt(),
         f.get("temperature").number(0, 2), reasoning.get("effort").text());
     Optional<ResponseIds.Ref> previous = Optional.ofNullable(f.get("previous_response_id").text())
-        .map(id -> ResponseIds.parse(id).orElseThrow(() -> ApiError.notFound("response_not_found",
+        .map(id -> ids.parse(id).orElseThrow(() -> ApiError.notFound("response_not_found",
             "previous_response_id", "No response with id '" + id + "' exists.")));
     metadata(f.get("metadata"));
     return new TurnRequest(sessionKey(headers, f.get("user").text(), previous.map(ResponseIds.Ref::sessionKey)),
@@ -131,14 +131,20 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
    */
   private static String sessionKey(Function<String, Optional<String>> headers, String user,
       Optional<String> previous) {
-    Optional<String> header = headers.apply(SESSION_HEADER).or(() -> headers.apply(OPENCLAW_SESSION_HEADER))
-        .filter(key -> !key.isBlank());
+    Optional<String> header = headerKey(headers, SESSION_HEADER).or(() -> headerKey(headers, OPENCLAW_SESSION_HEADER));
     if (header.isPresent() && previous.isPresent() && !header.get().equals(previous.get())) {
       throw ApiError.badRequest("previous_response_id",
           "previous_response_id belongs to another conversation than the session key header names.");
     }
-    return header.or(() -> previous).or(() -> Optional.ofNullable(user).filter(u -> !u.isBlank()).map(u -> "user:" + u))
+    return header.or(() -> previous)
+        .or(() -> Optional.ofNullable(user).filter(u -> !u.isBlank())
+            .map(u -> SessionKeys.checked("user:" + u, "user", "'user' (the key is user:<user>)")))
         .orElseGet(() -> "anon:" + UUID.randomUUID());
+  }
+
+  private static Optional<String> headerKey(Function<String, Optional<String>> headers, String name) {
+    return headers.apply(name).filter(key -> !key.isBlank())
+        .map(key -> SessionKeys.checked(key, null, "the " + name + " header"));
   }
 
   private static ModelRequest.Item responsesItem(Fields item) {

@@ -62,10 +62,10 @@ public final class HttpModelClient implements ModelClient {
         .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, call.bodyBytes()))
         .addHeaders(headers(call.headers()));
     // Each run is a new call with its own clocks and parser: a retry runs the same source again.
-    String key = model.provider().apiKey().orElse(null);
+    List<String> secrets = model.secrets();
     return Source.lazySource(() -> send(httpRequest, model, call))
         .mapError(UpstreamException.class, e -> {
-          UpstreamFailure redacted = e.failure().redacting(key);
+          UpstreamFailure redacted = e.failure().redacting(secrets);
           return redacted == e.failure() ? e : new UpstreamException(redacted);
         })
         .mapMaterializedValue(ignored -> NotUsed.getInstance());

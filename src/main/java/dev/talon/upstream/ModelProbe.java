@@ -106,7 +106,8 @@ public final class ModelProbe {
             .thenApply(body -> {
               String text = body.getData().decodeString(StandardCharsets.UTF_8);
               if (!response.status().isSuccess()) {
-                throw new UpstreamException(ErrorClassifier.fromHttp(response.status().intValue(), text, null));
+                throw new UpstreamException(ErrorClassifier.fromHttp(response.status().intValue(), text, null)
+                    .redacting(provider.secrets()));
               }
               return text;
             }))

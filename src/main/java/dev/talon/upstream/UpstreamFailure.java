@@ -1,6 +1,8 @@
 package dev.talon.upstream;
 
 import java.time.Duration;
+import java.util.Collection;
+import java.util.Objects;
 
 /**
  * Why a model call failed, with the evidence the server gave. The {@link Kind} is a closed set
@@ -23,14 +25,16 @@ public record UpstreamFailure(
   }
 
   /**
-   * This failure with {@code secret} masked in its message: some servers and proxies quote the
-   * key they were sent, and messages end up in journals, logs and clients' error bodies.
+   * This failure with {@code secrets} masked in its message: some servers and proxies quote the
+   * key or headers they were sent, and messages end up in journals, logs and clients' error bodies.
    */
-  public UpstreamFailure redacting(String secret) {
-    if (secret == null || secret.isEmpty() || message == null || !message.contains(secret)) {
-      return this;
+  public UpstreamFailure redacting(Collection<String> secrets) {
+    String masked = message;
+    for (String secret : secrets) {
+      masked = masked == null || secret.isEmpty() ? masked : masked.replace(secret, "[redacted]");
     }
-    return new UpstreamFailure(kind, status, errorType, errorCode, message.replace(secret, "[redacted]"), retryAfter);
+    return Objects.equals(masked, message) ? this
+        : new UpstreamFailure(kind, status, errorType, errorCode, masked, retryAfter);
   }
 
   /** What the runtime does about a failure. */

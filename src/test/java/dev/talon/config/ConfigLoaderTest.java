@@ -439,7 +439,8 @@ class ConfigLoaderTest {
                      user: "postgres" }, cluster: { port: 2552, seedNodes: ["pekko://talon@10.0.0.1:2552"] } },
             models: {
           """), Map.of("TOKEN", "t0k"));
-      assertEquals(new GatewaySettings(9000, "0.0.0.0", Optional.of("t0k"), GatewaySettings.DEFAULT_MAX_BODY_BYTES, false, GatewaySettings.DEFAULT_KEEP_ALIVE), config.gateway());
+      assertEquals(new GatewaySettings(9000, "0.0.0.0", Optional.of("t0k"), false, GatewaySettings.DEFAULT_KEEP_ALIVE,
+          GatewaySettings.Browsers.NONE, GatewaySettings.Limits.DEFAULTS, Optional.empty()), config.gateway());
       assertEquals("/var/talon", config.talon().dataDir());
       assertEquals(TalonSettings.Storage.Type.POSTGRES, config.talon().storage().type());
       assertEquals("postgres", config.talon().storage().user());
@@ -477,6 +478,57 @@ class ConfigLoaderTest {
           talon.failover());
       assertEquals(new TalonSettings.Conversations(10, java.time.Duration.ofSeconds(30)), talon.conversations());
       assertEquals(TalonSettings.Failover.DEFAULTS, load(LOCAL).talon().failover());
+    }
+
+    @Test
+    void readsTheGatewaysBrowserRulesLimitsAndResponseIdSecret() {
+      GatewaySettings gateway = load(LOCAL.replace("models: {\n", """
+          gateway: { allowedHosts: ["talon.lan"], allowedOrigins: ["http://localhost:3000"], maxBodyMegabytes: 2,
+                     maxConcurrentTurns: 8, backlog: 4096, askTimeoutSeconds: 30, bodyReadTimeoutSeconds: 5,
+                     responseIdSecret: "${SECRET}" },
+            models: {
+          """), Map.of("SECRET", "s".repeat(32))).gateway();
+      assertEquals(new GatewaySettings.Browsers(List.of("talon.lan"), List.of("http://localhost:3000")),
+          gateway.browsers());
+      assertEquals(new GatewaySettings.Limits(2L * 1024 * 1024, 8, 4096, java.time.Duration.ofSeconds(30),
+          java.time.Duration.ofSeconds(5)), gateway.limits());
+      assertEquals(Optional.of("s".repeat(32)), gateway.responseIdSecret());
+    }
+
+    @Test
+    void refusesAnOriginWithAPathAndAShortResponseIdSecretNamingPathAndLine() {
+      List<ConfigProblem> errors = errors(LOCAL.replace("models: {\n", """
+          gateway: { allowedOrigins: ["http://localhost:3000/app"],
+                     responseIdSecret: "short", maxConcurrentTurns: 0 },
+            models: {
+          """));
+      assertEquals(3, errors.size(), errors::toString);
+      assertTrue(errors.stream().anyMatch(e -> e.path().equals("gateway.allowedOrigins[0]") && e.line() == 2
+          && e.message().contains("no path")), errors::toString);
+      assertTrue(errors.stream().anyMatch(e -> e.path().equals("gateway.responseIdSecret") && e.line() == 3),
+          errors::toString);
+      assertTrue(errors.stream().anyMatch(e -> e.path().equals("gateway.maxConcurrentTurns")), errors::toString);
+    }
+
+    @Test
+    void secretsNeverShowInTheSettingsPrintedForm() {
+      TalonConfig config = load("""
+          { gateway: { auth: { token: "gw-token-secret-1" }, responseIdSecret: "id-secret-0123456789abcdef0123456789" },
+            talon: { storage: { type: "postgres", url: "jdbc:postgresql://127.0.0.1:5432/t", user: "u",
+                                password: "pg-password-secret-2" } },
+            models: { mode: "replace", providers: {
+              p: { baseUrl: "http://127.0.0.1:1/v1", apiKey: "sk-api-key-secret-3", headers: { "x-api-key": "hdr-secret-4" },
+                   models: [{ id: "m", headers: { "x-model-key": "model-hdr-secret-5" } }] } } } }
+          """);
+      String printed = String.join("\n", config.toString(), config.gateway().toString(), config.talon().toString(),
+          config.catalog().models().toString(), config.catalog().provider("p").orElseThrow().toString());
+      for (String secret : List.of("gw-token-secret-1", "id-secret-0123456789", "pg-password-secret-2",
+          "sk-api-key-secret-3", "hdr-secret-4", "model-hdr-secret-5")) {
+        assertFalse(printed.contains(secret), () -> secret + " printed in " + printed);
+      }
+      assertTrue(printed.contains("x-api-key") && printed.contains("x-model-key"), "header names stay readable");
+      assertEquals(List.of("sk-api-key-secret-3", "hdr-secret-4", "model-hdr-secret-5"),
+          config.catalog().models().iterator().next().secrets());
     }
 
     @Test

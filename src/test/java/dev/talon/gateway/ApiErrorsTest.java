@@ -324,7 +324,7 @@ class ApiErrorsTest extends OnANode {
   @Test
   void aWellFormedResponseIdThatDoesNotExistIs404() throws Exception {
     String key = "well-formed-1";
-    String id = ResponseIds.of(key, UUID.randomUUID().toString());
+    String id = api.ids.of(key, UUID.randomUUID().toString());
     JsonNode error = assertError(api.get("/v1/responses/" + id), 404, "invalid_request_error", "response_not_found",
         null);
     assertMessageMentions(error, id);
@@ -415,7 +415,7 @@ class ApiErrorsTest extends OnANode {
 
     int upstreamBefore = api.fake.requests().size();
     HttpResponse<String> cancel = send(api.request("/v1/responses/" + id + "/cancel")
-        .POST(HttpRequest.BodyPublishers.noBody()));
+        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.noBody()));
     JsonNode error = assertError(cancel, 409, "invalid_request_error", "response_not_running", null);
     assertMessageMentions(error, id);
     assertEquals(upstreamBefore, api.fake.requests().size());
@@ -424,8 +424,9 @@ class ApiErrorsTest extends OnANode {
     assertEquals(Status.COMPLETED, turns.get(0).status(), "a refused cancel leaves the turn as it was");
 
     // a response that does not exist at all cannot be cancelled either
-    String unknown = ResponseIds.of("cancel-unknown-1", UUID.randomUUID().toString());
-    assertError(send(api.request("/v1/responses/" + unknown + "/cancel").POST(HttpRequest.BodyPublishers.noBody())),
+    String unknown = api.ids.of("cancel-unknown-1", UUID.randomUUID().toString());
+    assertError(send(api.request("/v1/responses/" + unknown + "/cancel")
+        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.noBody())),
         404, "invalid_request_error", "response_not_found", null);
     assertNoTurns(api, "cancel-unknown-1");
   }
@@ -441,7 +442,7 @@ class ApiErrorsTest extends OnANode {
     String key = "too-large-1";
     JsonNode error = assertError(refused(key, () -> responses(key, hugeRequest())),
         413, "invalid_request_error", "request_too_large", null);
-    assertMessageMentions(error, Long.toString(dev.talon.config.GatewaySettings.DEFAULT_MAX_BODY_BYTES));
+    assertMessageMentions(error, Long.toString(dev.talon.config.GatewaySettings.Limits.DEFAULTS.maxBodyBytes()));
   }
 
   @Test
@@ -453,7 +454,7 @@ class ApiErrorsTest extends OnANode {
             .header("Content-Type", "application/json").header(SESSION, key)
             .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new ByteArrayInputStream(body))))),
         413, "invalid_request_error", "request_too_large", null);
-    assertMessageMentions(error, Long.toString(dev.talon.config.GatewaySettings.DEFAULT_MAX_BODY_BYTES));
+    assertMessageMentions(error, Long.toString(dev.talon.config.GatewaySettings.Limits.DEFAULTS.maxBodyBytes()));
   }
 
   // ---- failures of the models ---------------------------------------------------------------

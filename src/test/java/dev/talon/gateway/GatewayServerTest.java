@@ -48,7 +48,8 @@ class GatewayServerTest {
   @Test
   void refusesToListenBeyondLoopbackWithoutAToken() {
     IllegalStateException e = assertThrows(IllegalStateException.class,
-        () -> GatewayServer.bind(testKit.system(), new GatewaySettings(0, "0.0.0.0", Optional.empty(), 1, false, Duration.ofSeconds(1)), new HealthRoutes().route()));
+        () -> GatewayServer.bind(testKit.system(), new GatewaySettings(0, "0.0.0.0", Optional.empty(), false, Duration.ofSeconds(1),
+            GatewaySettings.Browsers.NONE, GatewaySettings.Limits.DEFAULTS, Optional.empty()), new HealthRoutes().route()));
     assertTrue(e.getMessage().contains("without an auth token"), e.getMessage());
   }
 
@@ -56,7 +57,7 @@ class GatewayServerTest {
   void readyOnlyOnceStartedAndUntilDraining() throws Exception {
     CompletableFuture<Done> started = new CompletableFuture<>();
     ApiRoutes api = new ApiRoutes(null, null, GatewaySettings.loopback(0, "secret"),
-        Materializer.matFromSystem(testKit.system()), started);
+        Materializer.matFromSystem(testKit.system()), started, new ResponseIds(new byte[32]));
     ServerBinding binding = GatewayServer.bind(testKit.system(), GatewaySettings.loopback(0, "secret"), api.route())
         .toCompletableFuture().get(10, TimeUnit.SECONDS);
     try {

@@ -10,14 +10,21 @@ import dev.talon.conversation.ConversationEntity.Transcript;
 import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.TurnMetrics;
 import dev.talon.testing.FakeUpstream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.function.UnaryOperator;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.stream.Materializer;
 
@@ -30,16 +37,20 @@ import org.apache.pekko.stream.Materializer;
 final class TalonApi implements AutoCloseable {
   static final ObjectMapper JSON = new ObjectMapper();
   static final String TOKEN = "test-token-123";
+  /** A credential in the local provider's {@code headers}: as secret as its API key. */
+  static final String HEADER_SECRET = "hdr-local-secret-value";
 
   final FakeUpstream fake;
   final TalonRuntime runtime;
   final ServerBinding binding;
+  final ResponseIds ids;
   final HttpClient http = HttpClient.newHttpClient();
 
-  private TalonApi(FakeUpstream fake, TalonRuntime runtime, ServerBinding binding) {
+  private TalonApi(FakeUpstream fake, TalonRuntime runtime, ServerBinding binding, ResponseIds ids) {
     this.fake = fake;
     this.runtime = runtime;
     this.binding = binding;
+    this.ids = ids;
   }
 
   static TalonApi start(Path dataDir) throws Exception {
@@ -48,14 +59,21 @@ final class TalonApi implements AutoCloseable {
 
   /** @param token the bearer token clients must send, or null for none (loopback only) */
   static TalonApi start(Path dataDir, String token) throws Exception {
-    return start(dataDir, token, DEFAULT_CONFIG);
+    return start(dataDir, token, "", UnaryOperator.identity());
+  }
+
+  /**
+   * @param talon more of the {@code talon} settings, e.g. {@code storage: {...},}
+   * @param gateway changes to the gateway settings the test node runs with
+   */
+  static TalonApi start(Path dataDir, String token, String talon, UnaryOperator<GatewaySettings> gateway)
+      throws Exception {
+    return start(dataDir, token, fakeUrl -> DEFAULT_CONFIG.formatted(fakeUrl, talon, HEADER_SECRET), gateway);
   }
 
   /** @param config the node's config, with {@code %1$s} standing for the fake's base URL */
   static TalonApi start(Path dataDir, String token, String config) throws Exception {
-    FakeUpstream fake = FakeUpstream.start();
-    return start(dataDir, token, fake, ConfigLoader.parse(config.formatted(fake.baseUrl()), "api-test.json5",
-        Map.<String, String>of()::get));
+    return start(dataDir, token, config::formatted, UnaryOperator.identity());
   }
 
   private static final String DEFAULT_CONFIG = """
@@ -63,24 +81,30 @@ final class TalonApi implements AutoCloseable {
                                 models: { "local/a": { alias: "fast" } } },
                     list: [{ id: "main", default: true }, { id: "helper", model: { primary: "backup/b" } }] },
           models: { mode: "replace", providers: {
-            local: { baseUrl: "%1$s", apiKey: "sk-local-secret", api: "openai-responses", models: [{ id: "a" }] },
+            local: { baseUrl: "%1$s", apiKey: "sk-local-secret", api: "openai-responses", models: [{ id: "a" }],
+                     headers: { "x-upstream-token": "%3$s" } },
             backup: { baseUrl: "%1$s", apiKey: "sk-backup-secret", api: "openai-completions", models: [{ id: "b" }] } } },
-          talon: { failover: { retries: 1, backoffInitialMs: 10, backoffMaxMs: 20 } } }
+          talon: { %2$s failover: { retries: 1, backoffInitialMs: 10, backoffMaxMs: 20 } } }
         """;
 
-  private static TalonApi start(Path dataDir, String token, FakeUpstream fake, TalonConfig config) throws Exception {
+  private static TalonApi start(Path dataDir, String token, Function<String, String> configFor,
+      UnaryOperator<GatewaySettings> gateway) throws Exception {
+    FakeUpstream fake = FakeUpstream.start();
+    TalonConfig config = ConfigLoader.parse(configFor.apply(fake.baseUrl()), "api-test.json5",
+        Map.<String, String>of()::get);
     TalonRuntime runtime = TalonRuntime.start(config, dataDir,
         system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()));
     runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
     // keep-alive comments every 300 ms, so a test sees them while a cold model is "loading"
     GatewaySettings loopback = GatewaySettings.loopback(0, token);
-    GatewaySettings settings = new GatewaySettings(0, loopback.bind(), loopback.authToken(), loopback.maxBodyBytes(),
-        false, Duration.ofMillis(300));
+    GatewaySettings settings = gateway.apply(new GatewaySettings(0, loopback.bind(), loopback.authToken(), false,
+        Duration.ofMillis(300), loopback.browsers(), loopback.limits(), Optional.empty()));
+    ResponseIds ids = ResponseIds.forNode(settings, dataDir);
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), settings,
-        Materializer.matFromSystem(runtime.system()), runtime.whenUp());
+        Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ids);
     ServerBinding binding = GatewayServer.bind(runtime.system(), settings, api.route())
         .toCompletableFuture().get(10, TimeUnit.SECONDS);
-    return new TalonApi(fake, runtime, binding);
+    return new TalonApi(fake, runtime, binding, ids);
   }
 
   /** {@code http://127.0.0.1:<port>/v1}, what an OpenAI SDK takes as its base URL. */
@@ -104,6 +128,20 @@ final class TalonApi implements AutoCloseable {
 
   HttpResponse<String> get(String path) throws Exception {
     return http.send(request(path).GET().build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  /**
+   * One request, its bytes as given, on a connection of its own; the whole response as text.
+   * For what Java's client will not send: a foreign {@code Host}, raw bytes in a header.
+   */
+  String raw(String request) throws IOException {
+    try (Socket socket = new Socket("127.0.0.1", binding.localAddress().getPort())) {
+      socket.setSoTimeout(30_000);
+      OutputStream out = socket.getOutputStream();
+      out.write(request.getBytes(StandardCharsets.UTF_8));
+      out.flush();
+      return new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    }
   }
 
   static JsonNode json(HttpResponse<String> response) throws Exception {

@@ -1,0 +1,62 @@
+package dev.talon.gateway;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import com.typesafe.config.ConfigFactory;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpRequest;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.util.ByteString;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The turn cap's bookkeeping where the HTTP tests cannot reach: a stream the server never sends. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class AdmissionTest {
+  static final ActorTestKit testKit = ActorTestKit.create(ConfigFactory.parseString(
+      "pekko.stream.materializer.subscription-timeout.timeout = 300ms"));
+
+  @AfterAll
+  static void shutdown() {
+    testKit.shutdownTestKit();
+  }
+
+  static CompletionStage<HttpResponse> endless(HttpRequest request) {
+    return CompletableFuture.completedFuture(HttpResponse.create().withEntity(HttpEntities.createChunked(
+        ContentTypes.TEXT_PLAIN_UTF8, Source.repeat(ByteString.fromString("."))
+            .throttle(1, Duration.ofMillis(50)))));
+  }
+
+  @Test
+  void aStreamThatIsNeverSentGivesItsPlaceBack() throws Exception {
+    Function<HttpRequest, CompletionStage<HttpResponse>> limited =
+        new Admission(1, Materializer.matFromSystem(testKit.system())).limiting(AdmissionTest::endless);
+    limited.apply(HttpRequest.create()).toCompletableFuture().get(5, TimeUnit.SECONDS); // the client left: never sent
+    ApiError full = assertThrows(ApiError.class, () -> limited.apply(HttpRequest.create()));
+    assertEquals(429, full.response().status().intValue());
+
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    while (true) {
+      try {
+        limited.apply(HttpRequest.create());
+        return;
+      } catch (ApiError stillFull) {
+        if (System.nanoTime() > deadline) {
+          throw new AssertionError("the place of a stream never sent was not given back");
+        }
+        Thread.sleep(20); // a poll interval, not a timed assertion
+      }
+    }
+  }
+}
