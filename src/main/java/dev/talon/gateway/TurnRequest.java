@@ -17,13 +17,15 @@ import java.util.function.Function;
  * agent and model, and the turn's new input and options. Both APIs read into this.
  *
  * @param sessionKey the conversation to continue or start
+ * @param keyless the client named no conversation: {@code sessionKey} was made up
+ * @param store keep the turn in its conversation (OpenAI's {@code store})
  * @param previousTurnId the turn {@code previous_response_id} names, which must be the
  *     conversation's last; null otherwise
  * @param includeReasoning send the model's reasoning to the client
  * @param includeUsage chat only: end the stream with a usage chunk
  */
-record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, ModelRequest turn, boolean stream,
-    boolean includeReasoning, boolean includeUsage, JsonNode metadata) {
+record TurnRequest(String sessionKey, boolean keyless, boolean store, String previousTurnId, ModelChoice model,
+    ModelRequest turn, boolean stream, boolean includeReasoning, boolean includeUsage, JsonNode metadata) {
 
   static final String SESSION_HEADER = "x-talon-session-key";
   static final String OPENCLAW_SESSION_HEADER = "x-openclaw-session-key";
@@ -61,7 +63,8 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
         .map(id -> ResponseIds.parse(id).orElseThrow(() -> ApiError.notFound("response_not_found",
             "previous_response_id", "No response with id '" + id + "' exists.")));
     metadata(f.get("metadata"));
-    return new TurnRequest(sessionKey(headers, f.get("user").text(), previous.map(ResponseIds.Ref::sessionKey)),
+    Optional<String> key = sessionKey(headers, f.get("user").text(), previous.map(ResponseIds.Ref::sessionKey));
+    return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(), f.get("store").bool(true),
         previous.map(ResponseIds.Ref::turnId).orElse(null), model, turn, f.get("stream").bool(false),
         asked || exposeReasoning, false, f.get("metadata").node());
   }
@@ -115,8 +118,10 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
         maxTokens != null ? maxTokens : f.get("max_tokens").positiveInt(), f.get("temperature").number(0, 2),
         f.get("reasoning_effort").text());
     metadata(f.get("metadata"));
-    return new TurnRequest(sessionKey(headers, f.get("user").text(), Optional.empty()), null, model, turn,
-        f.get("stream").bool(false), exposeReasoning,
+    // The client owns the history unless it names a conversation or asks to store.
+    Optional<String> key = sessionKey(headers, f.get("user").text(), Optional.empty());
+    return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(), f.get("store").bool(key.isPresent()),
+        null, model, turn, f.get("stream").bool(false), exposeReasoning,
         f.get("stream_options").object().get("include_usage").bool(false), f.get("metadata").node());
   }
 
@@ -126,10 +131,18 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
   }
 
   /**
-   * The session header, else {@code previous_response_id}'s conversation, else the {@code user}
-   * field; with none of them, a new conversation.
+   * The conversation that keeps this turn, or null when none does (a client that named none and
+   * asked to store nothing).
    */
-  private static String sessionKey(Function<String, Optional<String>> headers, String user,
+  String keptBy() {
+    return keyless && !store ? null : sessionKey;
+  }
+
+  /**
+   * The session header, else {@code previous_response_id}'s conversation, else the {@code user}
+   * field; with none of them, empty.
+   */
+  private static Optional<String> sessionKey(Function<String, Optional<String>> headers, String user,
       Optional<String> previous) {
     Optional<String> header = headers.apply(SESSION_HEADER).or(() -> headers.apply(OPENCLAW_SESSION_HEADER))
         .filter(key -> !key.isBlank());
@@ -137,8 +150,11 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
       throw ApiError.badRequest("previous_response_id",
           "previous_response_id belongs to another conversation than the session key header names.");
     }
-    return header.or(() -> previous).or(() -> Optional.ofNullable(user).filter(u -> !u.isBlank()).map(u -> "user:" + u))
-        .orElseGet(() -> "anon:" + UUID.randomUUID());
+    return header.or(() -> previous).or(() -> Optional.ofNullable(user).filter(u -> !u.isBlank()).map(u -> "user:" + u));
+  }
+
+  private static String newKey() {
+    return "anon:" + UUID.randomUUID();
   }
 
   private static ModelRequest.Item responsesItem(Fields item) {

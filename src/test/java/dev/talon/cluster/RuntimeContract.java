@@ -125,7 +125,7 @@ abstract class RuntimeContract {
     runner.fail("upstream down");
     turn("failed", "q");
     turn("was-reset", "forget me");
-    get(runtime.conversations().reset("was-reset"));
+    get(runtime.conversations().delete("was-reset"));
     turn("was-reset", "fresh start");
     int longTurns = 1000;
     long writing = System.nanoTime();
@@ -165,6 +165,44 @@ abstract class RuntimeContract {
     assertInstanceOf(TurnEvent.Completed.class, turn("killed-mid-turn", "hello?"));
     assertEquals(List.of(new ModelRequest.Message(Role.USER, "are you there?"),
         new ModelRequest.Message(Role.USER, "hello?")), runner.lastCall().request().input());
+  }
+
+  /** Rows of {@code table} that belong to the conversation {@code session}. */
+  long rows(String table, String session) throws Exception {
+    try (Connection connection = JournalDatabase.of(config().talon().storage(), dataDir()).connect();
+        PreparedStatement query = connection.prepareStatement(
+            "SELECT COUNT(*) FROM \"" + table + "\" WHERE \"persistence_id\" = ?")) {
+      query.setString(1, "Conversation|" + session);
+      try (ResultSet rs = query.executeQuery()) {
+        rs.next();
+        return rs.getLong(1);
+      }
+    }
+  }
+
+  @Test
+  void deleteCancelsTheRunningTurnAndLeavesNoRowsThenTheKeyStartsAfresh() throws Exception {
+    // 51 turns are 102 events: past the snapshot taken every 100.
+    for (int i = 0; i < 51; i++) {
+      turn("erased", "secret " + i);
+    }
+    ScriptedTurnRunner.Script running = runner.hold("never ", "finished");
+    TurnAccepted last = start("erased", "one more");
+    assertTrue(rows("event_journal", "erased") > 100);
+    assertEquals(1, rows("snapshot", "erased"));
+
+    get(runtime.conversations().delete("erased"));
+    running.terminated().get(10, TimeUnit.SECONDS);
+    List<TurnEvent> events = collect(last.events(), runtime);
+    assertEquals("CANCELLED", ((TurnEvent.Failed) events.get(events.size() - 1)).kind());
+    assertEquals(0, rows("event_journal", "erased"));
+    assertEquals(0, rows("snapshot", "erased"));
+
+    assertEquals(List.of(), transcript("erased").turns());
+    runner.answer("fresh");
+    assertInstanceOf(TurnEvent.Completed.class, turn("erased", "hello again"));
+    assertEquals(List.of(new ModelRequest.Message(Role.USER, "hello again")), runner.lastCall().request().input());
+    assertEquals(2, rows("event_journal", "erased"));
   }
 
   @Test
