@@ -67,7 +67,7 @@ public final class TalonRuntime implements AutoCloseable {
   }
 
   /** @param clock what the retention sweep takes for now */
-  static TalonRuntime start(TalonConfig config, Path dataDir, Function<ActorSystem<?>, TurnRunner> runners,
+  public static TalonRuntime start(TalonConfig config, Path dataDir, Function<ActorSystem<?>, TurnRunner> runners,
       Clock clock) {
     TalonSettings talon = config.talon();
     JournalDatabase database = JournalDatabase.of(talon.storage(), dataDir);

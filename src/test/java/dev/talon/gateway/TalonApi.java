@@ -15,6 +15,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -48,6 +49,14 @@ final class TalonApi implements AutoCloseable {
 
   /** @param token the bearer token clients must send, or null for none (loopback only) */
   static TalonApi start(Path dataDir, String token) throws Exception {
+    return start(dataDir, token, "", Clock.systemUTC());
+  }
+
+  /**
+   * @param talon more of the config's {@code talon} section (JSON5 members, may be empty)
+   * @param clock what the retention sweep takes for now
+   */
+  static TalonApi start(Path dataDir, String token, String talon, Clock clock) throws Exception {
     FakeUpstream fake = FakeUpstream.start();
     TalonConfig config = ConfigLoader.parse("""
         { agents: { defaults: { model: { primary: "local/a", fallbacks: ["backup/b"] },
@@ -56,10 +65,10 @@ final class TalonApi implements AutoCloseable {
           models: { mode: "replace", providers: {
             local: { baseUrl: "%1$s", apiKey: "sk-local-secret", api: "openai-responses", models: [{ id: "a" }] },
             backup: { baseUrl: "%1$s", apiKey: "sk-backup-secret", api: "openai-completions", models: [{ id: "b" }] } } },
-          talon: { failover: { retries: 1, backoffInitialMs: 10, backoffMaxMs: 20 } } }
-        """.formatted(fake.baseUrl()), "api-test.json5", Map.<String, String>of()::get);
+          talon: { failover: { retries: 1, backoffInitialMs: 10, backoffMaxMs: 20 }, %2$s } }
+        """.formatted(fake.baseUrl(), talon), "api-test.json5", Map.<String, String>of()::get);
     TalonRuntime runtime = TalonRuntime.start(config, dataDir,
-        system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()));
+        system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()), clock);
     runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
     // keep-alive comments every 300 ms, so a test sees them while a cold model is "loading"
     GatewaySettings loopback = GatewaySettings.loopback(0, token);
