@@ -33,6 +33,7 @@ import org.apache.pekko.cluster.typed.Join;
 import org.apache.pekko.persistence.Persistence;
 import org.apache.pekko.persistence.typed.PersistenceId;
 import org.apache.pekko.stream.Materializer;
+import org.slf4j.Logger;
 
 /**
  * A running Talon node: the journal database prepared, a cluster member (a cluster of one when
@@ -114,25 +115,37 @@ public final class TalonRuntime implements AutoCloseable {
   private static void scheduleSweeps(ActorSystem<?> system, JournalRows rows, Conversations conversations,
       TalonSettings.Retention retention, Clock clock) {
     AtomicBoolean sweeping = new AtomicBoolean();
+    Cluster cluster = Cluster.get(system);
     system.scheduler().scheduleWithFixedDelay(retention.sweepInterval(), retention.sweepInterval(), () -> {
-      if (sweeping.compareAndSet(false, true)) {
-        sweep(rows, conversations, clock.instant().minus(retention.keyless())).whenComplete((done, failure) -> {
-          if (failure != null) {
-            system.log().warn("the retention sweep failed (the next one tries again): {}", failure.toString());
-          }
-          sweeping.set(false);
-        });
+      // The journal is shared: the leader sweeps it for the whole cluster.
+      boolean leader = cluster.selfMember().address().equals(cluster.state().getLeader());
+      if (leader && sweeping.compareAndSet(false, true)) {
+        sweep(rows, conversations, clock.instant().minus(retention.keyless()), system.log())
+            .whenComplete((done, failure) -> {
+              if (failure != null) {
+                system.log().warn("the retention sweep failed (the next one tries again): {}", failure.toString());
+              }
+              sweeping.set(false);
+            });
       }
     }, system.executionContext());
   }
 
-  /** One conversation after the other: a sweep is background work, not a burst of recoveries. */
-  private static CompletionStage<Done> sweep(JournalRows rows, Conversations conversations, Instant cutoff) {
+  /**
+   * One conversation after the other: a sweep is background work, not a burst of recoveries. One
+   * that cannot be erased now stays for the next sweep and does not hold up the others.
+   */
+  private static CompletionStage<Done> sweep(JournalRows rows, Conversations conversations, Instant cutoff,
+      Logger log) {
     String prefix = ConversationEntity.TYPE_KEY.name() + PersistenceId.DefaultSeparator();
     return rows.keylessUnusedSince(cutoff).thenCompose(ids -> {
       CompletionStage<Done> erased = CompletableFuture.completedFuture(Done.getInstance());
       for (String id : ids) {
-        erased = erased.thenCompose(done -> conversations.expire(id.substring(prefix.length()), cutoff));
+        erased = erased.thenCompose(done -> conversations.expire(id.substring(prefix.length()), cutoff)
+            .exceptionally(failure -> {
+              log.warn("cannot erase the expired conversation {} yet: {}", id, failure.toString());
+              return Done.getInstance();
+            }));
       }
       return erased;
     });
