@@ -21,6 +21,7 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -203,6 +204,26 @@ abstract class RuntimeContract {
     assertInstanceOf(TurnEvent.Completed.class, turn("erased", "hello again"));
     assertEquals(List.of(new ModelRequest.Message(Role.USER, "hello again")), runner.lastCall().request().input());
     assertEquals(2, rows("event_journal", "erased"));
+  }
+
+  @Test
+  void theSweepFindsKeylessConversationsByTheirLastWriteAndErasesOnlyUnusedOnes() throws Exception {
+    List<TurnEvent> keyless = collect(assertInstanceOf(TurnAccepted.class, get(runtime.conversations().startTurn(
+        new Conversations.NewTurn("anon:sweep-1", true, null, true, null, null, userSays("hi"))))).events(), runtime);
+    assertInstanceOf(TurnEvent.Completed.class, keyless.get(keyless.size() - 1));
+    turn("anon:sweep-1", "continued with the key it was given"); // still a keyless conversation
+    turn("named-sweep-1", "hi");
+    JournalRows journal = new JournalRows(JournalDatabase.of(config().talon().storage(), dataDir()), Runnable::run);
+    Instant now = Instant.now();
+
+    assertEquals(List.of(), get(journal.keylessUnusedSince(now.minusSeconds(3600))));
+    assertEquals(List.of("Conversation|anon:sweep-1"), get(journal.keylessUnusedSince(now.plusSeconds(3600)))
+        .stream().filter(id -> id.contains("sweep-1")).toList());
+    get(runtime.conversations().expire("anon:sweep-1", now.minusSeconds(3600))); // used since: kept
+    assertEquals(4, rows("event_journal", "anon:sweep-1"));
+    get(runtime.conversations().expire("anon:sweep-1", now.plusSeconds(3600)));
+    assertEquals(0, rows("event_journal", "anon:sweep-1"));
+    assertEquals(2, rows("event_journal", "named-sweep-1"));
   }
 
   @Test
