@@ -47,11 +47,16 @@ public final class Conversations {
    * @param model a model ref or alias to try first, or null for the agent's primary
    */
   public record NewTurn(String sessionKey, boolean keyless, String previousTurnId, boolean store, String agentId,
-      String model, ModelRequest turn) {}
+      String model, ModelRequest turn) {
+
+    /** The conversation that takes part in the turn; null when there is none to continue and nothing to keep. */
+    public String conversationKey() {
+      return keyless && !store ? null : sessionKey;
+    }
+  }
 
   public CompletionStage<StartReply> startTurn(NewTurn turn) {
-    if (turn.keyless() && !turn.store()) {
-      // Nothing to continue and nothing to keep: no conversation takes part.
+    if (turn.conversationKey() == null) {
       return CompletableFuture.completedFuture(unstored.start(turn.agentId(), turn.model(), turn.turn()));
     }
     return conversation(turn.sessionKey()).ask(replyTo -> StartTurn.of(turn.agentId(), turn.model(), turn.turn(),

@@ -109,16 +109,17 @@ public final class ApiRoutes extends AllDirectives {
   private CompletionStage<HttpResponse> createResponse(HttpRequest http) {
     return body(http).thenCompose(body -> {
       TurnRequest request = TurnRequest.responses(body, headers(http), catalog, settings.exposeReasoning());
+      String conversation = request.newTurn().conversationKey();
       return start(request).thenCompose(accepted -> {
         String id = ResponseIds.of(request.sessionKey(), accepted.turnId());
-        ResponsesStream stream = new ResponsesStream(new ResponsesStream.Shape(id, request.keptBy(), now(),
+        ResponsesStream stream = new ResponsesStream(new ResponsesStream.Shape(id, conversation, now(),
             request.model().name(), body, request.includeReasoning()));
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
         return request.stream()
-            ? CompletableFuture.completedFuture(sse(request.keptBy(), responsesFrames(events, stream, -1)))
+            ? CompletableFuture.completedFuture(sse(conversation, responsesFrames(events, stream, -1)))
             : events.runWith(Sink.seq(), materializer).thenApply(all -> {
               completed(all);
-              return withSession(json(200, stream.finalResponse(all)), request.keptBy());
+              return withSession(json(200, stream.finalResponse(all)), conversation);
             });
       });
     });
@@ -167,17 +168,18 @@ public final class ApiRoutes extends AllDirectives {
   private CompletionStage<HttpResponse> createChat(HttpRequest http) {
     return body(http).thenCompose(body -> {
       TurnRequest request = TurnRequest.chat(body, headers(http), catalog, settings.exposeReasoning());
+      String conversation = request.newTurn().conversationKey();
       return start(request).thenCompose(accepted -> {
         String id = "chatcmpl-" + ResponseIds.of(request.sessionKey(), accepted.turnId()).substring("resp_".length());
         ChatStream chat = new ChatStream(id, now(), request.model().name(), request.includeReasoning(),
             request.includeUsage());
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
         if (request.stream()) {
-          return CompletableFuture.completedFuture(sse(request.keptBy(), events.mapConcat(chat::on)
+          return CompletableFuture.completedFuture(sse(conversation, events.mapConcat(chat::on)
               .map(data -> ByteString.fromString("data: " + (data instanceof String s ? s : Json.text(data)) + "\n\n"))));
         }
         return events.runWith(Sink.seq(), materializer).thenApply(all ->
-            withSession(json(200, chat.completion(completed(all).result())), request.keptBy()));
+            withSession(json(200, chat.completion(completed(all).result())), conversation));
       });
     });
   }
@@ -235,10 +237,7 @@ public final class ApiRoutes extends AllDirectives {
 
   /** Starts the turn; the conversation itself checks {@code previous_response_id}, atomically. */
   private CompletionStage<TurnAccepted> start(TurnRequest request) {
-    return conversations.startTurn(new Conversations.NewTurn(request.sessionKey(), request.keyless(),
-            request.previousTurnId(), request.store(), request.model().agentId(), request.model().modelRef(),
-            request.turn()))
-        .thenApply(reply -> accepted(reply, request.sessionKey()));
+    return conversations.startTurn(request.newTurn()).thenApply(reply -> accepted(reply, request.sessionKey()));
   }
 
   private static TurnAccepted accepted(StartReply reply, String sessionKey) {

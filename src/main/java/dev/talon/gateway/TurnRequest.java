@@ -2,6 +2,7 @@ package dev.talon.gateway;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.talon.cluster.Conversations;
 import dev.talon.config.ModelCatalog;
 import dev.talon.upstream.ModelRequest;
 import dev.talon.upstream.ModelRequest.Role;
@@ -130,12 +131,10 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
         headers.apply("x-openclaw-model"));
   }
 
-  /**
-   * The conversation that keeps this turn, or null when none does (a client that named none and
-   * asked to store nothing).
-   */
-  String keptBy() {
-    return keyless && !store ? null : sessionKey;
+  /** What the conversations are asked for. */
+  Conversations.NewTurn newTurn() {
+    return new Conversations.NewTurn(sessionKey, keyless, previousTurnId, store, model.agentId(), model.modelRef(),
+        turn);
   }
 
   /**
