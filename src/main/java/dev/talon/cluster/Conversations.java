@@ -4,15 +4,18 @@ import dev.talon.conversation.ConversationEntity;
 import dev.talon.conversation.ConversationEntity.CancelReply;
 import dev.talon.conversation.ConversationEntity.CancelTurn;
 import dev.talon.conversation.ConversationEntity.Command;
+import dev.talon.conversation.ConversationEntity.Delete;
 import dev.talon.conversation.ConversationEntity.GetTranscript;
-import dev.talon.conversation.ConversationEntity.Reset;
 import dev.talon.conversation.ConversationEntity.StartReply;
 import dev.talon.conversation.ConversationEntity.StartTurn;
 import dev.talon.conversation.ConversationEntity.Subscribe;
 import dev.talon.conversation.ConversationEntity.SubscribeReply;
 import dev.talon.conversation.ConversationEntity.Transcript;
+import dev.talon.conversation.UnstoredTurns;
 import dev.talon.upstream.ModelRequest;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import org.apache.pekko.Done;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
@@ -25,21 +28,44 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 public final class Conversations {
   private final ClusterSharding sharding;
   private final Duration askTimeout;
+  private final UnstoredTurns unstored;
 
-  public Conversations(ClusterSharding sharding, Duration askTimeout) {
+  public Conversations(ClusterSharding sharding, Duration askTimeout, UnstoredTurns unstored) {
     this.sharding = sharding;
     this.askTimeout = askTimeout;
+    this.unstored = unstored;
   }
 
   /**
-   * Starts a turn: {@code turn} holds the new input and this turn's instructions and options;
-   * the conversation adds what came before.
+   * A turn as a client asks for it: {@code turn} holds the new input and this turn's
+   * instructions and options; a conversation adds what came before.
    *
+   * @param keyless the client named no conversation, so {@code sessionKey} was made up for it
+   * @param previousTurnId when set, the turn starts only if this is the conversation's latest
+   * @param store false: nothing of this turn is kept
    * @param agentId null for the default agent
    * @param model a model ref or alias to try first, or null for the agent's primary
    */
+  public record NewTurn(String sessionKey, boolean keyless, String previousTurnId, boolean store, String agentId,
+      String model, ModelRequest turn) {
+
+    /** The conversation that takes part in the turn; null when there is none to continue and nothing to keep. */
+    public String conversationKey() {
+      return keyless && !store ? null : sessionKey;
+    }
+  }
+
+  public CompletionStage<StartReply> startTurn(NewTurn turn) {
+    if (turn.conversationKey() == null) {
+      return CompletableFuture.completedFuture(unstored.start(turn.agentId(), turn.model(), turn.turn()));
+    }
+    return conversation(turn.sessionKey()).ask(replyTo -> StartTurn.of(turn.agentId(), turn.model(), turn.turn(),
+        turn.previousTurnId(), turn.store(), turn.keyless(), replyTo), askTimeout);
+  }
+
+  /** A stored turn of the conversation the client named {@code sessionKey}. */
   public CompletionStage<StartReply> startTurn(String sessionKey, String agentId, String model, ModelRequest turn) {
-    return conversation(sessionKey).ask(replyTo -> StartTurn.of(agentId, model, turn, replyTo), askTimeout);
+    return startTurn(new NewTurn(sessionKey, false, null, true, agentId, model, turn));
   }
 
   /** Cancels the running turn; {@code turnId} null means whichever is running. */
@@ -56,8 +82,14 @@ public final class Conversations {
     return conversation(sessionKey).ask(GetTranscript::new, askTimeout);
   }
 
-  public CompletionStage<Done> reset(String sessionKey) {
-    return conversation(sessionKey).ask(Reset::new, askTimeout);
+  /** Erases the conversation (cancelling a running turn); the key then starts afresh. */
+  public CompletionStage<Done> delete(String sessionKey) {
+    return expire(sessionKey, null);
+  }
+
+  /** Erases the conversation unless it ran a turn after {@code unusedSince}. */
+  CompletionStage<Done> expire(String sessionKey, Instant unusedSince) {
+    return conversation(sessionKey).askWithStatus(replyTo -> new Delete(unusedSince, replyTo), askTimeout);
   }
 
   private EntityRef<Command> conversation(String sessionKey) {

@@ -6,18 +6,24 @@ import dev.talon.config.TalonConfig;
 import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationEntity;
 import dev.talon.conversation.TurnRunner;
+import dev.talon.conversation.UnstoredTurns;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
@@ -25,6 +31,9 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
 import org.apache.pekko.persistence.Persistence;
+import org.apache.pekko.persistence.typed.PersistenceId;
+import org.apache.pekko.stream.Materializer;
+import org.slf4j.Logger;
 
 /**
  * A running Talon node: the journal database prepared, a cluster member (a cluster of one when
@@ -54,6 +63,12 @@ public final class TalonRuntime implements AutoCloseable {
    * @throws StorageException when the journal database cannot be used; nothing is left running
    */
   public static TalonRuntime start(TalonConfig config, Path dataDir, Function<ActorSystem<?>, TurnRunner> runners) {
+    return start(config, dataDir, runners, Clock.systemUTC());
+  }
+
+  /** @param clock what the retention sweep takes for now */
+  public static TalonRuntime start(TalonConfig config, Path dataDir, Function<ActorSystem<?>, TurnRunner> runners,
+      Clock clock) {
     TalonSettings talon = config.talon();
     JournalDatabase database = JournalDatabase.of(talon.storage(), dataDir);
     if (talon.storage().type() == TalonSettings.Storage.Type.H2) {
@@ -79,16 +94,60 @@ public final class TalonRuntime implements AutoCloseable {
       persistence.snapshotStoreFor("", ConfigFactory.empty());
 
       TurnRunner runner = runners.apply(system);
+      JournalRows rows = new JournalRows(database, system.dispatchers().lookup(DispatcherSelector.blocking()));
       ClusterSharding sharding = ClusterSharding.get(system);
       sharding.init(Entity.of(ConversationEntity.TYPE_KEY,
-              entity -> ConversationEntity.create(entity, config.catalog(), runner, talon.conversations()))
+              entity -> ConversationEntity.create(entity, config.catalog(), runner, talon.conversations(), rows))
           // conversations passivate themselves, never in the middle of a turn
           .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy()));
-      return new TalonRuntime(system, new Conversations(sharding, config.gateway().limits().askTimeout()), up);
+      Conversations conversations = new Conversations(sharding, config.gateway().limits().askTimeout(),
+          new UnstoredTurns(config.catalog(), runner, Materializer.matFromSystem(system)));
+      scheduleSweeps(system, rows, conversations, talon.retention(), clock);
+      return new TalonRuntime(system, conversations, up);
     } catch (RuntimeException e) {
       system.terminate();
       throw e;
     }
+  }
+
+  /** Every sweep interval, erases the keyless conversations whose retention has passed; one sweep at a time. */
+  private static void scheduleSweeps(ActorSystem<?> system, JournalRows rows, Conversations conversations,
+      TalonSettings.Retention retention, Clock clock) {
+    AtomicBoolean sweeping = new AtomicBoolean();
+    Cluster cluster = Cluster.get(system);
+    system.scheduler().scheduleWithFixedDelay(retention.sweepInterval(), retention.sweepInterval(), () -> {
+      // The journal is shared: the leader sweeps it for the whole cluster.
+      boolean leader = cluster.selfMember().address().equals(cluster.state().getLeader());
+      if (leader && sweeping.compareAndSet(false, true)) {
+        sweep(rows, conversations, clock.instant().minus(retention.keyless()), system.log())
+            .whenComplete((done, failure) -> {
+              if (failure != null) {
+                system.log().warn("the retention sweep failed (the next one tries again): {}", failure.toString());
+              }
+              sweeping.set(false);
+            });
+      }
+    }, system.executionContext());
+  }
+
+  /**
+   * One conversation after the other: a sweep is background work, not a burst of recoveries. One
+   * that cannot be erased now stays for the next sweep and does not hold up the others.
+   */
+  private static CompletionStage<Done> sweep(JournalRows rows, Conversations conversations, Instant cutoff,
+      Logger log) {
+    String prefix = ConversationEntity.TYPE_KEY.name() + PersistenceId.DefaultSeparator();
+    return rows.keylessUnusedSince(cutoff).thenCompose(ids -> {
+      CompletionStage<Done> erased = CompletableFuture.completedFuture(Done.getInstance());
+      for (String id : ids) {
+        erased = erased.thenCompose(done -> conversations.expire(id.substring(prefix.length()), cutoff)
+            .exceptionally(failure -> {
+              log.warn("cannot erase the expired conversation {} yet: {}", id, failure.toString());
+              return Done.getInstance();
+            }));
+      }
+      return erased;
+    });
   }
 
   private static void awaitSchema(CompletableFuture<Void> schema) {

@@ -440,7 +440,8 @@ public final class ConfigLoader {
   }
 
   private TalonSettings talon(Cursor c) {
-    c.noticeUnknownKeys(Set.of("dataDir", "storage", "cluster", "upstream", "failover", "conversations"));
+    c.noticeUnknownKeys(Set.of("dataDir", "storage", "cluster", "upstream", "failover", "conversations",
+        "retention"));
     Cursor storage = c.get("storage");
     storage.noticeUnknownKeys(Set.of("type", "url", "user", "password"));
     TalonSettings.Storage.Type type = switch (storage.get("type").text("h2")) {
@@ -465,7 +466,8 @@ public final class ConfigLoader {
         new TalonSettings.Storage(type, url, storage.get("user").text(null), storage.get("password").text("")),
         new TalonSettings.Cluster(cluster.get("host").text("127.0.0.1"), clusterPort,
             cluster.get("seedNodes").textList(List.of())),
-        upstream(c.get("upstream")), failover(c.get("failover")), conversations(c.get("conversations")));
+        upstream(c.get("upstream")), failover(c.get("failover")), conversations(c.get("conversations")),
+        retention(c.get("retention")));
   }
 
   private TalonSettings.Failover failover(Cursor c) {
@@ -495,6 +497,14 @@ public final class ConfigLoader {
     TalonSettings.Conversations defaults = TalonSettings.Conversations.DEFAULTS;
     return new TalonSettings.Conversations(c.get("snapshotEvery").positiveInt(defaults.snapshotEvery()),
         seconds(c.get("passivateAfterSeconds"), defaults.passivateAfter()));
+  }
+
+  private TalonSettings.Retention retention(Cursor c) {
+    c.noticeUnknownKeys(Set.of("anonymousDays", "sweepIntervalSeconds"));
+    TalonSettings.Retention defaults = TalonSettings.Retention.DEFAULTS;
+    Integer days = c.get("anonymousDays").positiveInt(null);
+    return new TalonSettings.Retention(days == null ? defaults.keyless() : Duration.ofDays(days),
+        seconds(c.get("sweepIntervalSeconds"), defaults.sweepInterval()));
   }
 
   private static int nonNegativeInt(Cursor c, int fallback) {

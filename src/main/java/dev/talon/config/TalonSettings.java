@@ -9,8 +9,8 @@ import java.util.List;
  *
  * @param dataDir null means the default, {@code ./data}
  */
-public record TalonSettings(
-    String dataDir, Storage storage, Cluster cluster, Upstream upstream, Failover failover, Conversations conversations) {
+public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Upstream upstream, Failover failover,
+    Conversations conversations, Retention retention) {
 
   /**
    * How a turn survives upstream faults. A transient fault is retried on the same model
@@ -36,6 +36,14 @@ public record TalonSettings(
    */
   public record Conversations(int snapshotEvery, Duration passivateAfter) {
     public static final Conversations DEFAULTS = new Conversations(100, Duration.ofMinutes(2));
+  }
+
+  /**
+   * Conversations of clients that named none (no session key) are erased {@code keyless} after
+   * their last turn; a sweep every {@code sweepInterval} finds them. Named conversations stay.
+   */
+  public record Retention(Duration keyless, Duration sweepInterval) {
+    public static final Retention DEFAULTS = new Retention(Duration.ofDays(30), Duration.ofHours(1));
   }
 
   /**

@@ -1,17 +1,17 @@
 package dev.talon.conversation;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonSubTypes;
 import com.fasterxml.jackson.annotation.JsonTypeInfo;
-import dev.talon.config.Agent;
 import dev.talon.config.Model;
 import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonSettings;
-import dev.talon.config.UnknownModelException;
 import dev.talon.upstream.ModelRequest;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletionStage;
 import org.apache.pekko.Done;
@@ -24,6 +24,7 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityContext;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 import org.apache.pekko.japi.Pair;
+import org.apache.pekko.pattern.StatusReply;
 import org.apache.pekko.persistence.typed.PersistenceId;
 import org.apache.pekko.persistence.typed.RecoveryCompleted;
 import org.apache.pekko.persistence.typed.javadsl.CommandHandler;
@@ -65,6 +66,10 @@ public final class ConversationEntity
    *
    * @param agentId null means the default agent
    * @param model a model ref or alias to try first, or null for the agent's primary
+   * @param previousTurnId when set, the turn starts only if this is the conversation's latest turn
+   * @param store false: the model sees the conversation so far, but nothing of this turn is kept
+   * @param keyless the client named no conversation: its session key was made up, and the
+   *     conversation expires (see {@link #KEYLESS_TAG})
    */
   public record StartTurn(
       String agentId,
@@ -76,12 +81,17 @@ public final class ConversationEntity
       Integer maxOutputTokens,
       Double temperature,
       String reasoningEffort,
+      String previousTurnId,
+      boolean store,
+      boolean keyless,
       ActorRef<StartReply> replyTo) implements Command {
 
     /** A turn whose new input and options are those of {@code turn}. */
-    public static StartTurn of(String agentId, String model, ModelRequest turn, ActorRef<StartReply> replyTo) {
+    public static StartTurn of(String agentId, String model, ModelRequest turn, String previousTurnId, boolean store,
+        boolean keyless, ActorRef<StartReply> replyTo) {
       return new StartTurn(agentId, model, turn.input().stream().map(InputItem::of).toList(), turn.instructions(),
-          turn.tools(), turn.toolChoice(), turn.maxOutputTokens(), turn.temperature(), turn.reasoningEffort(), replyTo);
+          turn.tools(), turn.toolChoice(), turn.maxOutputTokens(), turn.temperature(), turn.reasoningEffort(),
+          previousTurnId, store, keyless, replyTo);
     }
   }
 
@@ -97,17 +107,26 @@ public final class ConversationEntity
 
   public record GetTranscript(ActorRef<Transcript> replyTo) implements Command {}
 
-  /** Forgets the conversation so far (the journal keeps it); cancels a running turn first. */
-  public record Reset(ActorRef<Done> replyTo) implements Command {}
+  /**
+   * Erases the conversation: a running turn is cancelled, then every journal row and snapshot is
+   * deleted and this incarnation stops, so the key starts afresh. With {@code unusedSince} set
+   * (expiry), a conversation that ran a turn after that instant is kept.
+   */
+  public record Delete(Instant unusedSince, ActorRef<StatusReply<Done>> replyTo) implements Command {}
 
-  private record RunnerCompleted(String turnId, TurnResult result) implements Command {}
+  /** What the entity sends itself. */
+  private sealed interface Own extends Command {}
 
-  private record RunnerFailed(String turnId, TurnEvent.Failed failure) implements Command {}
+  private record RunnerCompleted(String turnId, TurnResult result) implements Own {}
+
+  private record RunnerFailed(String turnId, TurnEvent.Failed failure) implements Own {}
+
+  private record Erased(Throwable failure, ActorRef<StatusReply<Done>> replyTo) implements Own {}
 
   /** Sent to itself after recovery finds a turn that the previous incarnation never finished. */
-  private enum InterruptUnfinishedTurn implements Command { INSTANCE }
+  private enum InterruptUnfinishedTurn implements Own { INSTANCE }
 
-  private enum IdleTimeout implements Command { INSTANCE }
+  private enum IdleTimeout implements Own { INSTANCE }
 
   public sealed interface StartReply extends JsonSerializable {}
 
@@ -118,6 +137,12 @@ public final class ConversationEntity
 
   /** The request names an unknown agent or model, or has no input. */
   public record Rejected(String reason) implements StartReply {}
+
+  /** The previous turn named is not in this conversation. */
+  public record UnknownPrevious(String previousTurnId) implements StartReply {}
+
+  /** The previous turn named is not the latest: conversations are continued, not branched. */
+  public record PreviousNotLatest(String previousTurnId, String latestTurnId) implements StartReply {}
 
   public sealed interface CancelReply extends JsonSerializable {}
 
@@ -150,9 +175,13 @@ public final class ConversationEntity
       @JsonSubTypes.Type(value = ConversationReset.class, name = "conversation-reset")})
   public sealed interface Event {}
 
-  /** The user's input, journaled before anyone sees an answer. */
+  /**
+   * The user's input, journaled before anyone sees an answer.
+   *
+   * @param keyless the client named no conversation (the event is tagged {@link #KEYLESS_TAG})
+   */
   public record TurnStarted(String turnId, List<InputItem> input, String agentId, String requestedModel,
-      Instant startedAt) implements Event {}
+      Instant startedAt, @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean keyless) implements Event {}
 
   public record TurnCompleted(String turnId, TurnResult result) implements Event {}
 
@@ -161,6 +190,7 @@ public final class ConversationEntity
   /** The process running the turn died before the turn ended. */
   public record TurnInterrupted(String turnId) implements Event {}
 
+  /** Written by the reset of earlier versions (DELETE now erases); kept so their journals replay. */
   public record ConversationReset(Instant at) implements Event {}
 
   // ---- state ---------------------------------------------------------------------------------
@@ -212,8 +242,16 @@ public final class ConversationEntity
 
     /** The turn in progress (always the last one), or null. */
     public Turn runningTurn() {
-      Turn last = turns.isEmpty() ? null : turns.get(turns.size() - 1);
+      Turn last = lastTurn();
       return last != null && last.status() == Status.RUNNING ? last : null;
+    }
+
+    Turn lastTurn() {
+      return turns.isEmpty() ? null : turns.get(turns.size() - 1);
+    }
+
+    boolean hasTurn(String turnId) {
+      return turns.stream().anyMatch(turn -> turn.turnId().equals(turnId));
     }
 
     boolean idle() {
@@ -262,32 +300,41 @@ public final class ConversationEntity
   public static final String INTERRUPTED = "INTERRUPTED";
   /** {@link TurnEvent.Failed#kind()} when the runner broke its contract (a bug, not an upstream fault). */
   public static final String INTERNAL = "INTERNAL";
+  private static final TurnEvent.Failed CANCELLATION = new TurnEvent.Failed("cancelled", CANCELLED, List.of());
+  /** The journal tag of a keyless conversation's first turn: what the retention sweep looks for. */
+  public static final String KEYLESS_TAG = "keyless";
 
   private final ActorContext<Command> context;
   private final EntityContext<Command> entity;
   private final ModelCatalog catalog;
   private final TurnRunner runner;
   private final TalonSettings.Conversations settings;
+  private final JournalEraser eraser;
   private final Materializer materializer;
 
   /** The running or last turn of this incarnation; subscribers read it, the runner appends. */
   private TurnLog log;
   /** Stops the running turn's runner; null when no runner is running. */
   private UniqueKillSwitch runnerSwitch;
+  /** The journal is being erased: commands wait. */
+  private boolean erasing;
+  /** The journal is erased: this incarnation's state is stale, so commands go to the next one. */
+  private boolean erased;
 
   public static Behavior<Command> create(EntityContext<Command> entity, ModelCatalog catalog, TurnRunner runner,
-      TalonSettings.Conversations settings) {
-    return Behaviors.setup(context -> new ConversationEntity(context, entity, catalog, runner, settings));
+      TalonSettings.Conversations settings, JournalEraser eraser) {
+    return Behaviors.setup(context -> new ConversationEntity(context, entity, catalog, runner, settings, eraser));
   }
 
   private ConversationEntity(ActorContext<Command> context, EntityContext<Command> entity, ModelCatalog catalog,
-      TurnRunner runner, TalonSettings.Conversations settings) {
+      TurnRunner runner, TalonSettings.Conversations settings, JournalEraser eraser) {
     super(PersistenceId.of(entity.getEntityTypeKey().name(), entity.getEntityId()));
     this.context = context;
     this.entity = entity;
     this.catalog = catalog;
     this.runner = runner;
     this.settings = settings;
+    this.eraser = eraser;
     this.materializer = Materializer.matFromSystem(context.getSystem());
     // Passivation is ours, not the shard's: the shard only sees messages sent through it, so it
     // would stop a conversation waiting minutes for a cold model's first token.
@@ -305,25 +352,35 @@ public final class ConversationEntity
   }
 
   @Override
+  public Set<String> tagsFor(Event event) {
+    return event instanceof TurnStarted started && started.keyless() ? Set.of(KEYLESS_TAG) : Set.of();
+  }
+
+  @Override
   public CommandHandler<Command, Event, State> commandHandler() {
     CommandHandlerBuilder<Command, Event, State> builder = newCommandHandlerBuilder();
+    builder.forState(state -> erased)
+        .onCommand(Own.class, () -> Effect().none())
+        .onCommand(Command.class, this::toNextIncarnation);
+    builder.forState(state -> erasing)
+        .onCommand(Erased.class, this::erased)
+        .onCommand(Command.class, command -> Effect().stash());
     builder.forState(this::unfinishedByAnEarlierRun)
         .onCommand(InterruptUnfinishedTurn.class, this::interruptUnfinishedTurn)
         .onCommand(Command.class, command -> Effect().stash());
     builder.forState(State::idle)
         .onCommand(StartTurn.class, this::startTurn)
         .onCommand(CancelTurn.class, cancel -> Effect().reply(cancel.replyTo(), new NotRunning(cancel.turnId())))
-        .onCommand(Reset.class, this::reset)
         .onCommand(IdleTimeout.class, this::passivate);
     builder.forState(this::runningHere)
         .onCommand(StartTurn.class, (state, start) -> Effect().reply(start.replyTo(),
             new Busy(state.runningTurn().turnId())))
         .onCommand(CancelTurn.class, this::cancel)
-        .onCommand(Reset.class, this::cancelAndReset)
         .onCommand(RunnerCompleted.class, this::complete)
         .onCommand(RunnerFailed.class, this::fail)
         .onCommand(IdleTimeout.class, () -> Effect().none()); // a turn in flight keeps it in memory
     builder.forAnyState()
+        .onCommand(Delete.class, this::delete)
         .onCommand(Subscribe.class, this::subscribe)
         .onCommand(GetTranscript.class, (state, get) -> Effect().reply(get.replyTo(), new Transcript(state.turns())))
         // the runner of a cancelled turn may still report; that turn is already closed
@@ -366,28 +423,31 @@ public final class ConversationEntity
   // ---- command handlers ----------------------------------------------------------------------
 
   private Effect<Event, State> startTurn(State state, StartTurn start) {
-    Agent agent = start.agentId() == null ? catalog.defaultAgent() : catalog.agent(start.agentId()).orElse(null);
-    if (agent == null) {
-      return Effect().reply(start.replyTo(), new Rejected("unknown agent \"" + start.agentId() + "\""));
+    Turn last = state.lastTurn();
+    if (start.previousTurnId() != null && (last == null || !last.turnId().equals(start.previousTurnId()))) {
+      // Accepting costs one comparison; only a refusal looks further, to tell which refusal it is.
+      return Effect().reply(start.replyTo(), state.hasTurn(start.previousTurnId())
+          ? new PreviousNotLatest(start.previousTurnId(), last.turnId())
+          : new UnknownPrevious(start.previousTurnId()));
     }
-    if (start.input().isEmpty()) {
-      return Effect().reply(start.replyTo(), new Rejected("the turn has no input"));
-    }
-    Model requested;
+    TurnPlan plan;
     try {
-      requested = start.model() == null ? null : catalog.resolve(start.model());
-    } catch (UnknownModelException e) {
+      plan = TurnPlan.of(catalog, start.agentId(), start.model(), start.input());
+    } catch (TurnPlan.Refused e) {
       return Effect().reply(start.replyTo(), new Rejected(e.getMessage()));
     }
-    String turnId = UUID.randomUUID().toString();
     ModelRequest request = new ModelRequest(start.instructions(), state.modelViewWith(start.input()), start.tools(),
         start.toolChoice(), start.maxOutputTokens(), start.temperature(), start.reasoningEffort());
+    if (!start.store()) {
+      return Effect().reply(start.replyTo(), plan.runUnstored(runner, request, materializer));
+    }
+    String turnId = UUID.randomUUID().toString();
     // The model call starts now, while TurnStarted is being written, so the write hides behind
     // the model's first token; the client is answered now too, so it connects to the turn's log
     // meanwhile. The log is held: nobody sees an answer before the input is durable.
-    TurnLog turnLog = startRunner(turnId, agent.candidates(requested), request);
-    TurnStarted started = new TurnStarted(turnId, start.input(), agent.id(),
-        requested == null ? null : requested.ref(), Instant.now());
+    TurnLog turnLog = startRunner(turnId, plan.candidates(), request);
+    TurnStarted started = new TurnStarted(turnId, start.input(), plan.agent().id(),
+        plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless());
     start.replyTo().tell(new TurnAccepted(turnId, sourceRef(turnLog, 0)));
     return Effect().persist(started).thenRun(s -> turnLog.release());
   }
@@ -403,18 +463,40 @@ public final class ConversationEntity
         .thenReply(cancel.replyTo(), s -> new Cancelled(turnId));
   }
 
-  private Effect<Event, State> reset(State state, Reset reset) {
-    if (state.turns().isEmpty()) {
-      return Effect().reply(reset.replyTo(), Done.getInstance());
+  private Effect<Event, State> delete(State state, Delete delete) {
+    Turn last = state.lastTurn();
+    if (delete.unusedSince() != null && last != null
+        && (!state.idle() || last.startedAt().isAfter(delete.unusedSince()))) {
+      return Effect().reply(delete.replyTo(), StatusReply.ack()); // used again since the sweep looked
     }
-    return Effect().persist(new ConversationReset(Instant.now())).thenReply(reset.replyTo(), s -> Done.getInstance());
+    if (runningHere(state)) {
+      closeLog(stopRunner()); // not journaled: the journal is about to go
+    }
+    erasing = true;
+    context.pipeToSelf(eraser.erase(persistenceId().id()), (done, failure) -> new Erased(failure, delete.replyTo()));
+    return Effect().none();
   }
 
-  private Effect<Event, State> cancelAndReset(State state, Reset reset) {
-    TurnEvent.Failed cancelled = stopRunner();
-    return Effect().persist(List.of(failed(state.runningTurn().turnId(), cancelled), new ConversationReset(Instant.now())))
-        .thenRun(s -> closeLog(cancelled))
-        .thenReply(reset.replyTo(), s -> Done.getInstance());
+  private Effect<Event, State> erased(State state, Erased result) {
+    erasing = false;
+    if (result.failure() != null) {
+      // The conversation stays; a turn stopped for the erasure ends as cancelled.
+      return (runningHere(state) ? Effect().persist(failed(state.runningTurn().turnId(), CANCELLATION)) : Effect().none())
+          .thenReply(result.replyTo(), s -> StatusReply.<Done>error(result.failure()))
+          .thenUnstashAll();
+    }
+    // Stopping through the shard: what it receives meanwhile waits there for the next
+    // incarnation, which recovers from the now empty journal.
+    erased = true;
+    entity.getShard().tell(new ClusterSharding.Passivate<>(context.getSelf()));
+    return Effect().reply(result.replyTo(), StatusReply.ack()).thenUnstashAll();
+  }
+
+  /** A client's command that reached this incarnation after its journal was erased. */
+  private Effect<Event, State> toNextIncarnation(Command command) {
+    ClusterSharding.get(context.getSystem()).entityRefFor(entity.getEntityTypeKey(), entity.getEntityId())
+        .tell(command);
+    return Effect().none();
   }
 
   private Effect<Event, State> complete(State state, RunnerCompleted completed) {
@@ -505,7 +587,7 @@ public final class ConversationEntity
   private TurnEvent.Failed stopRunner() {
     runnerSwitch.shutdown();
     runnerSwitch = null;
-    return new TurnEvent.Failed("cancelled", CANCELLED, List.of());
+    return CANCELLATION;
   }
 
   private void closeLog(TurnEvent last) {

@@ -7,11 +7,13 @@ import dev.talon.config.GatewaySettings;
 import dev.talon.config.ModelCatalog;
 import dev.talon.conversation.ConversationEntity.Busy;
 import dev.talon.conversation.ConversationEntity.Cancelled;
+import dev.talon.conversation.ConversationEntity.PreviousNotLatest;
 import dev.talon.conversation.ConversationEntity.Rejected;
 import dev.talon.conversation.ConversationEntity.StartReply;
 import dev.talon.conversation.ConversationEntity.Subscribed;
 import dev.talon.conversation.ConversationEntity.Turn;
 import dev.talon.conversation.ConversationEntity.TurnAccepted;
+import dev.talon.conversation.ConversationEntity.UnknownPrevious;
 import dev.talon.conversation.TurnEvent;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -111,7 +113,7 @@ public final class ApiRoutes extends AllDirectives {
                 answer(request -> model(id)))),
             path(PathMatchers.segment("conversations").slash(PathMatchers.segment()), key -> concat(
                 get(() -> answer(request -> transcript(pathKey(key)))),
-                delete(() -> answer(request -> reset(pathKey(key)))))))))))));
+                delete(() -> answer(request -> delete(pathKey(key)))))))))))));
   }
 
   // ---- Responses ----------------------------------------------------------------------------
@@ -119,16 +121,17 @@ public final class ApiRoutes extends AllDirectives {
   private CompletionStage<HttpResponse> createResponse(HttpRequest http) {
     return body(http).thenCompose(body -> {
       TurnRequest request = TurnRequest.responses(body, headers(http), catalog, settings.exposeReasoning(), ids);
+      String conversation = request.newTurn().conversationKey();
       return start(request).thenCompose(accepted -> {
         String id = ids.of(request.sessionKey(), accepted.turnId());
-        ResponsesStream stream = new ResponsesStream(new ResponsesStream.Shape(id, request.sessionKey(), now(),
+        ResponsesStream stream = new ResponsesStream(new ResponsesStream.Shape(id, conversation, now(),
             request.model().name(), body, request.includeReasoning()));
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
         return request.stream()
-            ? CompletableFuture.completedFuture(sse(request.sessionKey(), responsesFrames(events, stream, -1)))
+            ? CompletableFuture.completedFuture(sse(conversation, responsesFrames(events, stream, -1)))
             : events.runWith(Sink.seq(), materializer).thenApply(all -> {
               completed(all);
-              return withSession(json(200, stream.finalResponse(all)), request.sessionKey());
+              return withSession(json(200, stream.finalResponse(all)), conversation);
             });
       });
     });
@@ -177,17 +180,18 @@ public final class ApiRoutes extends AllDirectives {
   private CompletionStage<HttpResponse> createChat(HttpRequest http) {
     return body(http).thenCompose(body -> {
       TurnRequest request = TurnRequest.chat(body, headers(http), catalog, settings.exposeReasoning());
+      String conversation = request.newTurn().conversationKey();
       return start(request).thenCompose(accepted -> {
         String id = "chatcmpl-" + ids.of(request.sessionKey(), accepted.turnId()).substring(ResponseIds.PREFIX.length());
         ChatStream chat = new ChatStream(id, now(), request.model().name(), request.includeReasoning(),
             request.includeUsage());
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
         if (request.stream()) {
-          return CompletableFuture.completedFuture(sse(request.sessionKey(), events.mapConcat(chat::on)
+          return CompletableFuture.completedFuture(sse(conversation, events.mapConcat(chat::on)
               .map(data -> ByteString.fromString("data: " + (data instanceof String s ? s : Json.text(data)) + "\n\n"))));
         }
         return events.runWith(Sink.seq(), materializer).thenApply(all ->
-            withSession(json(200, chat.completion(completed(all).result())), request.sessionKey()));
+            withSession(json(200, chat.completion(completed(all).result())), conversation));
       });
     });
   }
@@ -207,8 +211,8 @@ public final class ApiRoutes extends AllDirectives {
     });
   }
 
-  private CompletionStage<HttpResponse> reset(String key) {
-    return conversations.reset(key).thenApply(done -> json(200,
+  private CompletionStage<HttpResponse> delete(String key) {
+    return conversations.delete(key).thenApply(done -> json(200,
         Json.object().put("object", "conversation.deleted").put("session_key", key).put("deleted", true)));
   }
 
@@ -243,33 +247,26 @@ public final class ApiRoutes extends AllDirectives {
 
   // ---- turns --------------------------------------------------------------------------------
 
-  /** Starts the turn, after checking that {@code previous_response_id} names the conversation's last turn. */
+  /** Starts the turn; the conversation itself checks {@code previous_response_id}, atomically. */
   private CompletionStage<TurnAccepted> start(TurnRequest request) {
-    CompletionStage<Done> checked = request.previousTurnId() == null
-        ? CompletableFuture.completedFuture(Done.getInstance())
-        : conversations.transcript(request.sessionKey()).thenApply(transcript -> {
-          List<Turn> turns = transcript.turns();
-          if (turns.stream().noneMatch(turn -> turn.turnId().equals(request.previousTurnId()))) {
-            throw ApiError.notFound("response_not_found", "previous_response_id",
-                "No response with id '" + ids.of(request.sessionKey(), request.previousTurnId()) + "' exists.");
-          }
-          if (!turns.get(turns.size() - 1).turnId().equals(request.previousTurnId())) {
-            throw new ApiError(409, "invalid_request_error", "previous_response_not_latest", "previous_response_id",
-                "previous_response_id must name the conversation's latest response: Talon continues conversations,"
-                    + " it does not branch them.");
-          }
-          return Done.getInstance();
-        });
-    return checked.thenCompose(ok -> conversations.startTurn(request.sessionKey(), request.model().agentId(),
-        request.model().modelRef(), request.turn())).thenApply(ApiRoutes::accepted);
+    return conversations.startTurn(request.newTurn()).thenApply(reply -> accepted(reply, request.sessionKey()));
   }
 
-  private static TurnAccepted accepted(StartReply reply) {
+  private TurnAccepted accepted(StartReply reply, String sessionKey) {
     if (reply instanceof TurnAccepted accepted) {
       return accepted;
     }
     if (reply instanceof Busy busy) {
       throw ApiError.busy(busy.turnId());
+    }
+    if (reply instanceof UnknownPrevious unknown) {
+      throw ApiError.notFound("response_not_found", "previous_response_id",
+          "No response with id '" + ids.of(sessionKey, unknown.previousTurnId()) + "' exists.");
+    }
+    if (reply instanceof PreviousNotLatest) {
+      throw new ApiError(409, "invalid_request_error", "previous_response_not_latest", "previous_response_id",
+          "previous_response_id must name the conversation's latest response: Talon continues conversations,"
+              + " it does not branch them.");
     }
     throw ApiError.badRequest(null, ((Rejected) reply).reason());
   }
@@ -386,8 +383,9 @@ public final class ApiRoutes extends AllDirectives {
         .addHeader(RawHeader.create("Cache-Control", "no-cache")), sessionKey);
   }
 
+  /** @param sessionKey null: no conversation keeps the turn, so none is named */
   private static HttpResponse withSession(HttpResponse response, String sessionKey) {
-    return response.addHeader(RawHeader.create(TurnRequest.SESSION_HEADER, sessionKey));
+    return sessionKey == null ? response : response.addHeader(RawHeader.create(TurnRequest.SESSION_HEADER, sessionKey));
   }
 
   private static HttpResponse json(int status, Object body) {

@@ -2,6 +2,7 @@ package dev.talon.gateway;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.talon.cluster.Conversations;
 import dev.talon.config.ModelCatalog;
 import dev.talon.upstream.ModelRequest;
 import dev.talon.upstream.ModelRequest.Role;
@@ -17,13 +18,15 @@ import java.util.function.Function;
  * agent and model, and the turn's new input and options. Both APIs read into this.
  *
  * @param sessionKey the conversation to continue or start
+ * @param keyless the client named no conversation: {@code sessionKey} was made up
+ * @param store keep the turn in its conversation (OpenAI's {@code store})
  * @param previousTurnId the turn {@code previous_response_id} names, which must be the
  *     conversation's last; null otherwise
  * @param includeReasoning send the model's reasoning to the client
  * @param includeUsage chat only: end the stream with a usage chunk
  */
-record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, ModelRequest turn, boolean stream,
-    boolean includeReasoning, boolean includeUsage, JsonNode metadata) {
+record TurnRequest(String sessionKey, boolean keyless, boolean store, String previousTurnId, ModelChoice model,
+    ModelRequest turn, boolean stream, boolean includeReasoning, boolean includeUsage, JsonNode metadata) {
 
   static final String SESSION_HEADER = "x-talon-session-key";
   static final String OPENCLAW_SESSION_HEADER = "x-openclaw-session-key";
@@ -61,7 +64,8 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
         .map(id -> ids.parse(id).orElseThrow(() -> ApiError.notFound("response_not_found",
             "previous_response_id", "No response with id '" + id + "' exists.")));
     metadata(f.get("metadata"));
-    return new TurnRequest(sessionKey(headers, f.get("user").text(), previous.map(ResponseIds.Ref::sessionKey)),
+    Optional<String> key = sessionKey(headers, f.get("user").text(), previous.map(ResponseIds.Ref::sessionKey));
+    return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(), f.get("store").bool(true),
         previous.map(ResponseIds.Ref::turnId).orElse(null), model, turn, f.get("stream").bool(false),
         asked || exposeReasoning, false, f.get("metadata").node());
   }
@@ -115,8 +119,10 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
         maxTokens != null ? maxTokens : f.get("max_tokens").positiveInt(), f.get("temperature").number(0, 2),
         f.get("reasoning_effort").text());
     metadata(f.get("metadata"));
-    return new TurnRequest(sessionKey(headers, f.get("user").text(), Optional.empty()), null, model, turn,
-        f.get("stream").bool(false), exposeReasoning,
+    // The client owns the history unless it names a conversation or asks to store.
+    Optional<String> key = sessionKey(headers, f.get("user").text(), Optional.empty());
+    return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(), f.get("store").bool(key.isPresent()),
+        null, model, turn, f.get("stream").bool(false), exposeReasoning,
         f.get("stream_options").object().get("include_usage").bool(false), f.get("metadata").node());
   }
 
@@ -125,11 +131,17 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
         headers.apply("x-openclaw-model"));
   }
 
+  /** What the conversations are asked for. */
+  Conversations.NewTurn newTurn() {
+    return new Conversations.NewTurn(sessionKey, keyless, previousTurnId, store, model.agentId(), model.modelRef(),
+        turn);
+  }
+
   /**
    * The session header, else {@code previous_response_id}'s conversation, else the {@code user}
-   * field; with none of them, a new conversation.
+   * field; with none of them, empty.
    */
-  private static String sessionKey(Function<String, Optional<String>> headers, String user,
+  private static Optional<String> sessionKey(Function<String, Optional<String>> headers, String user,
       Optional<String> previous) {
     Optional<String> header = headerKey(headers, SESSION_HEADER).or(() -> headerKey(headers, OPENCLAW_SESSION_HEADER));
     if (header.isPresent() && previous.isPresent() && !header.get().equals(previous.get())) {
@@ -138,8 +150,11 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
     }
     return header.or(() -> previous)
         .or(() -> Optional.ofNullable(user).filter(u -> !u.isBlank())
-            .map(u -> SessionKeys.checked("user:" + u, "user", "'user' (the key is user:<user>)")))
-        .orElseGet(() -> "anon:" + UUID.randomUUID());
+            .map(u -> SessionKeys.checked("user:" + u, "user", "'user' (the key is user:<user>)")));
+  }
+
+  private static String newKey() {
+    return "anon:" + UUID.randomUUID();
   }
 
   private static Optional<String> headerKey(Function<String, Optional<String>> headers, String name) {

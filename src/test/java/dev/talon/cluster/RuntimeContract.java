@@ -21,6 +21,7 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -125,7 +126,7 @@ abstract class RuntimeContract {
     runner.fail("upstream down");
     turn("failed", "q");
     turn("was-reset", "forget me");
-    get(runtime.conversations().reset("was-reset"));
+    get(runtime.conversations().delete("was-reset"));
     turn("was-reset", "fresh start");
     int longTurns = 1000;
     long writing = System.nanoTime();
@@ -165,6 +166,64 @@ abstract class RuntimeContract {
     assertInstanceOf(TurnEvent.Completed.class, turn("killed-mid-turn", "hello?"));
     assertEquals(List.of(new ModelRequest.Message(Role.USER, "are you there?"),
         new ModelRequest.Message(Role.USER, "hello?")), runner.lastCall().request().input());
+  }
+
+  /** Rows of {@code table} that belong to the conversation {@code session}. */
+  long rows(String table, String session) throws Exception {
+    try (Connection connection = JournalDatabase.of(config().talon().storage(), dataDir()).connect();
+        PreparedStatement query = connection.prepareStatement(
+            "SELECT COUNT(*) FROM \"" + table + "\" WHERE \"persistence_id\" = ?")) {
+      query.setString(1, "Conversation|" + session);
+      try (ResultSet rs = query.executeQuery()) {
+        rs.next();
+        return rs.getLong(1);
+      }
+    }
+  }
+
+  @Test
+  void deleteCancelsTheRunningTurnAndLeavesNoRowsThenTheKeyStartsAfresh() throws Exception {
+    // 51 turns are 102 events: past the snapshot taken every 100.
+    for (int i = 0; i < 51; i++) {
+      turn("erased", "secret " + i);
+    }
+    ScriptedTurnRunner.Script running = runner.hold("never ", "finished");
+    TurnAccepted last = start("erased", "one more");
+    assertTrue(rows("event_journal", "erased") > 100);
+    assertEquals(1, rows("snapshot", "erased"));
+
+    get(runtime.conversations().delete("erased"));
+    running.terminated().get(10, TimeUnit.SECONDS);
+    List<TurnEvent> events = collect(last.events(), runtime);
+    assertEquals("CANCELLED", ((TurnEvent.Failed) events.get(events.size() - 1)).kind());
+    assertEquals(0, rows("event_journal", "erased"));
+    assertEquals(0, rows("snapshot", "erased"));
+
+    assertEquals(List.of(), transcript("erased").turns());
+    runner.answer("fresh");
+    assertInstanceOf(TurnEvent.Completed.class, turn("erased", "hello again"));
+    assertEquals(List.of(new ModelRequest.Message(Role.USER, "hello again")), runner.lastCall().request().input());
+    assertEquals(2, rows("event_journal", "erased"));
+  }
+
+  @Test
+  void theSweepFindsKeylessConversationsByTheirLastWriteAndErasesOnlyUnusedOnes() throws Exception {
+    List<TurnEvent> keyless = collect(assertInstanceOf(TurnAccepted.class, get(runtime.conversations().startTurn(
+        new Conversations.NewTurn("anon:sweep-1", true, null, true, null, null, userSays("hi"))))).events(), runtime);
+    assertInstanceOf(TurnEvent.Completed.class, keyless.get(keyless.size() - 1));
+    turn("anon:sweep-1", "continued with the key it was given"); // still a keyless conversation
+    turn("named-sweep-1", "hi");
+    JournalRows journal = new JournalRows(JournalDatabase.of(config().talon().storage(), dataDir()), Runnable::run);
+    Instant now = Instant.now();
+
+    assertEquals(List.of(), get(journal.keylessUnusedSince(now.minusSeconds(3600))));
+    assertEquals(List.of("Conversation|anon:sweep-1"), get(journal.keylessUnusedSince(now.plusSeconds(3600)))
+        .stream().filter(id -> id.contains("sweep-1")).toList());
+    get(runtime.conversations().expire("anon:sweep-1", now.minusSeconds(3600))); // used since: kept
+    assertEquals(4, rows("event_journal", "anon:sweep-1"));
+    get(runtime.conversations().expire("anon:sweep-1", now.plusSeconds(3600)));
+    assertEquals(0, rows("event_journal", "anon:sweep-1"));
+    assertEquals(2, rows("event_journal", "named-sweep-1"));
   }
 
   @Test

@@ -532,6 +532,20 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void readsRetentionSettings() {
+      TalonSettings talon = load(LOCAL.replace("models: {\n", """
+          talon: { retention: { anonymousDays: 7, sweepIntervalSeconds: 60 } },
+            models: {
+          """)).talon();
+      assertEquals(new TalonSettings.Retention(java.time.Duration.ofDays(7), java.time.Duration.ofSeconds(60)),
+          talon.retention());
+      assertEquals(TalonSettings.Retention.DEFAULTS, load(LOCAL).talon().retention());
+      ConfigException e = assertThrows(ConfigException.class, () -> load(LOCAL.replace("models: {\n",
+          "talon: { retention: { anonymousDays: 0 } },\n  models: {\n")));
+      assertTrue(e.getMessage().contains("talon.retention.anonymousDays"), e.getMessage());
+    }
+
+    @Test
     void defaultsToLoopbackOnTheOpenClawPortWithTheEmbeddedStore() {
       TalonConfig config = load(LOCAL);
       assertEquals(GatewaySettings.loopback(18789, null), config.gateway());

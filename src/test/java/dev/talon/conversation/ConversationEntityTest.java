@@ -16,12 +16,12 @@ import dev.talon.conversation.ConversationEntity.Busy;
 import dev.talon.conversation.ConversationEntity.CancelTurn;
 import dev.talon.conversation.ConversationEntity.Cancelled;
 import dev.talon.conversation.ConversationEntity.Command;
-import dev.talon.conversation.ConversationEntity.ConversationReset;
+import dev.talon.conversation.ConversationEntity.Delete;
 import dev.talon.conversation.ConversationEntity.Event;
 import dev.talon.conversation.ConversationEntity.GetTranscript;
 import dev.talon.conversation.ConversationEntity.NotRunning;
 import dev.talon.conversation.ConversationEntity.Rejected;
-import dev.talon.conversation.ConversationEntity.Reset;
+import dev.talon.conversation.ConversationEntity.PreviousNotLatest;
 import dev.talon.conversation.ConversationEntity.StartReply;
 import dev.talon.conversation.ConversationEntity.StartTurn;
 import dev.talon.conversation.ConversationEntity.State;
@@ -35,6 +35,7 @@ import dev.talon.conversation.ConversationEntity.TurnCompleted;
 import dev.talon.conversation.ConversationEntity.TurnFailed;
 import dev.talon.conversation.ConversationEntity.TurnInterrupted;
 import dev.talon.conversation.ConversationEntity.TurnStarted;
+import dev.talon.conversation.ConversationEntity.UnknownPrevious;
 import dev.talon.conversation.ConversationEntity.UnknownTurn;
 import dev.talon.upstream.ModelRequest;
 import dev.talon.upstream.ModelRequest.Role;
@@ -51,6 +52,7 @@ import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityContext;
+import org.apache.pekko.pattern.StatusReply;
 import org.apache.pekko.persistence.testkit.ProcessingSuccess;
 import org.apache.pekko.persistence.testkit.WriteEvents;
 import org.apache.pekko.persistence.testkit.javadsl.EventSourcedBehaviorTestKit;
@@ -81,11 +83,37 @@ class ConversationEntityTest {
     EntityContext<Command> context =
         new EntityContext<>(ConversationEntity.TYPE_KEY, "session-" + sessions.incrementAndGet(), shard.ref());
     return EventSourcedBehaviorTestKit.create(testKit.system(),
-        ConversationEntity.create(context, catalog, runner, settings));
+        ConversationEntity.create(context, catalog, runner, settings, this::erase));
+  }
+
+  /** The in-memory journal's own erasure; {@link #eraseFailure} makes it fail instead. */
+  CompletableFuture<Done> erase(String persistenceId) {
+    if (eraseFailure != null) {
+      return CompletableFuture.failedFuture(eraseFailure);
+    }
+    kit.persistenceTestKit().clearByPersistenceId(persistenceId);
+    kit.snapshotTestKit().orElseThrow().clearByPersistenceId(persistenceId);
+    return CompletableFuture.completedFuture(Done.getInstance());
+  }
+
+  RuntimeException eraseFailure;
+
+  String persistenceId() {
+    return "Conversation|session-" + sessions.get();
   }
 
   CommandResultWithReply<Command, Event, State, StartReply> start(String agentId, String model, ModelRequest turn) {
-    return kit.runCommand(replyTo -> StartTurn.of(agentId, model, turn, replyTo));
+    return kit.runCommand(replyTo -> StartTurn.of(agentId, model, turn, null, true, false, replyTo));
+  }
+
+  CommandResultWithReply<Command, Event, State, StartReply> startAfter(String previousTurnId, boolean store,
+      String userText) {
+    return kit.runCommand(replyTo -> StartTurn.of(null, null, userSays(userText), previousTurnId, store, false,
+        replyTo));
+  }
+
+  StatusReply<Done> delete(Instant unusedSince) {
+    return kit.<StatusReply<Done>>runCommand(replyTo -> new Delete(unusedSince, replyTo)).reply();
   }
 
   TurnAccepted accepted(String userText) {
@@ -309,29 +337,97 @@ class ConversationEntityTest {
   }
 
   @Test
-  void resetForgetsTheConversationAndCancelsARunningTurn() throws Exception {
-    turn("remember 42");
-    var reset = kit.<Done>runCommand(Reset::new);
-    assertEquals(Done.getInstance(), reset.reply());
-    assertInstanceOf(ConversationReset.class, reset.event());
-    assertEquals(State.EMPTY, reset.state());
+  void previousTurnIdMustNameTheLatestTurnAndTheEntityDecides() throws Exception {
+    runner.answer("one");
+    TurnAccepted first = accepted("1");
+    collect(first.events());
+    assertEquals(new UnknownPrevious("nope"), startAfter("nope", true, "x").reply());
 
-    turn("what number?");
+    runner.answer("two");
+    TurnAccepted second = startAfter(first.turnId(), true, "2").replyOfType(TurnAccepted.class);
+    collect(second.events());
+    var stale = startAfter(first.turnId(), true, "branch");
+    assertEquals(new PreviousNotLatest(first.turnId(), second.turnId()), stale.reply());
+    assertTrue(stale.hasNoEvents());
+
+    // Two requests naming the same turn, one after the other in the mailbox: the first wins.
+    ScriptedTurnRunner.Script held = runner.hold("three");
+    startAfter(second.turnId(), true, "3a").replyOfType(TurnAccepted.class);
+    assertInstanceOf(Busy.class, startAfter(second.turnId(), true, "3b").reply());
+    held.release();
+    State state = awaitState(State::idle);
+    assertEquals(List.of(List.of(user("1")), List.of(user("2")), List.of(user("3a"))),
+        state.turns().stream().map(Turn::input).toList());
+  }
+
+  @Test
+  void anUnstoredTurnSeesTheConversationButLeavesNoTrace() throws Exception {
+    runner.answer("Hi Ada.");
+    TurnAccepted first = accepted("I am Ada");
+    collect(first.events());
+    runner.answer("Ada.");
+    var unstored = startAfter(first.turnId(), false, "who am I?");
+    List<TurnEvent> events = collect(unstored.replyOfType(TurnAccepted.class).events());
+    assertEquals("Ada.", assertInstanceOf(TurnEvent.Completed.class, events.get(events.size() - 1)).result().text());
+    assertTrue(unstored.hasNoEvents());
+    assertEquals(1, kit.getState().turns().size());
     runner.nextCall();
-    assertEquals(List.of(new ModelRequest.Message(Role.USER, "what number?")), runner.nextCall().request().input());
+    assertEquals(List.of(new ModelRequest.Message(Role.USER, "I am Ada"),
+        new ModelRequest.Message(Role.ASSISTANT, "Hi Ada."), new ModelRequest.Message(Role.USER, "who am I?")),
+        runner.nextCall().request().input());
+  }
+
+  /** The tag that the sweep's SQL finds is checked end to end (the testkit's journal drops tags). */
+  @Test
+  void aKeylessConversationsTurnsAreMarkedAsSuch() {
+    var keyless = kit.<StartReply>runCommand(replyTo -> StartTurn.of(null, null, userSays("hi"), null, true, true,
+        replyTo));
+    assertTrue(keyless.eventOfType(TurnStarted.class).keyless());
+    awaitState(State::idle);
+    assertFalse(start(null, null, userSays("named")).eventOfType(TurnStarted.class).keyless());
+  }
+
+  @Test
+  void deleteCancelsARunningTurnErasesTheJournalAndStopsThroughTheShard() throws Exception {
+    turn("remember 42");
+    ScriptedTurnRunner.Script running = runner.hold("x");
+    TurnAccepted longJob = accepted("long job");
+
+    assertEquals(StatusReply.ack(), delete(null));
+    running.terminated().get(10, TimeUnit.SECONDS);
+    List<TurnEvent> events = collect(longJob.events());
+    assertEquals(ConversationEntity.CANCELLED, ((TurnEvent.Failed) events.get(events.size() - 1)).kind());
+    assertTrue(kit.persistenceTestKit().persistedInStorage(persistenceId()).isEmpty());
+    shard.expectMessageClass(ClusterSharding.Passivate.class, Duration.ofSeconds(5));
+
+    // The next incarnation recovers from the empty journal.
+    kit.restart();
+    assertEquals(State.EMPTY, kit.getState());
+    turn("what number?");
+    assertEquals(List.of(new ModelRequest.Message(Role.USER, "what number?")), runner.lastCall().request().input());
+  }
+
+  @Test
+  void expiryKeepsAConversationUsedSinceTheSweepLookedAndAFailedEraseKeepsEverything() throws Exception {
+    turn("recent");
+    assertEquals(StatusReply.ack(), delete(Instant.now().minus(Duration.ofDays(1))));
+    assertEquals(2, kit.persistenceTestKit().persistedInStorage(persistenceId()).size());
 
     ScriptedTurnRunner.Script running = runner.hold("x");
     accepted("long job");
-    var resetWhileRunning = kit.<Done>runCommand(Reset::new);
-    assertEquals(List.of(TurnFailed.class, ConversationReset.class),
-        resetWhileRunning.events().stream().map(Object::getClass).toList());
+    eraseFailure = new IllegalStateException("database gone");
+    assertTrue(delete(null).isError());
     running.terminated().get(10, TimeUnit.SECONDS);
-    assertEquals(State.EMPTY, kit.getState());
+    Turn cancelled = awaitState(State::idle).turns().get(1);
+    assertEquals(ConversationEntity.CANCELLED, cancelled.failure().kind());
+    eraseFailure = null;
+    turn("still here");
+    assertEquals(3, kit.getState().turns().size());
   }
 
   @Test
   void aTurnLeftRunningByADeadProcessIsInterruptedOnRecovery() throws Exception {
-    kit.initialize(new TurnStarted("dead-turn", List.of(user("are you there?")), "main", null, Instant.now()));
+    kit.initialize(new TurnStarted("dead-turn", List.of(user("are you there?")), "main", null, Instant.now(), false));
 
     // Commands wait until the interruption is journaled: nobody sees the dead turn as running.
     Transcript transcript = kit.runCommand(GetTranscript::new).reply();

@@ -41,7 +41,7 @@ class EventSerializationTest {
   static final Map<String, Event> EVENTS = Map.of(
       "turn-started", new TurnStarted("t1", List.of(new InputItem.Message(Role.USER, "hi"),
           new InputItem.FunctionCallOutput("call_0", "42")), "main", "local/beta",
-          Instant.parse("2026-11-24T10:15:30.123456Z")),
+          Instant.parse("2026-11-24T10:15:30.123456Z"), true),
       "turn-completed", new TurnCompleted("t1", RESULT),
       "turn-failed", new TurnFailed("t1", "every candidate failed", "SERVER_ERROR", RESULT.attempts()),
       "turn-interrupted", new TurnInterrupted("t1"),

@@ -19,6 +19,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
@@ -68,12 +69,22 @@ final class TalonApi implements AutoCloseable {
    */
   static TalonApi start(Path dataDir, String token, String talon, UnaryOperator<GatewaySettings> gateway)
       throws Exception {
-    return start(dataDir, token, fakeUrl -> DEFAULT_CONFIG.formatted(fakeUrl, talon, HEADER_SECRET), gateway);
+    return start(dataDir, token, talon, gateway, Clock.systemUTC());
+  }
+
+  /** @param clock what the retention sweep takes for now */
+  static TalonApi start(Path dataDir, String token, String talon, Clock clock) throws Exception {
+    return start(dataDir, token, talon, UnaryOperator.identity(), clock);
   }
 
   /** @param config the node's config, with {@code %1$s} standing for the fake's base URL */
   static TalonApi start(Path dataDir, String token, String config) throws Exception {
-    return start(dataDir, token, config::formatted, UnaryOperator.identity());
+    return start(dataDir, token, config::formatted, UnaryOperator.identity(), Clock.systemUTC());
+  }
+
+  private static TalonApi start(Path dataDir, String token, String talon, UnaryOperator<GatewaySettings> gateway,
+      Clock clock) throws Exception {
+    return start(dataDir, token, fakeUrl -> DEFAULT_CONFIG.formatted(fakeUrl, talon, HEADER_SECRET), gateway, clock);
   }
 
   private static final String DEFAULT_CONFIG = """
@@ -88,12 +99,12 @@ final class TalonApi implements AutoCloseable {
         """;
 
   private static TalonApi start(Path dataDir, String token, Function<String, String> configFor,
-      UnaryOperator<GatewaySettings> gateway) throws Exception {
+      UnaryOperator<GatewaySettings> gateway, Clock clock) throws Exception {
     FakeUpstream fake = FakeUpstream.start();
     TalonConfig config = ConfigLoader.parse(configFor.apply(fake.baseUrl()), "api-test.json5",
         Map.<String, String>of()::get);
     TalonRuntime runtime = TalonRuntime.start(config, dataDir,
-        system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()));
+        system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()), clock);
     runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
     // keep-alive comments every 300 ms, so a test sees them while a cold model is "loading"
     GatewaySettings loopback = GatewaySettings.loopback(0, token);

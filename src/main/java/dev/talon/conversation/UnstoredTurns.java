@@ -1,0 +1,37 @@
+package dev.talon.conversation;
+
+import dev.talon.config.ModelCatalog;
+import dev.talon.conversation.ConversationEntity.Rejected;
+import dev.talon.conversation.ConversationEntity.StartReply;
+import dev.talon.upstream.ModelRequest;
+import org.apache.pekko.stream.Materializer;
+
+/**
+ * Turns of clients that keep their history themselves and ask Talon to store nothing (OpenAI's
+ * {@code store: false} without a conversation to continue): the request is the whole context,
+ * and the turn runs through the same failover runner as a conversation's, with the same events,
+ * but no conversation, journal or log is involved.
+ */
+public final class UnstoredTurns {
+  private final ModelCatalog catalog;
+  private final TurnRunner runner;
+  private final Materializer materializer;
+
+  public UnstoredTurns(ModelCatalog catalog, TurnRunner runner, Materializer materializer) {
+    this.catalog = catalog;
+    this.runner = runner;
+    this.materializer = materializer;
+  }
+
+  /**
+   * @param agentId null for the default agent
+   * @param model a model ref or alias to try first, or null for the agent's primary
+   */
+  public StartReply start(String agentId, String model, ModelRequest request) {
+    try {
+      return TurnPlan.of(catalog, agentId, model, request.input()).runUnstored(runner, request, materializer);
+    } catch (TurnPlan.Refused e) {
+      return new Rejected(e.getMessage());
+    }
+  }
+}
