@@ -14,11 +14,12 @@ import java.util.Map;
  * Both use the same pekko-persistence-jdbc plugin through one shared Slick database.
  */
 public record JournalDatabase(TalonSettings.Storage.Type type, String url, String user, String password) {
+  private static final String WRITE_AT_COMMIT = ";WRITE_DELAY=0";
 
   public static JournalDatabase of(TalonSettings.Storage storage, Path dataDir) {
     return switch (storage.type()) {
       case H2 -> new JournalDatabase(storage.type(),
-          storage.url() != null ? storage.url() : defaultH2Url(dataDir),
+          storage.url() != null ? durableH2Url(storage.url()) : defaultH2Url(dataDir),
           storage.user() != null ? storage.user() : "sa",
           orEmpty(storage.password()));
       case POSTGRES -> new JournalDatabase(storage.type(), storage.url(), orEmpty(storage.user()),
@@ -26,9 +27,18 @@ public record JournalDatabase(TalonSettings.Storage.Type type, String url, Strin
     };
   }
 
-  /** {@code <dataDir>/talon.mv.db}, kept open for the life of the process. */
+  /** {@code <dataDir>/talon.mv.db}, kept open for the life of the process, every commit written at once. */
   public static String defaultH2Url(Path dataDir) {
-    return "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("talon") + ";DB_CLOSE_DELAY=-1";
+    return "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("talon") + ";DB_CLOSE_DELAY=-1" + WRITE_AT_COMMIT;
+  }
+
+  /**
+   * H2 hands a committed transaction to the file only after its write delay (500 ms unless set):
+   * a process killed in between loses turns whose answers clients already saw. So every H2 URL
+   * gets {@code WRITE_DELAY=0}; the config loader refuses one that asks for another delay.
+   */
+  static String durableH2Url(String url) {
+    return TalonSettings.Storage.h2WriteDelay(url).isPresent() ? url : url + WRITE_AT_COMMIT;
   }
 
   /** The plugin's shared database settings, for layering over application.conf. */

@@ -428,6 +428,12 @@ public final class ConfigLoader {
     if (url != null && !url.startsWith("jdbc:")) {
       storage.get("url").error("expected a JDBC URL starting with jdbc:");
     }
+    if (type == TalonSettings.Storage.Type.H2 && url != null
+        && TalonSettings.Storage.h2WriteDelay(url).filter(delay -> !delay.equals("0")).isPresent()) {
+      // Talon adds WRITE_DELAY=0 itself: with a delay, a killed process loses answers clients already saw.
+      storage.get("url").error("WRITE_DELAY must be 0 (or left out): H2 would hold committed turns in memory"
+          + " that long, and a killed process would lose answers its clients already saw");
+    }
     Cursor cluster = c.get("cluster");
     cluster.noticeUnknownKeys(Set.of("host", "port", "seedNodes"));
     Integer clusterPort = cluster.get("port").present() ? cluster.get("port").positiveInt(0) : 0;

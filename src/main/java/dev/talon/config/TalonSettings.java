@@ -1,7 +1,9 @@
 package dev.talon.config;
 
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * Talon's own {@code talon} key: where data lives, how the runtime is deployed, and how long it
@@ -62,6 +64,13 @@ public record TalonSettings(
     public enum Type {
       H2,
       POSTGRES
+    }
+
+    /** The {@code WRITE_DELAY} an H2 URL sets, if it sets one. */
+    public static Optional<String> h2WriteDelay(String url) {
+      return Arrays.stream(url.split(";")).map(setting -> setting.split("=", 2))
+          .filter(pair -> pair.length == 2 && pair[0].strip().equalsIgnoreCase("WRITE_DELAY"))
+          .map(pair -> pair[1].strip()).reduce((first, last) -> last);
     }
   }
 

@@ -43,9 +43,30 @@ class JournalSchemaTest {
   @Test
   void theDefaultJournalIsAnH2FileInTheDataDirectory() {
     JournalDatabase database = h2();
-    assertEquals("jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("talon") + ";DB_CLOSE_DELAY=-1", database.url());
+    assertEquals("jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("talon") + ";DB_CLOSE_DELAY=-1;WRITE_DELAY=0",
+        database.url());
     assertEquals("slick.jdbc.H2Profile$",
         database.pekkoConfig().getString("pekko-persistence-jdbc.shared-databases.slick.profile"));
+  }
+
+  /** A commit reaches the file at once, so a killed process keeps what its clients saw. */
+  @Test
+  void everyH2DatabaseWritesEachCommitAtOnce() throws Exception {
+    String own = "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("own") + ";DB_CLOSE_DELAY=-1";
+    JournalDatabase userSupplied = JournalDatabase.of(
+        new TalonSettings.Storage(TalonSettings.Storage.Type.H2, own, null, null), dataDir);
+    assertEquals(own + ";WRITE_DELAY=0", userSupplied.url());
+    assertEquals(own + ";write_delay=0", JournalDatabase.of(
+        new TalonSettings.Storage(TalonSettings.Storage.Type.H2, own + ";write_delay=0", null, null), dataDir).url());
+    for (JournalDatabase database : List.of(h2(), userSupplied)) {
+      try (Connection connection = database.connect();
+          ResultSet rs = connection.createStatement().executeQuery(
+              "SELECT SETTING_VALUE FROM INFORMATION_SCHEMA.SETTINGS WHERE SETTING_NAME = 'WRITE_DELAY'")) {
+        assertTrue(rs.next());
+        assertEquals("0", rs.getString(1), database.url());
+        connection.createStatement().execute("SHUTDOWN");
+      }
+    }
   }
 
   @Test

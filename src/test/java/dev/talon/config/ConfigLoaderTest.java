@@ -151,6 +151,17 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void refusesAnH2UrlThatDelaysWrites() {
+      ConfigProblem error = only(errors("""
+          { models: { providers: { p: { baseUrl: 'http://127.0.0.1:1/v1', models: [{ id: 'a' }] } } },
+            talon: { storage: { url: 'jdbc:h2:file:/tmp/t;WRITE_DELAY=500' } } }
+          """));
+      assertEquals("talon.storage.url", error.path());
+      assertEquals(2, error.line());
+      assertTrue(error.message().contains("WRITE_DELAY must be 0"), error.message());
+    }
+
+    @Test
     void requiresTheModelsOfAConfiguredProvider() {
       ConfigProblem error = only(errors("{ models: { providers: { p: { baseUrl: 'http://127.0.0.1:1/v1' } } } }"));
       assertEquals("models.providers.p.models", error.path());
