@@ -37,6 +37,8 @@ import org.apache.pekko.persistence.Persistence;
 public final class TalonRuntime implements AutoCloseable {
   public static final String SYSTEM_NAME = "talon";
   static final Duration ASK_TIMEOUT = Duration.ofSeconds(15);
+  /** What a shutdown phase that waits for the gateway's drain allows beyond it. */
+  private static final Duration SHUTDOWN_MARGIN = Duration.ofSeconds(5);
 
   private final ActorSystem<Void> system;
   private final Conversations conversations;
@@ -65,7 +67,8 @@ public final class TalonRuntime implements AutoCloseable {
     CompletableFuture<Void> schema = CompletableFuture.runAsync(() -> JournalSchema.ensure(database),
         task -> new Thread(task, "talon-schema").start());
 
-    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, pekkoConfig(talon.cluster(), database));
+    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, pekkoConfig(talon.cluster(), database,
+        config.gateway().drain()));
     try {
       awaitSchema(schema);
       Cluster cluster = Cluster.get(system);
@@ -106,8 +109,11 @@ public final class TalonRuntime implements AutoCloseable {
    * {@code load(overrides.withFallback(defaultApplication()))}: layering over an already
    * resolved {@code load()} would leave substitutions in application.conf pointing at old values.
    */
-  static Config pekkoConfig(TalonSettings.Cluster cluster, JournalDatabase database) {
+  static Config pekkoConfig(TalonSettings.Cluster cluster, JournalDatabase database, Duration drain) {
     Map<String, Object> node = new HashMap<>();
+    // The gateway's drain runs in this phase (see ServeCommand); the phase must outlast it.
+    node.put("pekko.coordinated-shutdown.phases.before-service-unbind.timeout",
+        drain.plus(SHUTDOWN_MARGIN).toMillis() + "ms");
     node.put("pekko.actor.provider", "cluster");
     node.put("pekko.remote.artery.canonical.hostname", cluster.host());
     node.put("pekko.remote.artery.canonical.port", cluster.port());

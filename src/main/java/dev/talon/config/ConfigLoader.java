@@ -384,7 +384,7 @@ public final class ConfigLoader {
 
   private GatewaySettings gateway(Cursor c) {
     c.noticeUnknownKeys(Set.of("port", "bind", "auth", "mode", "maxBodyMegabytes", "exposeReasoning",
-        "keepAliveSeconds"));
+        "keepAliveSeconds", "drainSeconds"));
     Integer port = c.get("port").positiveInt(GatewaySettings.DEFAULT_PORT);
     if (port > 65535) {
       c.get("port").error("expected a TCP port from 1 to 65535");
@@ -406,7 +406,8 @@ public final class ConfigLoader {
     Integer maxBodyMegabytes = c.get("maxBodyMegabytes").positiveInt(null);
     long maxBody = maxBodyMegabytes == null ? GatewaySettings.DEFAULT_MAX_BODY_BYTES : maxBodyMegabytes * 1024L * 1024;
     return new GatewaySettings(port, bind, token, maxBody, c.get("exposeReasoning").bool(false),
-        seconds(c.get("keepAliveSeconds"), GatewaySettings.DEFAULT_KEEP_ALIVE));
+        seconds(c.get("keepAliveSeconds"), GatewaySettings.DEFAULT_KEEP_ALIVE),
+        seconds(c.get("drainSeconds"), GatewaySettings.DEFAULT_DRAIN));
   }
 
   private TalonSettings talon(Cursor c) {
@@ -467,10 +468,18 @@ public final class ConfigLoader {
   }
 
   private TalonSettings.Conversations conversations(Cursor c) {
-    c.noticeUnknownKeys(Set.of("snapshotEvery", "passivateAfterSeconds"));
+    c.noticeUnknownKeys(Set.of("snapshotEvery", "passivateAfterSeconds", "journalBackoffInitialMs",
+        "journalBackoffMaxMs"));
     TalonSettings.Conversations defaults = TalonSettings.Conversations.DEFAULTS;
+    Duration initial = millis(c.get("journalBackoffInitialMs"), defaults.journalBackoffInitial());
+    Duration max = millis(c.get("journalBackoffMaxMs"), defaults.journalBackoffMax());
+    if (max.compareTo(initial) < 0) {
+      Cursor given = c.get("journalBackoffMaxMs").present() ? c.get("journalBackoffMaxMs") : c.get("journalBackoffInitialMs");
+      given.error("journalBackoffMaxMs (" + max.toMillis() + ") must be at least journalBackoffInitialMs ("
+          + initial.toMillis() + ")");
+    }
     return new TalonSettings.Conversations(c.get("snapshotEvery").positiveInt(defaults.snapshotEvery()),
-        seconds(c.get("passivateAfterSeconds"), defaults.passivateAfter()));
+        seconds(c.get("passivateAfterSeconds"), defaults.passivateAfter()), initial, max);
   }
 
   private static int nonNegativeInt(Cursor c, int fallback) {

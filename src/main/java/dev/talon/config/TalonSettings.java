@@ -34,10 +34,14 @@ public record TalonSettings(
 
   /**
    * Conversation actors: a snapshot every {@code snapshotEvery} events keeps recovery of long
-   * conversations fast; an idle conversation leaves memory after {@code passivateAfter}.
+   * conversations fast; an idle conversation leaves memory after {@code passivateAfter}. A
+   * conversation whose journal write failed restarts after {@code journalBackoffInitial},
+   * doubling up to {@code journalBackoffMax} while the database stays down.
    */
-  public record Conversations(int snapshotEvery, Duration passivateAfter) {
-    public static final Conversations DEFAULTS = new Conversations(100, Duration.ofMinutes(2));
+  public record Conversations(int snapshotEvery, Duration passivateAfter, Duration journalBackoffInitial,
+      Duration journalBackoffMax) {
+    public static final Conversations DEFAULTS =
+        new Conversations(100, Duration.ofMinutes(2), Duration.ofMillis(200), Duration.ofSeconds(5));
   }
 
   /**

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.cluster.Conversations;
 import dev.talon.config.GatewaySettings;
 import dev.talon.config.ModelCatalog;
+import dev.talon.conversation.ConversationEntity;
 import dev.talon.conversation.ConversationEntity.Busy;
 import dev.talon.conversation.ConversationEntity.Cancelled;
 import dev.talon.conversation.ConversationEntity.Rejected;
@@ -23,7 +24,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.apache.pekko.Done;
@@ -64,7 +64,7 @@ public final class ApiRoutes extends AllDirectives {
   private final GatewaySettings settings;
   private final Materializer materializer;
   private final CompletionStage<Done> started;
-  private final AtomicBoolean draining = new AtomicBoolean();
+  private final TurnsInFlight turns = new TurnsInFlight();
 
   /** @param started completes once storage and sharding are up: {@code /ready} answers 200 from then on */
   public ApiRoutes(ModelCatalog catalog, Conversations conversations, GatewaySettings settings,
@@ -76,9 +76,12 @@ public final class ApiRoutes extends AllDirectives {
     this.started = started;
   }
 
-  /** From now on {@code /ready} answers 503, so a load balancer stops sending new work. */
-  public void drain() {
-    draining.set(true);
+  /**
+   * From now on {@code /ready} answers 503, so a load balancer stops sending new work, and new
+   * turns are refused with 503. Completes once every running turn has been answered to its end.
+   */
+  public CompletionStage<Done> drain() {
+    return turns.drain();
   }
 
   public Route route() {
@@ -86,14 +89,15 @@ public final class ApiRoutes extends AllDirectives {
         new HealthRoutes().route(),
         path("ready", () -> get(this::ready)),
         pathPrefix("v1", () -> authenticated(() -> concat(
-            path("responses", () -> post(() -> answer(this::createResponse))),
+            path("responses", () -> post(() -> answer(request -> counted(this::createResponse, request)))),
             path(PathMatchers.segment("responses").slash(PathMatchers.segment()), id -> get(() ->
                 parameterOptional("stream", stream -> parameterOptional("starting_after", after ->
                     answer(request -> getResponse(id, stream.map(Boolean::parseBoolean).orElse(false),
                         after.map(ApiRoutes::sequenceNumber).orElse(-1))))))),
             path(PathMatchers.segment("responses").slash(PathMatchers.segment()).slash("cancel"), id ->
                 post(() -> answer(request -> cancelResponse(id)))),
-            path(PathMatchers.segment("chat").slash("completions"), () -> post(() -> answer(this::createChat))),
+            path(PathMatchers.segment("chat").slash("completions"), () -> post(() ->
+                answer(request -> counted(this::createChat, request)))),
             path("models", () -> get(() -> answer(request -> CompletableFuture.completedFuture(json(200, models()))))),
             path(PathMatchers.segment("models").slash(PathMatchers.remaining()), id -> get(() ->
                 answer(request -> model(id)))),
@@ -113,7 +117,7 @@ public final class ApiRoutes extends AllDirectives {
             request.model().name(), body, request.includeReasoning()));
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
         return request.stream()
-            ? CompletableFuture.completedFuture(sse(request.sessionKey(), responsesFrames(events, stream, -1)))
+            ? durable(events).thenApply(live -> sse(request.sessionKey(), responsesFrames(live, stream, -1)))
             : events.runWith(Sink.seq(), materializer).thenApply(all -> {
               completed(all);
               return withSession(json(200, stream.finalResponse(all)), request.sessionKey());
@@ -171,7 +175,7 @@ public final class ApiRoutes extends AllDirectives {
             request.includeUsage());
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
         if (request.stream()) {
-          return CompletableFuture.completedFuture(sse(request.sessionKey(), events.mapConcat(chat::on)
+          return durable(events).thenApply(live -> sse(request.sessionKey(), live.mapConcat(chat::on)
               .map(data -> ByteString.fromString("data: " + (data instanceof String s ? s : Json.text(data)) + "\n\n"))));
         }
         return events.runWith(Sink.seq(), materializer).thenApply(all ->
@@ -224,7 +228,7 @@ public final class ApiRoutes extends AllDirectives {
 
   private Route ready() {
     boolean up = started.toCompletableFuture().isDone() && !started.toCompletableFuture().isCompletedExceptionally()
-        && !draining.get();
+        && !turns.draining();
     return complete(up ? StatusCodes.OK : StatusCodes.SERVICE_UNAVAILABLE, HttpEntities.create(
         ContentTypes.APPLICATION_JSON, up ? "{\"status\":\"ready\"}" : "{\"status\":\"starting or draining\"}"));
   }
@@ -260,6 +264,56 @@ public final class ApiRoutes extends AllDirectives {
       throw ApiError.busy(busy.turnId());
     }
     throw ApiError.badRequest(null, ((Rejected) reply).reason());
+  }
+
+  /**
+   * The turn's events once the first one is there. The conversation releases none before the
+   * input is durable, so the status line waits for it: a turn the journal could not save is a
+   * 503 with nothing streamed, not a stream that fails.
+   */
+  private CompletionStage<Source<TurnEvent, NotUsed>> durable(Source<TurnEvent, NotUsed> events) {
+    return events.prefixAndTail(1).runWith(Sink.head(), materializer).thenApply(split -> {
+      List<TurnEvent> first = split.first();
+      if (!first.isEmpty() && first.get(0) instanceof TurnEvent.Failed failed
+          && failed.kind().equals(ConversationEntity.STORAGE)) {
+        throw ApiError.turnFailed(failed);
+      }
+      return Source.from(first).concat(split.second());
+    });
+  }
+
+  /**
+   * Runs a turn request counted among the turns in flight until its response has been sent to
+   * the end (a stream's last byte), so that a graceful stop waits for it; refused while draining.
+   */
+  private CompletionStage<HttpResponse> counted(Function<HttpRequest, CompletionStage<HttpResponse>> handler,
+      HttpRequest request) {
+    if (!turns.enter()) {
+      throw ApiError.unavailable("Talon is shutting down and takes no new turns; try again on another node"
+          + " or once it is back.");
+    }
+    CompletionStage<HttpResponse> response;
+    try {
+      response = handler.apply(request);
+    } catch (RuntimeException e) {
+      turns.exit();
+      throw e;
+    }
+    return response.handle((http, failure) -> {
+      if (failure != null) {
+        turns.exit();
+        throw failure instanceof CompletionException completion ? completion : new CompletionException(failure);
+      }
+      if (http.entity().isStrict()) {
+        turns.exit();
+        return http;
+      }
+      return http.withEntity(HttpEntities.createChunked(http.entity().getContentType(), http.entity().getDataBytes()
+          .watchTermination((mat, done) -> {
+            done.whenComplete((ok, error) -> turns.exit());
+            return mat;
+          })));
+    });
   }
 
   /** A broken link to the conversation ends the stream with a failure, never silence. */

@@ -434,12 +434,12 @@ class ConfigLoaderTest {
     @Test
     void readsGatewayAndTalonSettings() {
       TalonConfig config = load(LOCAL.replace("models: {\n", """
-          gateway: { port: 9000, bind: "lan", auth: { token: "${TOKEN}" } },
+          gateway: { port: 9000, bind: "lan", auth: { token: "${TOKEN}" }, drainSeconds: 5 },
             talon: { dataDir: "/var/talon", storage: { type: "postgres", url: "jdbc:postgresql://127.0.0.1:5432/talon",
                      user: "postgres" }, cluster: { port: 2552, seedNodes: ["pekko://talon@10.0.0.1:2552"] } },
             models: {
           """), Map.of("TOKEN", "t0k"));
-      assertEquals(new GatewaySettings(9000, "0.0.0.0", Optional.of("t0k"), GatewaySettings.DEFAULT_MAX_BODY_BYTES, false, GatewaySettings.DEFAULT_KEEP_ALIVE), config.gateway());
+      assertEquals(new GatewaySettings(9000, "0.0.0.0", Optional.of("t0k"), GatewaySettings.DEFAULT_MAX_BODY_BYTES, false, GatewaySettings.DEFAULT_KEEP_ALIVE, java.time.Duration.ofSeconds(5)), config.gateway());
       assertEquals("/var/talon", config.talon().dataDir());
       assertEquals(TalonSettings.Storage.Type.POSTGRES, config.talon().storage().type());
       assertEquals("postgres", config.talon().storage().user());
@@ -469,13 +469,15 @@ class ConfigLoaderTest {
       TalonSettings talon = load(LOCAL.replace("models: {\n", """
           talon: { failover: { retries: 0, backoffInitialMs: 50, backoffMaxMs: 500, retryAfterCapSeconds: 5,
                                cooldownSeconds: [1, 2], overflowRetries: 1 },
-                   conversations: { snapshotEvery: 10, passivateAfterSeconds: 30 } },
+                   conversations: { snapshotEvery: 10, passivateAfterSeconds: 30, journalBackoffInitialMs: 100,
+                                    journalBackoffMaxMs: 2000 } },
             models: {
           """)).talon();
       assertEquals(new TalonSettings.Failover(0, java.time.Duration.ofMillis(50), java.time.Duration.ofMillis(500),
           java.time.Duration.ofSeconds(5), List.of(java.time.Duration.ofSeconds(1), java.time.Duration.ofSeconds(2)), 1),
           talon.failover());
-      assertEquals(new TalonSettings.Conversations(10, java.time.Duration.ofSeconds(30)), talon.conversations());
+      assertEquals(new TalonSettings.Conversations(10, java.time.Duration.ofSeconds(30), java.time.Duration.ofMillis(100),
+          java.time.Duration.ofSeconds(2)), talon.conversations());
       assertEquals(TalonSettings.Failover.DEFAULTS, load(LOCAL).talon().failover());
     }
 

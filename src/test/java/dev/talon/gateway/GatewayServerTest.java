@@ -48,7 +48,7 @@ class GatewayServerTest {
   @Test
   void refusesToListenBeyondLoopbackWithoutAToken() {
     IllegalStateException e = assertThrows(IllegalStateException.class,
-        () -> GatewayServer.bind(testKit.system(), new GatewaySettings(0, "0.0.0.0", Optional.empty(), 1, false, Duration.ofSeconds(1)), new HealthRoutes().route()));
+        () -> GatewayServer.bind(testKit.system(), new GatewaySettings(0, "0.0.0.0", Optional.empty(), 1, false, Duration.ofSeconds(1), Duration.ofSeconds(1)), new HealthRoutes().route()));
     assertTrue(e.getMessage().contains("without an auth token"), e.getMessage());
   }
 

@@ -64,7 +64,7 @@ final class TalonApi implements AutoCloseable {
     // keep-alive comments every 300 ms, so a test sees them while a cold model is "loading"
     GatewaySettings loopback = GatewaySettings.loopback(0, token);
     GatewaySettings settings = new GatewaySettings(0, loopback.bind(), loopback.authToken(), loopback.maxBodyBytes(),
-        false, Duration.ofMillis(300));
+        false, Duration.ofMillis(300), loopback.drain());
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), settings,
         Materializer.matFromSystem(runtime.system()), runtime.whenUp());
     ServerBinding binding = GatewayServer.bind(runtime.system(), settings, api.route())
