@@ -9,11 +9,9 @@ import dev.talon.testing.FakeUpstream;
 import dev.talon.testing.Script;
 import dev.talon.testing.TalonProcess;
 import java.io.IOException;
-import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -53,13 +51,7 @@ abstract class KillContract {
   @BeforeAll
   void startFake() throws Exception {
     fake = FakeUpstream.start();
-    config = dir.resolve("talon.json5");
-    Files.writeString(config, """
-        { agents: { defaults: { model: { primary: "local/a" } } },
-          models: { mode: "replace", providers: {
-            local: { baseUrl: "%s", apiKey: "none", api: "openai-responses", models: [{ id: "a" }] } } },
-          talon: { storage: %s } }
-        """.formatted(fake.baseUrl(), storage()));
+    config = TalonProcess.writeConfig(dir, fake, "{ storage: " + storage() + " }");
   }
 
   @AfterAll
@@ -177,8 +169,7 @@ abstract class KillContract {
   }
 
   private JsonNode turns(TalonProcess talon, String session) throws IOException, InterruptedException {
-    HttpResponse<String> response = http.send(HttpRequest.newBuilder(
-        URI.create(talon.baseUrl() + "/v1/conversations/" + session)).timeout(CALL).build(),
+    HttpResponse<String> response = http.send(talon.request("/v1/conversations/" + session).timeout(CALL).build(),
         HttpResponse.BodyHandlers.ofString());
     assertEquals(200, response.statusCode(), response.body());
     return JSON.readTree(response.body()).get("turns");
@@ -187,8 +178,7 @@ abstract class KillContract {
   private static HttpRequest post(TalonProcess talon, String session, String question, boolean stream) {
     String body = JSON.createObjectNode().put("model", "local/a").put("input", question).put("stream", stream)
         .toString();
-    return HttpRequest.newBuilder(URI.create(talon.baseUrl() + "/v1/responses"))
-        .header("Content-Type", "application/json").header("x-talon-session-key", session)
+    return talon.request("/v1/responses").header("Content-Type", "application/json").header("x-talon-session-key", session)
         .POST(HttpRequest.BodyPublishers.ofString(body)).build();
   }
 

@@ -3,8 +3,11 @@ package dev.talon.testing;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.net.URI;
 import java.net.URL;
+import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -63,6 +66,24 @@ public final class TalonProcess implements AutoCloseable {
       throw new IllegalStateException("talon did not start listening within " + timeout + ": " + e.getMessage()
           + "\n" + talon.logs(), e);
     }
+  }
+
+  /**
+   * Writes {@code <dir>/talon.json5}: the default agent answers with {@code local/a}, served by
+   * {@code upstream} over the Responses API; {@code talon} is Talon's own section (JSON5).
+   */
+  public static Path writeConfig(Path dir, FakeUpstream upstream, String talon) throws IOException {
+    return Files.writeString(dir.resolve("talon.json5"), """
+        { agents: { defaults: { model: { primary: "local/a" } } },
+          models: { mode: "replace", providers: {
+            local: { baseUrl: "%s", apiKey: "none", api: "openai-responses", models: [{ id: "a" }] } } },
+          talon: %s }
+        """.formatted(upstream.baseUrl(), talon));
+  }
+
+  /** A request to {@code path} (e.g. {@code /v1/responses}) on this process. */
+  public HttpRequest.Builder request(String path) {
+    return HttpRequest.newBuilder(URI.create(baseUrl() + path));
   }
 
   public int port() {
