@@ -18,6 +18,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import org.apache.pekko.Done;
+import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
@@ -71,6 +72,14 @@ public final class TalonRuntime implements AutoCloseable {
         config.gateway().drain()));
     try {
       awaitSchema(schema);
+      if (talon.storage().type() == TalonSettings.Storage.Type.H2) {
+        // The last step of every stop, graceful or not SIGKILL: the conversations have stopped writing.
+        CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(),
+            "talon-compact-journal", () -> CompletableFuture.supplyAsync(() -> {
+              database.compact();
+              return Done.getInstance();
+            }, task -> new Thread(task, "talon-compact").start()));
+      }
       Cluster cluster = Cluster.get(system);
       if (talon.cluster().seedNodes().isEmpty()) {
         cluster.manager().tell(Join.create(cluster.selfMember().address()));

@@ -429,11 +429,15 @@ public final class ConfigLoader {
     if (url != null && !url.startsWith("jdbc:")) {
       storage.get("url").error("expected a JDBC URL starting with jdbc:");
     }
-    if (type == TalonSettings.Storage.Type.H2 && url != null
-        && TalonSettings.Storage.h2WriteDelay(url).filter(delay -> !delay.equals("0")).isPresent()) {
-      // Talon adds WRITE_DELAY=0 itself: with a delay, a killed process loses answers clients already saw.
-      storage.get("url").error("WRITE_DELAY must be 0 (or left out): H2 would hold committed turns in memory"
-          + " that long, and a killed process would lose answers its clients already saw");
+    if (type == TalonSettings.Storage.Type.H2 && url != null) {
+      // Talon adds these itself; other values would let a killed process lose answers clients already saw.
+      for (var setting : TalonSettings.Storage.DURABLE_H2) {
+        TalonSettings.Storage.h2Setting(url, setting.getKey())
+            .filter(value -> !value.equalsIgnoreCase(setting.getValue()))
+            .ifPresent(value -> storage.get("url").error(setting.getKey() + " must be " + setting.getValue()
+                + " (or left out), not " + value + ": otherwise a killed process can lose answers its clients"
+                + " already saw"));
+      }
     }
     Cursor cluster = c.get("cluster");
     cluster.noticeUnknownKeys(Set.of("host", "port", "seedNodes"));

@@ -151,14 +151,16 @@ class ConfigLoaderTest {
     }
 
     @Test
-    void refusesAnH2UrlThatDelaysWrites() {
-      ConfigProblem error = only(errors("""
+    void refusesAnH2UrlThatDelaysOrReusesWrites() {
+      List<ConfigProblem> errors = errors("""
           { models: { providers: { p: { baseUrl: 'http://127.0.0.1:1/v1', models: [{ id: 'a' }] } } },
-            talon: { storage: { url: 'jdbc:h2:file:/tmp/t;WRITE_DELAY=500' } } }
-          """));
-      assertEquals("talon.storage.url", error.path());
-      assertEquals(2, error.line());
-      assertTrue(error.message().contains("WRITE_DELAY must be 0"), error.message());
+            talon: { storage: { url: 'jdbc:h2:file:/tmp/t;WRITE_DELAY=500;reuse_space=true' } } }
+          """);
+      assertEquals(List.of("talon.storage.url", "talon.storage.url"), errors.stream().map(ConfigProblem::path).toList());
+      assertEquals(List.of(2, 2), errors.stream().map(ConfigProblem::line).toList());
+      assertTrue(errors.get(0).message().startsWith("WRITE_DELAY must be 0 (or left out), not 500"), errors.toString());
+      assertTrue(errors.get(1).message().startsWith("REUSE_SPACE must be FALSE (or left out), not true"),
+          errors.toString());
     }
 
     @Test
