@@ -135,8 +135,9 @@ public final class ConversationBench {
               "jdbc:h2:file:" + delayed.resolve("talon") + ";DB_CLOSE_DELAY=-1;WRITE_DELAY=500"), delayed),
           new Store("H2 on Talon's URL (" + JournalDatabase.defaultH2Url(durable).replaceAll(".*CLOSE_DELAY=-1;", "")
               + ")", config, durable));
-      // Two rounds, alternating, so that neither store gets all of the machine's quiet or busy moments.
-      for (int round = 1; round <= 2; round++) {
+      // Rounds alternate, so that neither store gets all of the machine's quiet or busy moments;
+      // the first warms the JVM up.
+      for (int round = 0; round <= 2; round++) {
         for (Store store : stores) {
           TalonRuntime runtime = start(store.config(), store.data());
           List<Double> ttft = new ArrayList<>();
@@ -148,8 +149,8 @@ public final class ConversationBench {
             }
           }
           double rate = rate(conversations, turns, session -> wholeTurn(runtime, session));
-          System.out.printf("round %d, %s: first token p50 %.2f ms, p99 %.2f ms; %d conversations x %d turns:"
-              + " %.0f turns/s%n", round, store.name(), pct(ttft, 50), pct(ttft, 99), conversations, turns, rate);
+          System.out.printf("%s, %s: first token p50 %.2f ms, p99 %.2f ms; %d conversations x %d turns:"
+              + " %.0f turns/s%n", round == 0 ? "warm-up" : "round " + round, store.name(), pct(ttft, 50), pct(ttft, 99), conversations, turns, rate);
           runtime.close();
           closeH2(JournalDatabase.of(store.config().talon().storage(), store.data()).url());
         }

@@ -99,15 +99,18 @@ public final class TalonProcess implements AutoCloseable {
     return process.pid();
   }
 
+  // Signals go through the process handle: Process.destroy would also close the output pipe,
+  // and the last lines of a stopping process would be lost.
+
   /** SIGKILL (on Linux): no shutdown hook, no flush, no goodbye. Returns once the process is gone. */
   public void kill() {
-    process.destroyForcibly();
+    process.toHandle().destroyForcibly();
     awaitExit(Duration.ofSeconds(30));
   }
 
   /** SIGTERM (on Linux): a graceful stop. Returns the exit code once the process is gone. */
   public int terminate(Duration timeout) {
-    process.destroy();
+    process.toHandle().destroy();
     return awaitExit(timeout);
   }
 
