@@ -5,6 +5,7 @@ import dev.talon.cluster.TalonRuntime;
 import dev.talon.config.ConfigLoader;
 import dev.talon.config.Model;
 import dev.talon.config.TalonConfig;
+import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationEntity.TurnAccepted;
 import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.TurnEvent;
@@ -20,6 +21,7 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -33,6 +35,11 @@ import org.apache.pekko.stream.javadsl.Sink;
  * straight to the fake; time to first token through Talon versus straight; heap per idle
  * conversation; recovery of a conversation with 1,000 turns after a restart.
  * Usage: bench/run ConversationBench [conversations] [turns] [idle]
+ *
+ * <p>{@code bench/run ConversationBench stores [conversations] [turns]} measures instead what
+ * durable H2 commits cost: time to first token and turns/s on Talon's H2 URL against the same
+ * database with H2's default 500 ms write delay (which loses acknowledged turns on SIGKILL),
+ * both in this one run.
  */
 public final class ConversationBench {
   public static void main(String[] args) {
@@ -40,15 +47,17 @@ public final class ConversationBench {
   }
 
   static void run(String[] args) throws Exception {
+    if (args.length > 0 && args[0].equals("stores")) {
+      compareStores(args.length > 1 ? Integer.parseInt(args[1]) : 50, args.length > 2 ? Integer.parseInt(args[2]) : 10);
+      return;
+    }
     int conversations = args.length > 0 ? Integer.parseInt(args[0]) : 50;
     int turns = args.length > 1 ? Integer.parseInt(args[1]) : 10;
     int idle = args.length > 2 ? Integer.parseInt(args[2]) : 1000;
     Path data = Files.createTempDirectory("talon-bench");
     try (FakeUpstream fake = FakeUpstream.start()) {
       fake.setDefault(Script.reply("A short streamed answer of a few tokens."));
-      TalonConfig config = ConfigLoader.parse("{ models: { mode: 'replace', providers: { fake: { baseUrl: '"
-          + fake.baseUrl() + "', api: 'openai-completions', models: [{ id: 'm' }] } } } }", "bench",
-          Map.<String, String>of()::get);
+      TalonConfig config = benchConfig(fake);
       Model model = config.catalog().resolve("fake/m");
       TalonRuntime first = start(config, data);
       final TalonRuntime runtime = first;
@@ -99,7 +108,7 @@ public final class ConversationBench {
         wholeTurn(runtime, "long-2").toCompletableFuture().get(30, TimeUnit.SECONDS);
       }
       first.close();
-      closeH2(data);
+      closeH2(JournalDatabase.defaultH2Url(data));
       TalonRuntime fresh = start(config, data);
       fresh.conversations().transcript("warm-up-shard").toCompletableFuture().get(30, TimeUnit.SECONDS);
       for (String session : List.of("long-1", "long-2")) {
@@ -113,6 +122,56 @@ public final class ConversationBench {
     }
   }
 
+  record Store(String name, TalonConfig config, Path data) {}
+
+  static void compareStores(int conversations, int turns) throws Exception {
+    try (FakeUpstream fake = FakeUpstream.start()) {
+      fake.setDefault(Script.reply("A short streamed answer of a few tokens."));
+      TalonConfig config = benchConfig(fake);
+      Path delayed = Files.createTempDirectory("talon-bench-delayed");
+      Path durable = Files.createTempDirectory("talon-bench-durable");
+      List<Store> stores = List.of(
+          new Store("H2 with its 500 ms write delay (before)", withStorage(config,
+              "jdbc:h2:file:" + delayed.resolve("talon") + ";DB_CLOSE_DELAY=-1;WRITE_DELAY=500"), delayed),
+          new Store("H2 on Talon's URL (" + JournalDatabase.defaultH2Url(durable).replaceAll(".*CLOSE_DELAY=-1;", "")
+              + ")", config, durable));
+      // Rounds alternate, so that neither store gets all of the machine's quiet or busy moments;
+      // the first warms the JVM up.
+      for (int round = 0; round <= 2; round++) {
+        for (Store store : stores) {
+          TalonRuntime runtime = start(store.config(), store.data());
+          List<Double> ttft = new ArrayList<>();
+          for (int i = -20; i < 100; i++) {
+            long start = System.nanoTime();
+            firstText(runtime, "ttft-" + round + "-" + i).toCompletableFuture().get(10, TimeUnit.SECONDS);
+            if (i >= 0) {
+              ttft.add((System.nanoTime() - start) / 1e6);
+            }
+          }
+          double rate = rate(conversations, turns, session -> wholeTurn(runtime, session));
+          System.out.printf("%s, %s: first token p50 %.2f ms, p99 %.2f ms; %d conversations x %d turns:"
+              + " %.0f turns/s%n", round == 0 ? "warm-up" : "round " + round, store.name(), pct(ttft, 50), pct(ttft, 99), conversations, turns, rate);
+          runtime.close();
+          closeH2(JournalDatabase.of(store.config().talon().storage(), store.data()).url());
+        }
+      }
+    }
+  }
+
+  static TalonConfig benchConfig(FakeUpstream fake) {
+    return ConfigLoader.parse("{ models: { mode: 'replace', providers: { fake: { baseUrl: '"
+        + fake.baseUrl() + "', api: 'openai-completions', models: [{ id: 'm' }] } } } }", "bench",
+        Map.<String, String>of()::get);
+  }
+
+  /** {@code config} on the H2 database at {@code url}, which the config loader would refuse. */
+  static TalonConfig withStorage(TalonConfig config, String url) {
+    TalonSettings t = config.talon();
+    return new TalonConfig(config.source(), config.catalog(), config.gateway(), new TalonSettings(t.dataDir(),
+        new TalonSettings.Storage(TalonSettings.Storage.Type.H2, url, null, null), t.cluster(), t.upstream(),
+        t.failover(), t.conversations(), t.retention()), config.notices());
+  }
+
   static TalonRuntime start(TalonConfig config, Path data) throws Exception {
     TalonRuntime runtime = TalonRuntime.start(config, data,
         system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()));
@@ -120,8 +179,8 @@ public final class ConversationBench {
     return runtime;
   }
 
-  static void closeH2(Path data) throws Exception {
-    try (Connection connection = DriverManager.getConnection(JournalDatabase.defaultH2Url(data), "sa", "")) {
+  static void closeH2(String url) throws Exception {
+    try (Connection connection = DriverManager.getConnection(url, "sa", "")) {
       connection.createStatement().execute("SHUTDOWN");
     }
   }

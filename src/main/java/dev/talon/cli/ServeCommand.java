@@ -12,7 +12,10 @@ import java.util.concurrent.CountDownLatch;
 import dev.talon.cluster.TalonRuntime;
 import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.TurnMetrics;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.stream.Materializer;
 import picocli.CommandLine.Command;
@@ -44,9 +47,10 @@ final class ServeCommand implements Callable<Integer> {
     runtime.system().getWhenTerminated().thenRun(terminated::countDown);
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), gateway,
         Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ResponseIds.forNode(gateway, data));
+    ServerBinding binding;
     try {
       // Bound at once, so /health answers while the journal and sharding start; /ready tells when they are up.
-      ServerBinding binding = GatewayServer.bind(runtime.system(), gateway, api.route()).toCompletableFuture().get();
+      binding = GatewayServer.bind(runtime.system(), gateway, api.route()).toCompletableFuture().get();
       runtime.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
       root.err.println("talon: listening on http://" + binding.localAddress().getHostString() + ":"
           + binding.localAddress().getPort() + " (config " + config.source() + ", "
@@ -59,11 +63,24 @@ final class ServeCommand implements Callable<Integer> {
       runtime.close();
       return 0;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      api.drain();
-      runtime.stop().toCompletableFuture().join();
-    }, "talon-shutdown"));
+    stopGracefully(runtime, api, binding, gateway.limits().drain());
     terminated.await();
     return 0;
+  }
+
+  /**
+   * On SIGTERM (Pekko runs its coordinated shutdown from the JVM's shutdown hook): refuse new
+   * turns and answer {@code /ready} with 503 while running turns finish, for at most
+   * {@code drain}; then stop listening, close what is left, leave the cluster and stop.
+   */
+  private static void stopGracefully(TalonRuntime runtime, ApiRoutes api, ServerBinding binding, Duration drain) {
+    CoordinatedShutdown shutdown = CoordinatedShutdown.get(runtime.system());
+    shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "talon-drain-turns",
+        () -> api.drain().toCompletableFuture().completeOnTimeout(Done.getInstance(), drain.toMillis(),
+            TimeUnit.MILLISECONDS));
+    shutdown.addTask(CoordinatedShutdown.PhaseServiceUnbind(), "talon-unbind", binding::unbind);
+    // the drain is over: whatever still streams is cut now
+    shutdown.addTask(CoordinatedShutdown.PhaseServiceRequestsDone(), "talon-close-connections",
+        () -> binding.terminate(Duration.ZERO).thenApply(terminated -> Done.getInstance()));
   }
 }

@@ -18,7 +18,7 @@ public record JournalDatabase(TalonSettings.Storage.Type type, String url, Strin
   public static JournalDatabase of(TalonSettings.Storage storage, Path dataDir) {
     return switch (storage.type()) {
       case H2 -> new JournalDatabase(storage.type(),
-          storage.url() != null ? storage.url() : defaultH2Url(dataDir),
+          storage.url() != null ? durableH2Url(storage.url()) : defaultH2Url(dataDir),
           storage.user() != null ? storage.user() : "sa",
           orEmpty(storage.password()));
       case POSTGRES -> new JournalDatabase(storage.type(), storage.url(), orEmpty(storage.user()),
@@ -26,9 +26,35 @@ public record JournalDatabase(TalonSettings.Storage.Type type, String url, Strin
     };
   }
 
-  /** {@code <dataDir>/talon.mv.db}, kept open for the life of the process. */
+  /** {@code <dataDir>/talon.mv.db}, kept open for the life of the process, every commit written at once. */
   public static String defaultH2Url(Path dataDir) {
-    return "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("talon") + ";DB_CLOSE_DELAY=-1";
+    return durableH2Url("jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("talon") + ";DB_CLOSE_DELAY=-1");
+  }
+
+  /**
+   * H2 hands a committed transaction to the file only after its write delay (500 ms unless set),
+   * and may not find again after a kill a commit it wrote into reused space: a killed process
+   * would lose turns whose answers clients already saw. So every H2 URL gets the settings of
+   * {@link TalonSettings.Storage#DURABLE_H2} it does not set (the config loader refuses others).
+   * Appending only makes the file grow: {@link #compact()} gives the space back at each stop.
+   */
+  static String durableH2Url(String url) {
+    StringBuilder durable = new StringBuilder(url);
+    for (var setting : TalonSettings.Storage.DURABLE_H2) {
+      if (TalonSettings.Storage.h2Setting(url, setting.getKey()).isEmpty()) {
+        durable.append(';').append(setting.getKey()).append('=').append(setting.getValue());
+      }
+    }
+    return durable.toString();
+  }
+
+  /** Rewrites an H2 file without the space old commits left behind, and closes the database. */
+  void compact() {
+    try (Connection connection = connect()) {
+      connection.createStatement().execute("SHUTDOWN COMPACT");
+    } catch (SQLException e) {
+      throw new StorageException("cannot compact the journal database " + describe() + ": " + e.getMessage(), e);
+    }
   }
 
   /** The plugin's shared database settings, for layering over application.conf. */

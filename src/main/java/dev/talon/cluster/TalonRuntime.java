@@ -22,6 +22,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import org.apache.pekko.Done;
+import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -44,6 +45,8 @@ import org.slf4j.Logger;
  */
 public final class TalonRuntime implements AutoCloseable {
   public static final String SYSTEM_NAME = "talon";
+  /** What a shutdown phase that waits for the gateway's drain allows beyond it. */
+  private static final Duration SHUTDOWN_MARGIN = Duration.ofSeconds(5);
 
   private final ActorSystem<Void> system;
   private final Conversations conversations;
@@ -78,9 +81,18 @@ public final class TalonRuntime implements AutoCloseable {
     CompletableFuture<Void> schema = CompletableFuture.runAsync(() -> JournalSchema.ensure(database),
         task -> new Thread(task, "talon-schema").start());
 
-    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, pekkoConfig(talon.cluster(), database));
+    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, pekkoConfig(talon.cluster(), database,
+        config.gateway().limits().drain()));
     try {
       awaitSchema(schema);
+      if (talon.storage().type() == TalonSettings.Storage.Type.H2) {
+        // The last step of every stop, graceful or not SIGKILL: the conversations have stopped writing.
+        CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(),
+            "talon-compact-journal", () -> CompletableFuture.supplyAsync(() -> {
+              database.compact();
+              return Done.getInstance();
+            }, task -> new Thread(task, "talon-compact").start()));
+      }
       Cluster cluster = Cluster.get(system);
       if (talon.cluster().seedNodes().isEmpty()) {
         cluster.manager().tell(Join.create(cluster.selfMember().address()));
@@ -163,8 +175,11 @@ public final class TalonRuntime implements AutoCloseable {
    * {@code load(overrides.withFallback(defaultApplication()))}: layering over an already
    * resolved {@code load()} would leave substitutions in application.conf pointing at old values.
    */
-  static Config pekkoConfig(TalonSettings.Cluster cluster, JournalDatabase database) {
+  static Config pekkoConfig(TalonSettings.Cluster cluster, JournalDatabase database, Duration drain) {
     Map<String, Object> node = new HashMap<>();
+    // The gateway's drain runs in this phase (see ServeCommand); the phase must outlast it.
+    node.put("pekko.coordinated-shutdown.phases.before-service-unbind.timeout",
+        drain.plus(SHUTDOWN_MARGIN).toMillis() + "ms");
     node.put("pekko.actor.provider", "cluster");
     node.put("pekko.remote.artery.canonical.hostname", cluster.host());
     node.put("pekko.remote.artery.canonical.port", cluster.port());

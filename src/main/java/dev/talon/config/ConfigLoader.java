@@ -389,7 +389,7 @@ public final class ConfigLoader {
   private GatewaySettings gateway(Cursor c) {
     c.noticeUnknownKeys(Set.of("port", "bind", "auth", "mode", "maxBodyMegabytes", "exposeReasoning",
         "keepAliveSeconds", "allowedHosts", "allowedOrigins", "maxConcurrentTurns", "backlog", "askTimeoutSeconds",
-        "bodyReadTimeoutSeconds", "responseIdSecret"));
+        "bodyReadTimeoutSeconds", "responseIdSecret", "drainSeconds"));
     Integer port = c.get("port").positiveInt(GatewaySettings.DEFAULT_PORT);
     if (port > 65535) {
       c.get("port").error("expected a TCP port from 1 to 65535");
@@ -436,7 +436,8 @@ public final class ConfigLoader {
         c.get("maxConcurrentTurns").positiveInt(defaults.maxConcurrentTurns()),
         c.get("backlog").positiveInt(defaults.backlog()),
         seconds(c.get("askTimeoutSeconds"), defaults.askTimeout()),
-        seconds(c.get("bodyReadTimeoutSeconds"), defaults.bodyReadTimeout()));
+        seconds(c.get("bodyReadTimeoutSeconds"), defaults.bodyReadTimeout()),
+        seconds(c.get("drainSeconds"), defaults.drain()));
   }
 
   private TalonSettings talon(Cursor c) {
@@ -458,6 +459,16 @@ public final class ConfigLoader {
     }
     if (url != null && !url.startsWith("jdbc:")) {
       storage.get("url").error("expected a JDBC URL starting with jdbc:");
+    }
+    if (type == TalonSettings.Storage.Type.H2 && url != null) {
+      // Talon adds these itself; other values would let a killed process lose answers clients already saw.
+      for (var setting : TalonSettings.Storage.DURABLE_H2) {
+        TalonSettings.Storage.h2Setting(url, setting.getKey())
+            .filter(value -> !value.equalsIgnoreCase(setting.getValue()))
+            .ifPresent(value -> storage.get("url").error(setting.getKey() + " must be " + setting.getValue()
+                + " (or left out), not " + value + ": otherwise a killed process can lose answers its clients"
+                + " already saw"));
+      }
     }
     Cursor cluster = c.get("cluster");
     cluster.noticeUnknownKeys(Set.of("host", "port", "seedNodes"));
@@ -493,10 +504,18 @@ public final class ConfigLoader {
   }
 
   private TalonSettings.Conversations conversations(Cursor c) {
-    c.noticeUnknownKeys(Set.of("snapshotEvery", "passivateAfterSeconds"));
+    c.noticeUnknownKeys(Set.of("snapshotEvery", "passivateAfterSeconds", "journalBackoffInitialMs",
+        "journalBackoffMaxMs"));
     TalonSettings.Conversations defaults = TalonSettings.Conversations.DEFAULTS;
+    Duration initial = millis(c.get("journalBackoffInitialMs"), defaults.journalBackoffInitial());
+    Duration max = millis(c.get("journalBackoffMaxMs"), defaults.journalBackoffMax());
+    if (max.compareTo(initial) < 0) {
+      Cursor given = c.get("journalBackoffMaxMs").present() ? c.get("journalBackoffMaxMs") : c.get("journalBackoffInitialMs");
+      given.error("journalBackoffMaxMs (" + max.toMillis() + ") must be at least journalBackoffInitialMs ("
+          + initial.toMillis() + ")");
+    }
     return new TalonSettings.Conversations(c.get("snapshotEvery").positiveInt(defaults.snapshotEvery()),
-        seconds(c.get("passivateAfterSeconds"), defaults.passivateAfter()));
+        seconds(c.get("passivateAfterSeconds"), defaults.passivateAfter()), initial, max);
   }
 
   private TalonSettings.Retention retention(Cursor c) {

@@ -45,12 +45,13 @@ public record GatewaySettings(int port, String bind, Optional<String> authToken,
    * @param backlog the listen socket's queue of connections not yet accepted
    * @param askTimeout how long a request waits for its conversation to answer a command
    * @param bodyReadTimeout how long a client may take to send its request body
+   * @param drain how long a stopping gateway lets running turns finish before it closes them
    */
   public record Limits(long maxBodyBytes, int maxConcurrentTurns, int backlog, Duration askTimeout,
-      Duration bodyReadTimeout) {
+      Duration bodyReadTimeout, Duration drain) {
     /** 1,024 turns: a node's target is 1,000 live streams, and the upstream pool holds 1,024 connections. */
     public static final Limits DEFAULTS = new Limits(20L * 1024 * 1024, 1024, 1024, Duration.ofSeconds(15),
-        Duration.ofSeconds(60));
+        Duration.ofSeconds(60), Duration.ofSeconds(30));
   }
 
   /** The defaults on {@code port} and loopback, with {@code authToken} if not null. */

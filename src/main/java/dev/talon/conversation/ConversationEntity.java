@@ -18,6 +18,8 @@ import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.PreRestart;
+import org.apache.pekko.actor.typed.SupervisorStrategy;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
@@ -303,6 +305,8 @@ public final class ConversationEntity
   private static final TurnEvent.Failed CANCELLATION = new TurnEvent.Failed("cancelled", CANCELLED, List.of());
   /** The journal tag of a keyless conversation's first turn: what the retention sweep looks for. */
   public static final String KEYLESS_TAG = "keyless";
+  /** {@link TurnEvent.Failed#kind()} when the journal could not write the turn: try again later. */
+  public static final String STORAGE = "STORAGE";
 
   private final ActorContext<Command> context;
   private final EntityContext<Command> entity;
@@ -328,7 +332,10 @@ public final class ConversationEntity
 
   private ConversationEntity(ActorContext<Command> context, EntityContext<Command> entity, ModelCatalog catalog,
       TurnRunner runner, TalonSettings.Conversations settings, JournalEraser eraser) {
-    super(PersistenceId.of(entity.getEntityTypeKey().name(), entity.getEntityId()));
+    // A journal that cannot write restarts the conversation, which then reads the journal back:
+    // with backoff, so a database that is down is not hammered by every conversation at once.
+    super(PersistenceId.of(entity.getEntityTypeKey().name(), entity.getEntityId()),
+        SupervisorStrategy.restartWithBackoff(settings.journalBackoffInitial(), settings.journalBackoffMax(), 0.2));
     this.context = context;
     this.entity = entity;
     this.catalog = catalog;
@@ -404,7 +411,10 @@ public final class ConversationEntity
   public SignalHandler<State> signalHandler() {
     return newSignalHandlerBuilder()
         .onSignal(RecoveryCompleted.instance(), this::onRecovered)
-        .onSignal(PostStop.instance(), state -> abandonTurn())
+        .onSignal(PostStop.instance(), state -> abandonTurn(new TurnEvent.Failed(
+            "the conversation stopped during the turn", INTERRUPTED, List.of())))
+        .onSignal(PreRestart.instance(), state -> abandonTurn(new TurnEvent.Failed(
+            "the conversation store could not save the turn; try again shortly", STORAGE, List.of())))
         .build();
   }
 
@@ -542,12 +552,20 @@ public final class ConversationEntity
     }
   }
 
-  /** The entity stops (passivation never happens mid-turn, so a crash or shutdown): end the turn's log. */
-  private void abandonTurn() {
+  /**
+   * The entity stops (passivation never happens mid-turn, so a crash or shutdown) or restarts
+   * after a journal write failed: stop the runner and end the turn's log with {@code why}. A log
+   * whose input never became durable shows nothing but {@code why}. After a restart the journal
+   * is the truth: a turn it holds as running is interrupted, as after a crash.
+   */
+  private void abandonTurn(TurnEvent.Failed why) {
     if (runnerSwitch != null) {
       runnerSwitch.shutdown();
       runnerSwitch = null;
-      log.close(new TurnEvent.Failed("the conversation stopped during the turn", INTERRUPTED, List.of()));
+    }
+    if (log != null) {
+      log.close(why);
+      log = null;
     }
   }
 

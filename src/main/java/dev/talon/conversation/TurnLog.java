@@ -70,12 +70,19 @@ public final class TurnLog {
     }
   }
 
-  /** Appends the turn's last event and ends every subscription after it. */
+  /**
+   * Appends the turn's last event and ends every subscription after it. A log closed before it
+   * was released keeps only {@code last}: its input never became durable, so nothing the model
+   * said in answer may be seen.
+   */
   public void close(TurnEvent last) {
     CompletableFuture<Void> signal;
     synchronized (this) {
       if (closed) {
         return;
+      }
+      if (!released) {
+        events.clear();
       }
       events.add(last);
       closed = true;

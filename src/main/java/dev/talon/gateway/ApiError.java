@@ -1,6 +1,7 @@
 package dev.talon.gateway;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.talon.conversation.ConversationEntity;
 import dev.talon.conversation.TurnEvent;
 import dev.talon.upstream.UpstreamFailure;
 import java.util.Arrays;
@@ -79,9 +80,9 @@ public final class ApiError extends RuntimeException {
         failed.reason());
   }
 
-  /** Whether the failover policy would retry this kind of fault: then trying later may work. */
+  /** A journal that could not write, or a fault the failover policy would retry: trying later may work. */
   private static boolean retryable(String kind) {
-    return Arrays.stream(UpstreamFailure.Kind.values())
+    return kind.equals(ConversationEntity.STORAGE) || Arrays.stream(UpstreamFailure.Kind.values())
         .anyMatch(k -> k.name().equals(kind) && k.action() == UpstreamFailure.Action.RETRY);
   }
 

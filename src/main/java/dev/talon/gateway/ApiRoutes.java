@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.cluster.Conversations;
 import dev.talon.config.GatewaySettings;
 import dev.talon.config.ModelCatalog;
+import dev.talon.conversation.ConversationEntity;
 import dev.talon.conversation.ConversationEntity.Busy;
 import dev.talon.conversation.ConversationEntity.Cancelled;
 import dev.talon.conversation.ConversationEntity.PreviousNotLatest;
@@ -25,7 +26,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.apache.pekko.Done;
@@ -44,6 +45,7 @@ import org.apache.pekko.http.javadsl.server.MethodRejection;
 import org.apache.pekko.http.javadsl.server.PathMatchers;
 import org.apache.pekko.http.javadsl.server.RejectionHandler;
 import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.japi.Pair;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
 import org.apache.pekko.stream.javadsl.Sink;
@@ -68,7 +70,6 @@ public final class ApiRoutes extends AllDirectives {
   private final GatewaySettings settings;
   private final Materializer materializer;
   private final CompletionStage<Done> started;
-  private final AtomicBoolean draining = new AtomicBoolean();
   private final ResponseIds ids;
   private final BrowserGuard browsers;
   private final Admission admission;
@@ -89,9 +90,12 @@ public final class ApiRoutes extends AllDirectives {
     this.admission = new Admission(settings.limits().maxConcurrentTurns(), materializer);
   }
 
-  /** From now on {@code /ready} answers 503, so a load balancer stops sending new work. */
-  public void drain() {
-    draining.set(true);
+  /**
+   * From now on {@code /ready} answers 503, so a load balancer stops sending new work, and new
+   * turns are refused with 503. Completes once every running turn has been answered to its end.
+   */
+  public CompletionStage<Done> drain() {
+    return admission.drain();
   }
 
   public Route route() {
@@ -128,7 +132,7 @@ public final class ApiRoutes extends AllDirectives {
             request.model().name(), body, request.includeReasoning()));
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
         return request.stream()
-            ? CompletableFuture.completedFuture(sse(conversation, responsesFrames(events, stream, -1)))
+            ? durable(events).thenApply(live -> sse(conversation, responsesFrames(live, stream, -1)))
             : events.runWith(Sink.seq(), materializer).thenApply(all -> {
               completed(all);
               return withSession(json(200, stream.finalResponse(all)), conversation);
@@ -187,7 +191,7 @@ public final class ApiRoutes extends AllDirectives {
             request.includeUsage());
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
         if (request.stream()) {
-          return CompletableFuture.completedFuture(sse(conversation, events.mapConcat(chat::on)
+          return durable(events).thenApply(live -> sse(conversation, live.mapConcat(chat::on)
               .map(data -> ByteString.fromString("data: " + (data instanceof String s ? s : Json.text(data)) + "\n\n"))));
         }
         return events.runWith(Sink.seq(), materializer).thenApply(all ->
@@ -240,7 +244,7 @@ public final class ApiRoutes extends AllDirectives {
 
   private Route ready() {
     boolean up = started.toCompletableFuture().isDone() && !started.toCompletableFuture().isCompletedExceptionally()
-        && !draining.get();
+        && !admission.draining();
     return complete(up ? StatusCodes.OK : StatusCodes.SERVICE_UNAVAILABLE, HttpEntities.create(
         ContentTypes.APPLICATION_JSON, up ? "{\"status\":\"ready\"}" : "{\"status\":\"starting or draining\"}"));
   }
@@ -269,6 +273,28 @@ public final class ApiRoutes extends AllDirectives {
               + " it does not branch them.");
     }
     throw ApiError.badRequest(null, ((Rejected) reply).reason());
+  }
+
+  /**
+   * The turn's events once the first one is there, or once {@code gateway.keepAliveSeconds} have
+   * passed without one (a cold model), whichever comes first. The conversation releases nothing
+   * before the input is durable, so a turn the journal could not save is a 503 with nothing
+   * streamed, not a stream that fails; a model that is slow to start still gets its status line
+   * and keep-alive comments in time.
+   */
+  private CompletionStage<Source<TurnEvent, NotUsed>> durable(Source<TurnEvent, NotUsed> events) {
+    CompletionStage<Pair<List<TurnEvent>, Source<TurnEvent, NotUsed>>> split =
+        events.prefixAndTail(1).runWith(Sink.head(), materializer);
+    Source<TurnEvent, NotUsed> whole = Source.completionStageSource(
+            split.thenApply(parts -> Source.from(parts.first()).concat(parts.second())))
+        .mapMaterializedValue(m -> NotUsed.getInstance());
+    return split.thenApply(parts -> {
+      if (!parts.first().isEmpty() && parts.first().get(0) instanceof TurnEvent.Failed failed
+          && failed.kind().equals(ConversationEntity.STORAGE)) {
+        throw ApiError.turnFailed(failed);
+      }
+      return whole;
+    }).toCompletableFuture().completeOnTimeout(whole, settings.keepAlive().toMillis(), TimeUnit.MILLISECONDS);
   }
 
   /** A broken link to the conversation ends the stream with a failure, never silence. */

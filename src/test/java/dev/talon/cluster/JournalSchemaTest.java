@@ -43,9 +43,50 @@ class JournalSchemaTest {
   @Test
   void theDefaultJournalIsAnH2FileInTheDataDirectory() {
     JournalDatabase database = h2();
-    assertEquals("jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("talon") + ";DB_CLOSE_DELAY=-1", database.url());
+    assertEquals("jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("talon") + ";DB_CLOSE_DELAY=-1;WRITE_DELAY=0;REUSE_SPACE=FALSE",
+        database.url());
     assertEquals("slick.jdbc.H2Profile$",
         database.pekkoConfig().getString("pekko-persistence-jdbc.shared-databases.slick.profile"));
+  }
+
+  /** A commit reaches the file at once and is appended, so a killed process keeps what its clients saw. */
+  @Test
+  void everyH2DatabaseWritesEachCommitAtOnce() throws Exception {
+    String own = "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("own") + ";DB_CLOSE_DELAY=-1";
+    JournalDatabase userSupplied = JournalDatabase.of(
+        new TalonSettings.Storage(TalonSettings.Storage.Type.H2, own, null, null), dataDir);
+    assertEquals(own + ";WRITE_DELAY=0;REUSE_SPACE=FALSE", userSupplied.url());
+    assertEquals(own + ";write_delay=0;REUSE_SPACE=FALSE", JournalDatabase.of(
+        new TalonSettings.Storage(TalonSettings.Storage.Type.H2, own + ";write_delay=0", null, null), dataDir).url());
+    for (JournalDatabase database : List.of(h2(), userSupplied)) {
+      try (Connection connection = database.connect();
+          ResultSet rs = connection.createStatement().executeQuery(
+              "SELECT SETTING_VALUE FROM INFORMATION_SCHEMA.SETTINGS WHERE SETTING_NAME = 'WRITE_DELAY'")) {
+        assertTrue(rs.next());
+        assertEquals("0", rs.getString(1), database.url());
+        // REUSE_SPACE is not listed among the settings; the URL above is what H2 was opened with
+        connection.createStatement().execute("SHUTDOWN");
+      }
+    }
+  }
+
+  /** Appending every commit grows the file; compacting (at every stop) gives the space back. */
+  @Test
+  void compactingGivesBackWhatAppendedCommitsLeftBehind() throws Exception {
+    JournalDatabase database = h2();
+    JournalSchema.ensure(database);
+    try (Connection connection = database.connect()) {
+      for (int i = 0; i < 200; i++) {
+        connection.createStatement().execute("INSERT INTO \"snapshot\" (\"persistence_id\", \"sequence_number\","
+            + " \"created\", \"snapshot_ser_id\", \"snapshot_ser_manifest\", \"snapshot_payload\") VALUES ('p', " + i
+            + ", 0, 1, '', X'00')");
+      }
+    }
+    Path file = dataDir.resolve("talon.mv.db");
+    long grown = java.nio.file.Files.size(file);
+    database.compact();
+    long compacted = java.nio.file.Files.size(file);
+    assertTrue(compacted * 4 < grown, "grown " + grown + " bytes, compacted " + compacted);
   }
 
   @Test

@@ -48,11 +48,10 @@ class PostgresRuntimeTest extends RuntimeContract {
     }
   }
 
-  @BeforeAll
-  @Override
-  void startRuntime() throws Exception {
+  /** Creates {@code database} on the server, or skips the calling test when no server answers. */
+  static void createDatabase(String database) throws SQLException {
     try {
-      onServer("CREATE DATABASE " + DATABASE);
+      onServer("CREATE DATABASE " + database);
     } catch (SQLException e) {
       // SQLState class 08: no connection at all. Anything else (a refused login, no CREATEDB) fails.
       if (e.getSQLState() == null || !e.getSQLState().startsWith("08")) {
@@ -61,6 +60,12 @@ class PostgresRuntimeTest extends RuntimeContract {
       Assumptions.abort("no PostgreSQL answers at " + SERVER + " (" + e.getMessage()
           + "); set TALON_TEST_PG_URL, TALON_TEST_PG_USER and TALON_TEST_PG_PASSWORD to run these tests");
     }
+  }
+
+  @BeforeAll
+  @Override
+  void startRuntime() throws Exception {
+    createDatabase(DATABASE);
     created = true;
     super.startRuntime();
   }

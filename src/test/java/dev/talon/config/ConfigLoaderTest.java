@@ -151,6 +151,19 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void refusesAnH2UrlThatDelaysOrReusesWrites() {
+      List<ConfigProblem> errors = errors("""
+          { models: { providers: { p: { baseUrl: 'http://127.0.0.1:1/v1', models: [{ id: 'a' }] } } },
+            talon: { storage: { url: 'jdbc:h2:file:/tmp/t;WRITE_DELAY=500;reuse_space=true' } } }
+          """);
+      assertEquals(List.of("talon.storage.url", "talon.storage.url"), errors.stream().map(ConfigProblem::path).toList());
+      assertEquals(List.of(2, 2), errors.stream().map(ConfigProblem::line).toList());
+      assertTrue(errors.get(0).message().startsWith("WRITE_DELAY must be 0 (or left out), not 500"), errors.toString());
+      assertTrue(errors.get(1).message().startsWith("REUSE_SPACE must be FALSE (or left out), not true"),
+          errors.toString());
+    }
+
+    @Test
     void requiresTheModelsOfAConfiguredProvider() {
       ConfigProblem error = only(errors("{ models: { providers: { p: { baseUrl: 'http://127.0.0.1:1/v1' } } } }"));
       assertEquals("models.providers.p.models", error.path());
@@ -434,13 +447,16 @@ class ConfigLoaderTest {
     @Test
     void readsGatewayAndTalonSettings() {
       TalonConfig config = load(LOCAL.replace("models: {\n", """
-          gateway: { port: 9000, bind: "lan", auth: { token: "${TOKEN}" } },
+          gateway: { port: 9000, bind: "lan", auth: { token: "${TOKEN}" }, drainSeconds: 5 },
             talon: { dataDir: "/var/talon", storage: { type: "postgres", url: "jdbc:postgresql://127.0.0.1:5432/talon",
                      user: "postgres" }, cluster: { port: 2552, seedNodes: ["pekko://talon@10.0.0.1:2552"] } },
             models: {
           """), Map.of("TOKEN", "t0k"));
+      GatewaySettings.Limits defaults = GatewaySettings.Limits.DEFAULTS;
       assertEquals(new GatewaySettings(9000, "0.0.0.0", Optional.of("t0k"), false, GatewaySettings.DEFAULT_KEEP_ALIVE,
-          GatewaySettings.Browsers.NONE, GatewaySettings.Limits.DEFAULTS, Optional.empty()), config.gateway());
+          GatewaySettings.Browsers.NONE, new GatewaySettings.Limits(defaults.maxBodyBytes(),
+              defaults.maxConcurrentTurns(), defaults.backlog(), defaults.askTimeout(), defaults.bodyReadTimeout(),
+              java.time.Duration.ofSeconds(5)), Optional.empty()), config.gateway());
       assertEquals("/var/talon", config.talon().dataDir());
       assertEquals(TalonSettings.Storage.Type.POSTGRES, config.talon().storage().type());
       assertEquals("postgres", config.talon().storage().user());
@@ -470,13 +486,15 @@ class ConfigLoaderTest {
       TalonSettings talon = load(LOCAL.replace("models: {\n", """
           talon: { failover: { retries: 0, backoffInitialMs: 50, backoffMaxMs: 500, retryAfterCapSeconds: 5,
                                cooldownSeconds: [1, 2], overflowRetries: 1 },
-                   conversations: { snapshotEvery: 10, passivateAfterSeconds: 30 } },
+                   conversations: { snapshotEvery: 10, passivateAfterSeconds: 30, journalBackoffInitialMs: 100,
+                                    journalBackoffMaxMs: 2000 } },
             models: {
           """)).talon();
       assertEquals(new TalonSettings.Failover(0, java.time.Duration.ofMillis(50), java.time.Duration.ofMillis(500),
           java.time.Duration.ofSeconds(5), List.of(java.time.Duration.ofSeconds(1), java.time.Duration.ofSeconds(2)), 1),
           talon.failover());
-      assertEquals(new TalonSettings.Conversations(10, java.time.Duration.ofSeconds(30)), talon.conversations());
+      assertEquals(new TalonSettings.Conversations(10, java.time.Duration.ofSeconds(30), java.time.Duration.ofMillis(100),
+          java.time.Duration.ofSeconds(2)), talon.conversations());
       assertEquals(TalonSettings.Failover.DEFAULTS, load(LOCAL).talon().failover());
     }
 
@@ -491,7 +509,7 @@ class ConfigLoaderTest {
       assertEquals(new GatewaySettings.Browsers(List.of("talon.lan"), List.of("http://localhost:3000")),
           gateway.browsers());
       assertEquals(new GatewaySettings.Limits(2L * 1024 * 1024, 8, 4096, java.time.Duration.ofSeconds(30),
-          java.time.Duration.ofSeconds(5)), gateway.limits());
+          java.time.Duration.ofSeconds(5), GatewaySettings.Limits.DEFAULTS.drain()), gateway.limits());
       assertEquals(Optional.of("s".repeat(32)), gateway.responseIdSecret());
     }
 

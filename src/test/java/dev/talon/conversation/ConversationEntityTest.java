@@ -67,7 +67,9 @@ class ConversationEntityTest {
   static final ActorTestKit testKit = ActorTestKit.create("ConversationEntityTest",
       EventSourcedBehaviorTestKit.config().withFallback(ConfigFactory.load()));
   static final ModelCatalog catalog = ConversationFixtures.config().catalog();
-  static final TalonSettings.Conversations SETTINGS = new TalonSettings.Conversations(100, Duration.ofMinutes(10));
+  static final Duration BACKOFF = Duration.ofMillis(100);
+  static final TalonSettings.Conversations SETTINGS =
+      new TalonSettings.Conversations(100, Duration.ofMinutes(10), BACKOFF, BACKOFF);
   static final AtomicInteger sessions = new AtomicInteger();
 
   final ScriptedTurnRunner runner = new ScriptedTurnRunner();
@@ -191,6 +193,42 @@ class ConversationEntityTest {
     } finally {
       kit.persistenceTestKit().resetPolicy();
     }
+  }
+
+  /** An input the journal could not write is answered by nothing but a storage failure. */
+  @Test
+  void aFailedInputWriteShowsNoAnswerAndTheConversationRestarts() throws Exception {
+    ScriptedTurnRunner.Script script = runner.answer("Hel", "lo");
+    kit.persistenceTestKit().failNextPersisted();
+    TurnAccepted accepted = accepted("hi");
+
+    List<TurnEvent> events = collect(accepted.events());
+    TurnEvent.Failed failed = assertInstanceOf(TurnEvent.Failed.class, events.get(0));
+    assertEquals(List.of(new TurnEvent.Failed(failed.reason(), ConversationEntity.STORAGE, List.of())), events);
+    script.terminated().get(10, TimeUnit.SECONDS);
+
+    // restarted after the backoff, from the journal: the input was never written
+    assertEquals(State.EMPTY, awaitState(State::idle));
+    runner.answer("again");
+    List<TurnEvent> next = turn("hi again");
+    assertInstanceOf(TurnEvent.Completed.class, next.get(next.size() - 1));
+    assertEquals(List.of(List.of(user("hi again"))), kit.getState().turns().stream().map(Turn::input).toList());
+  }
+
+  /** The answer was seen but its outcome could not be written: the journal's turn ends interrupted. */
+  @Test
+  void aFailedOutcomeWriteEndsTheTurnWithAStorageFailureAndRecoveryInterruptsIt() throws Exception {
+    ScriptedTurnRunner.Script script = runner.hold("Hel", "lo");
+    TurnAccepted accepted = accepted("hi");
+    kit.persistenceTestKit().failNextPersisted();
+    script.release();
+
+    List<TurnEvent> events = collect(accepted.events());
+    assertEquals(List.of(new TurnEvent.Started(accepted.turnId(), "local/alpha"), new TurnEvent.TextDelta("Hel"),
+        new TurnEvent.TextDelta("lo")), events.subList(0, 3));
+    assertEquals(ConversationEntity.STORAGE, assertInstanceOf(TurnEvent.Failed.class, events.get(3)).kind());
+    State state = awaitState(s -> !s.turns().isEmpty() && s.turns().get(0).status() == Status.INTERRUPTED);
+    assertEquals(List.of(user("hi")), state.turns().get(0).input());
   }
 
   @Test
@@ -446,7 +484,7 @@ class ConversationEntityTest {
 
   @Test
   void aRecoveredConversationHasItsTranscriptFromSnapshotAndEvents() throws Exception {
-    kit = entity(new TalonSettings.Conversations(3, Duration.ofMinutes(10)));
+    kit = entity(new TalonSettings.Conversations(3, Duration.ofMinutes(10), BACKOFF, BACKOFF));
     String persistenceId = "Conversation|session-" + sessions.get();
     runner.answer("4");
     turn("2+2?");
@@ -464,7 +502,7 @@ class ConversationEntityTest {
 
   @Test
   void anIdleConversationAsksItsShardToPassivateItButNotDuringATurn() throws Exception {
-    kit = entity(new TalonSettings.Conversations(100, Duration.ofMillis(300)));
+    kit = entity(new TalonSettings.Conversations(100, Duration.ofMillis(300), BACKOFF, BACKOFF));
     ScriptedTurnRunner.Script script = runner.hold("slow");
     TurnAccepted accepted = accepted("think hard");
     shard.expectNoMessage(Duration.ofSeconds(1));

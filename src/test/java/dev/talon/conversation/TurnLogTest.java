@@ -131,6 +131,18 @@ class TurnLogTest {
     assertEquals(List.of(new TurnEvent.Started("t", "m")), first.get(5, TimeUnit.SECONDS));
   }
 
+  /** Its input never became durable: no answer to it may be seen, only why the turn ended. */
+  @Test
+  void aLogClosedWhileHeldShowsOnlyItsLastEvent() throws Exception {
+    TurnLog log = TurnLog.held("t");
+    log.append(new TurnEvent.Started("t", "m"));
+    log.append(delta(0));
+    TurnEvent.Failed storage = new TurnEvent.Failed("not saved", "STORAGE", List.of());
+    log.close(storage);
+
+    assertEquals(List.of(storage), await(collect(log, 0)));
+  }
+
   static TurnLog released(String turnId) {
     TurnLog log = TurnLog.held(turnId);
     log.release();

@@ -37,7 +37,8 @@ class BurstTest {
     return TalonApi.start(data, TalonApi.TOKEN, "", settings -> new GatewaySettings(settings.port(),
         settings.bind(), settings.authToken(), settings.exposeReasoning(), settings.keepAlive(), settings.browsers(),
         new GatewaySettings.Limits(settings.limits().maxBodyBytes(), maxTurns, settings.limits().backlog(),
-            settings.limits().askTimeout(), settings.limits().bodyReadTimeout()), settings.responseIdSecret()));
+            settings.limits().askTimeout(), settings.limits().bodyReadTimeout(), settings.limits().drain()),
+        settings.responseIdSecret()));
   }
 
   @Test

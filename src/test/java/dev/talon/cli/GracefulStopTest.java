@@ -1,0 +1,103 @@
+package dev.talon.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.talon.testing.FakeUpstream;
+import dev.talon.testing.Script;
+import dev.talon.testing.TalonProcess;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Iterator;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * SIGTERM during a slow streamed turn: the process stops taking turns and reports itself not
+ * ready, lets the turn stream to its end, journals it, and only then exits.
+ */
+class GracefulStopTest {
+  static final ObjectMapper JSON = new ObjectMapper();
+  static final Duration START = Duration.ofSeconds(90);
+  static final Duration CALL = Duration.ofSeconds(30);
+  static final String ANSWER = "every word of this answer reaches the client although the process was asked to stop";
+
+  @TempDir Path dir;
+  final HttpClient http = HttpClient.newHttpClient();
+
+  @Test
+  void sigtermLetsTheRunningTurnFinishThenStops() throws Exception {
+    try (FakeUpstream fake = FakeUpstream.start()) {
+      Path config = TalonProcess.writeConfig(dir, fake, "{}");
+      Path data = dir.resolve("data");
+      String responseId;
+      try (TalonProcess talon = TalonProcess.start(config, data, START)) {
+        fake.enqueue(Script.reply(ANSWER).tokenDelay(Duration.ofMillis(150)));
+        HttpResponse<Stream<String>> response = http.send(turn(talon, "draining", true),
+            HttpResponse.BodyHandlers.ofLines());
+        assertEquals(200, response.statusCode());
+        Iterator<String> lines = response.body().iterator();
+        while (!lines.next().equals("event: response.output_text.delta")) {
+          // up to the first token: the turn is running
+        }
+        CompletableFuture<Integer> exit = CompletableFuture.supplyAsync(() -> talon.terminate(CALL));
+
+        awaitStatus(talon, "/ready", 503);
+        HttpResponse<String> refused = http.send(turn(talon, "another", false), HttpResponse.BodyHandlers.ofString());
+        assertEquals(503, refused.statusCode(), refused.body());
+
+        StringBuilder text = new StringBuilder();
+        String completed = null;
+        while (completed == null && lines.hasNext()) {
+          String line = lines.next();
+          if (line.startsWith("data: ")) {
+            JsonNode event = JSON.readTree(line.substring("data: ".length()));
+            if (event.path("type").asText().equals("response.output_text.delta")) {
+              text.append(event.get("delta").asText());
+            } else if (event.path("type").asText().equals("response.completed")) {
+              completed = event.get("response").get("id").asText();
+            }
+          }
+        }
+        assertTrue(completed != null, "the stream ended without response.completed\n" + talon.logs());
+        assertEquals(ANSWER, text.toString());
+        responseId = completed;
+        exit.get(CALL.toSeconds(), TimeUnit.SECONDS);
+        assertTrue(talon.logs().contains("talon: listening"), talon.logs());
+      }
+      try (TalonProcess talon = TalonProcess.start(config, data, START)) {
+        JsonNode turns = JSON.readTree(http.send(talon.request("/v1/conversations/draining").timeout(CALL).build(),
+            HttpResponse.BodyHandlers.ofString()).body()).get("turns");
+        assertEquals(1, turns.size(), turns.toString());
+        assertEquals(responseId, turns.get(0).get("response_id").asText());
+        assertEquals("COMPLETED", turns.get(0).get("status").asText(), turns.toString());
+        assertTrue(turns.get(0).get("result").toString().contains(ANSWER), turns.toString());
+      }
+    }
+  }
+
+  /** Polls until {@code path} answers {@code status}, within {@link #CALL}. */
+  private void awaitStatus(TalonProcess talon, String path, int status) throws Exception {
+    long deadline = System.nanoTime() + CALL.toNanos();
+    int last;
+    do {
+      last = http.send(talon.request(path).timeout(CALL).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+    } while (last != status && System.nanoTime() < deadline);
+    assertEquals(status, last, path);
+  }
+
+  private static HttpRequest turn(TalonProcess talon, String session, boolean stream) {
+    String body = JSON.createObjectNode().put("model", "local/a").put("input", "talk slowly").put("stream", stream)
+        .toString();
+    return talon.request("/v1/responses").timeout(CALL).header("Content-Type", "application/json")
+        .header("x-talon-session-key", session).POST(HttpRequest.BodyPublishers.ofString(body)).build();
+  }
+}

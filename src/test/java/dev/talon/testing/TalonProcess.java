@@ -1,0 +1,163 @@
+package dev.talon.testing;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.URL;
+import java.net.http.HttpRequest;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * {@code talon serve} as a real process of its own, started from the test JVM's classpath (the
+ * jar is not built before the tests run): for what only a separate process shows, such as
+ * SIGKILL, SIGTERM and a restart on the same data. Its output (stdout and stderr, Talon's log
+ * included) is kept for {@link #logs()}.
+ */
+public final class TalonProcess implements AutoCloseable {
+  private static final Pattern LISTENING = Pattern.compile("talon: listening on http://([^ ]+):(\\d+) ");
+  private static final int MAX_LOG_LINES = 5_000;
+
+  private final Process process;
+  private final List<String> lines = new ArrayList<>();
+  private final CompletableFuture<Integer> port = new CompletableFuture<>();
+
+  private TalonProcess(Process process) {
+    this.process = process;
+    Thread reader = new Thread(this::readOutput, "talon-process-" + process.pid());
+    reader.setDaemon(true);
+    reader.start();
+  }
+
+  /**
+   * Starts {@code talon serve --port 0} on {@code config} and {@code data}, and waits until it
+   * listens (its stderr line "talon: listening on http://…").
+   *
+   * @throws IllegalStateException with the process's output when it exits or is not ready in {@code timeout}
+   */
+  public static TalonProcess start(Path config, Path data, Duration timeout) throws IOException {
+    List<String> command = new ArrayList<>(List.of(
+        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        // C1 only: a JVM that starts again and again in a test gains nothing from C2
+        "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx512m"));
+    URL logback = TalonProcess.class.getClassLoader().getResource("logback.xml");
+    if (logback != null) { // Talon's own logging, not the test classpath's capturing appender
+      command.add("-Dlogback.configurationFile=" + logback);
+    }
+    command.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.talon.cli.TalonCli",
+        "serve", "--port", "0", "--config", config.toString(), "--data", data.toString()));
+    TalonProcess talon = new TalonProcess(new ProcessBuilder(command).redirectErrorStream(true).start());
+    try {
+      talon.port.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+      return talon;
+    } catch (ExecutionException | TimeoutException | InterruptedException e) {
+      talon.kill();
+      throw new IllegalStateException("talon did not start listening within " + timeout + ": " + e.getMessage()
+          + "\n" + talon.logs(), e);
+    }
+  }
+
+  /**
+   * Writes {@code <dir>/talon.json5}: the default agent answers with {@code local/a}, served by
+   * {@code upstream} over the Responses API; {@code talon} is Talon's own section (JSON5).
+   */
+  public static Path writeConfig(Path dir, FakeUpstream upstream, String talon) throws IOException {
+    return Files.writeString(dir.resolve("talon.json5"), """
+        { agents: { defaults: { model: { primary: "local/a" } } },
+          models: { mode: "replace", providers: {
+            local: { baseUrl: "%s", apiKey: "none", api: "openai-responses", models: [{ id: "a" }] } } },
+          talon: %s }
+        """.formatted(upstream.baseUrl(), talon));
+  }
+
+  /** A request to {@code path} (e.g. {@code /v1/responses}) on this process. */
+  public HttpRequest.Builder request(String path) {
+    return HttpRequest.newBuilder(URI.create(baseUrl() + path));
+  }
+
+  public int port() {
+    return port.join();
+  }
+
+  /** {@code http://127.0.0.1:<port>}. */
+  public String baseUrl() {
+    return "http://127.0.0.1:" + port();
+  }
+
+  public long pid() {
+    return process.pid();
+  }
+
+  // Signals go through the process handle: Process.destroy would also close the output pipe,
+  // and the last lines of a stopping process would be lost.
+
+  /** SIGKILL (on Linux): no shutdown hook, no flush, no goodbye. Returns once the process is gone. */
+  public void kill() {
+    process.toHandle().destroyForcibly();
+    awaitExit(Duration.ofSeconds(30));
+  }
+
+  /** SIGTERM (on Linux): a graceful stop. Returns the exit code once the process is gone. */
+  public int terminate(Duration timeout) {
+    process.toHandle().destroy();
+    return awaitExit(timeout);
+  }
+
+  /** Everything the process printed so far. */
+  public String logs() {
+    synchronized (lines) {
+      return String.join("\n", lines);
+    }
+  }
+
+  @Override
+  public void close() {
+    if (process.isAlive()) {
+      kill();
+    }
+  }
+
+  private int awaitExit(Duration timeout) {
+    try {
+      if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        throw new IllegalStateException("talon (pid " + pid() + ") still runs after " + timeout + "\n" + logs());
+      }
+      return process.exitValue();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private void readOutput() {
+    try (BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(),
+        StandardCharsets.UTF_8))) {
+      for (String line = out.readLine(); line != null; line = out.readLine()) {
+        synchronized (lines) {
+          if (lines.size() < MAX_LOG_LINES) {
+            lines.add(line);
+          }
+        }
+        Matcher listening = LISTENING.matcher(line);
+        if (listening.find()) {
+          port.complete(Integer.parseInt(listening.group(2)));
+        }
+      }
+    } catch (IOException e) {
+      lines.add("(output unreadable: " + e + ")");
+    } finally {
+      port.completeExceptionally(new IllegalStateException("talon exited before it listened"));
+    }
+  }
+}
