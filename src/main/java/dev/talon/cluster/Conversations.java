@@ -11,6 +11,7 @@ import dev.talon.conversation.ConversationEntity.StartTurn;
 import dev.talon.conversation.ConversationEntity.Subscribe;
 import dev.talon.conversation.ConversationEntity.SubscribeReply;
 import dev.talon.conversation.ConversationEntity.Transcript;
+import dev.talon.conversation.Presentation;
 import dev.talon.conversation.UnstoredTurns;
 import dev.talon.upstream.ModelRequest;
 import java.time.Duration;
@@ -45,9 +46,10 @@ public final class Conversations {
    * @param store false: nothing of this turn is kept
    * @param agentId null for the default agent
    * @param model a model ref or alias to try first, or null for the agent's primary
+   * @param presentation kept with the turn for whoever reads it back, or null
    */
   public record NewTurn(String sessionKey, boolean keyless, String previousTurnId, boolean store, String agentId,
-      String model, ModelRequest turn) {
+      String model, ModelRequest turn, Presentation presentation) {
 
     /** The conversation that takes part in the turn; null when there is none to continue and nothing to keep. */
     public String conversationKey() {
@@ -60,12 +62,12 @@ public final class Conversations {
       return CompletableFuture.completedFuture(unstored.start(turn.agentId(), turn.model(), turn.turn()));
     }
     return conversation(turn.sessionKey()).ask(replyTo -> StartTurn.of(turn.agentId(), turn.model(), turn.turn(),
-        turn.previousTurnId(), turn.store(), turn.keyless(), replyTo), askTimeout);
+        turn.previousTurnId(), turn.store(), turn.keyless(), turn.presentation(), replyTo), askTimeout);
   }
 
   /** A stored turn of the conversation the client named {@code sessionKey}. */
   public CompletionStage<StartReply> startTurn(String sessionKey, String agentId, String model, ModelRequest turn) {
-    return startTurn(new NewTurn(sessionKey, false, null, true, agentId, model, turn));
+    return startTurn(new NewTurn(sessionKey, false, null, true, agentId, model, turn, null));
   }
 
   /** Cancels the running turn; {@code turnId} null means whichever is running. */

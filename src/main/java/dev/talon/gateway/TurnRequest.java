@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.cluster.Conversations;
 import dev.talon.config.ModelCatalog;
+import dev.talon.conversation.Presentation;
 import dev.talon.upstream.ModelRequest;
 import dev.talon.upstream.ModelRequest.Role;
 import java.util.ArrayList;
@@ -24,9 +25,11 @@ import java.util.function.Function;
  *     conversation's last; null otherwise
  * @param includeReasoning send the model's reasoning to the client
  * @param includeUsage chat only: end the stream with a usage chunk
+ * @param presentation how the response looks, journaled with the turn (see {@link Presentations})
  */
 record TurnRequest(String sessionKey, boolean keyless, boolean store, String previousTurnId, ModelChoice model,
-    ModelRequest turn, boolean stream, boolean includeReasoning, boolean includeUsage, JsonNode metadata) {
+    ModelRequest turn, boolean stream, boolean includeReasoning, boolean includeUsage, JsonNode metadata,
+    Presentation presentation) {
 
   static final String SESSION_HEADER = "x-talon-session-key";
   static final String OPENCLAW_SESSION_HEADER = "x-openclaw-session-key";
@@ -67,7 +70,8 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
     Optional<String> key = sessionKey(headers, f.get("user").text(), previous.map(ResponseIds.Ref::sessionKey));
     return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(), f.get("store").bool(true),
         previous.map(ResponseIds.Ref::turnId).orElse(null), model, turn, f.get("stream").bool(false),
-        asked || exposeReasoning, false, f.get("metadata").node());
+        asked || exposeReasoning, false, f.get("metadata").node(),
+        Presentations.responses(body, model, asked || exposeReasoning));
   }
 
   /**
@@ -123,7 +127,8 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
     Optional<String> key = sessionKey(headers, f.get("user").text(), Optional.empty());
     return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(), f.get("store").bool(key.isPresent()),
         null, model, turn, f.get("stream").bool(false), exposeReasoning,
-        f.get("stream_options").object().get("include_usage").bool(false), f.get("metadata").node());
+        f.get("stream_options").object().get("include_usage").bool(false), f.get("metadata").node(),
+        Presentations.chat(body, model, turn, exposeReasoning));
   }
 
   private static ModelChoice choice(Fields f, Function<String, Optional<String>> headers, ModelCatalog catalog) {
@@ -134,7 +139,7 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
   /** What the conversations are asked for. */
   Conversations.NewTurn newTurn() {
     return new Conversations.NewTurn(sessionKey, keyless, previousTurnId, store, model.agentId(), model.modelRef(),
-        turn);
+        turn, presentation);
   }
 
   /**
