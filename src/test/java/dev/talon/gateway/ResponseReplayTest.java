@@ -85,6 +85,25 @@ class ResponseReplayTest extends OnANode {
   }
 
   @Test
+  void aChatTurnReadsBackAsAResponseWithItsRequestInResponsesForm() throws Exception {
+    api.fake.enqueue(Script.reply("Hi."));
+    assertEquals(200, api.post("/v1/chat/completions", "{\"model\":\"fast\",\"temperature\":0.3,\"messages\":["
+        + "{\"role\":\"system\",\"content\":\"Be kind.\"},{\"role\":\"user\",\"content\":\"Hello\"}],"
+        + "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"lookup\",\"parameters\":{\"type\":\"object\"}}}],"
+        + "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"lookup\"}}}",
+        "x-talon-session-key", "chat-read-back").statusCode());
+    String id = TalonApi.json(api.get("/v1/conversations/chat-read-back")).path("turns").path(0).path("response_id")
+        .asText();
+    JsonNode response = TalonApi.json(api.get("/v1/responses/" + id));
+    assertEquals("Be kind.", response.path("instructions").asText());
+    assertEquals(0.3, response.path("temperature").asDouble());
+    assertEquals(TalonApi.JSON.readTree("[{\"type\":\"function\",\"name\":\"lookup\",\"parameters\":{\"type\":\"object\"}}]"),
+        response.path("tools"));
+    assertEquals(TalonApi.JSON.readTree("{\"type\":\"function\",\"name\":\"lookup\"}"), response.path("tool_choice"));
+    assertEquals("fast", response.path("talon").path("requested_model").asText());
+  }
+
+  @Test
   void anUnknownConversationIsNotFound() throws Exception {
     HttpResponse<String> response = api.get("/v1/conversations/never-used-1");
     assertEquals(404, response.statusCode(), response.body());
