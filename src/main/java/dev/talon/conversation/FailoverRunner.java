@@ -112,7 +112,8 @@ public final class FailoverRunner implements TurnRunner {
           ? UpstreamFailure.of(Kind.TRUNCATED, "the model stream ended without completing")
           : ErrorClassifier.asUpstreamException(call.failure).failure();
       attempts.add(new Attempt(call.model.ref(), failure.kind().name(), failure.status(), failure.message(),
-          (System.nanoTime() - call.startNanos) / 1_000_000));
+          (System.nanoTime() - call.startNanos) / 1_000_000,
+          failure.retryAfter() == null ? null : (int) Math.max(1, (failure.retryAfter().toMillis() + 999) / 1000)));
       metrics.fault(failure.kind());
       switch (failure.action()) {
         case FATAL -> {
