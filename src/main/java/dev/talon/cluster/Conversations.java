@@ -1,5 +1,6 @@
 package dev.talon.cluster;
 
+import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationEntity;
 import dev.talon.conversation.ConversationEntity.CancelReply;
 import dev.talon.conversation.ConversationEntity.CancelTurn;
@@ -37,9 +38,11 @@ public final class Conversations {
    *
    * @param agentId null for the default agent
    * @param model a model ref or alias to try first, or null for the agent's primary
+   * @param midStream what becomes of text streamed before a model fails, or null for the node's setting
    */
-  public CompletionStage<StartReply> startTurn(String sessionKey, String agentId, String model, ModelRequest turn) {
-    return conversation(sessionKey).ask(replyTo -> StartTurn.of(agentId, model, turn, replyTo), askTimeout);
+  public CompletionStage<StartReply> startTurn(String sessionKey, String agentId, String model, ModelRequest turn,
+      TalonSettings.MidStream midStream) {
+    return conversation(sessionKey).ask(replyTo -> StartTurn.of(agentId, model, turn, midStream, replyTo), askTimeout);
   }
 
   /** Cancels the running turn; {@code turnId} null means whichever is running. */

@@ -65,6 +65,7 @@ public final class ConversationEntity
    *
    * @param agentId null means the default agent
    * @param model a model ref or alias to try first, or null for the agent's primary
+   * @param midStream what becomes of text streamed before a model fails, or null for the node's setting
    */
   public record StartTurn(
       String agentId,
@@ -76,12 +77,15 @@ public final class ConversationEntity
       Integer maxOutputTokens,
       Double temperature,
       String reasoningEffort,
+      TalonSettings.MidStream midStream,
       ActorRef<StartReply> replyTo) implements Command {
 
     /** A turn whose new input and options are those of {@code turn}. */
-    public static StartTurn of(String agentId, String model, ModelRequest turn, ActorRef<StartReply> replyTo) {
+    public static StartTurn of(String agentId, String model, ModelRequest turn, TalonSettings.MidStream midStream,
+        ActorRef<StartReply> replyTo) {
       return new StartTurn(agentId, model, turn.input().stream().map(InputItem::of).toList(), turn.instructions(),
-          turn.tools(), turn.toolChoice(), turn.maxOutputTokens(), turn.temperature(), turn.reasoningEffort(), replyTo);
+          turn.tools(), turn.toolChoice(), turn.maxOutputTokens(), turn.temperature(), turn.reasoningEffort(),
+          midStream, replyTo);
     }
   }
 
@@ -385,7 +389,7 @@ public final class ConversationEntity
     // The model call starts now, while TurnStarted is being written, so the write hides behind
     // the model's first token; the client is answered now too, so it connects to the turn's log
     // meanwhile. The log is held: nobody sees an answer before the input is durable.
-    TurnLog turnLog = startRunner(turnId, agent.candidates(requested), request);
+    TurnLog turnLog = startRunner(turnId, agent.candidates(requested), request, start.midStream());
     TurnStarted started = new TurnStarted(turnId, start.input(), agent.id(),
         requested == null ? null : requested.ref(), Instant.now());
     start.replyTo().tell(new TurnAccepted(turnId, sourceRef(turnLog, 0)));
@@ -471,9 +475,10 @@ public final class ConversationEntity
 
   // ---- the running turn ----------------------------------------------------------------------
 
-  private TurnLog startRunner(String turnId, List<Model> candidates, ModelRequest request) {
+  private TurnLog startRunner(String turnId, List<Model> candidates, ModelRequest request,
+      TalonSettings.MidStream midStream) {
     TurnLog turnLog = TurnLog.held(turnId);
-    Pair<UniqueKillSwitch, CompletionStage<Optional<TurnEvent>>> running = runner.run(turnId, candidates, request)
+    Pair<UniqueKillSwitch, CompletionStage<Optional<TurnEvent>>> running = runner.run(turnId, candidates, request, midStream)
         .viaMat(KillSwitches.single(), Keep.right())
         .toMat(Sink.fold(Optional.<TurnEvent>empty(), (outcome, event) -> {
           if (event instanceof TurnEvent.Completed || event instanceof TurnEvent.Failed) {

@@ -249,7 +249,7 @@ public final class ApiRoutes extends AllDirectives {
           return Done.getInstance();
         });
     return checked.thenCompose(ok -> conversations.startTurn(request.sessionKey(), request.model().agentId(),
-        request.model().modelRef(), request.turn())).thenApply(ApiRoutes::accepted);
+        request.model().modelRef(), request.turn(), request.midStream())).thenApply(ApiRoutes::accepted);
   }
 
   private static TurnAccepted accepted(StartReply reply) {

@@ -3,6 +3,7 @@ package dev.talon.gateway;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.config.ModelCatalog;
+import dev.talon.config.TalonSettings.MidStream;
 import dev.talon.upstream.ModelRequest;
 import dev.talon.upstream.ModelRequest.Role;
 import java.util.ArrayList;
@@ -21,12 +22,14 @@ import java.util.function.Function;
  *     conversation's last; null otherwise
  * @param includeReasoning send the model's reasoning to the client
  * @param includeUsage chat only: end the stream with a usage chunk
+ * @param midStream the {@value #FAILOVER_HEADER} header's choice, or null for the node's setting
  */
 record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, ModelRequest turn, boolean stream,
-    boolean includeReasoning, boolean includeUsage, JsonNode metadata) {
+    boolean includeReasoning, boolean includeUsage, JsonNode metadata, MidStream midStream) {
 
   static final String SESSION_HEADER = "x-talon-session-key";
   static final String OPENCLAW_SESSION_HEADER = "x-openclaw-session-key";
+  static final String FAILOVER_HEADER = "x-talon-failover";
 
   /** {@code POST /v1/responses}. */
   static TurnRequest responses(ObjectNode body, Function<String, Optional<String>> headers, ModelCatalog catalog,
@@ -63,7 +66,7 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
     metadata(f.get("metadata"));
     return new TurnRequest(sessionKey(headers, f.get("user").text(), previous.map(ResponseIds.Ref::sessionKey)),
         previous.map(ResponseIds.Ref::turnId).orElse(null), model, turn, f.get("stream").bool(false),
-        asked || exposeReasoning, false, f.get("metadata").node());
+        asked || exposeReasoning, false, f.get("metadata").node(), midStream(headers));
   }
 
   /**
@@ -117,12 +120,19 @@ record TurnRequest(String sessionKey, String previousTurnId, ModelChoice model, 
     metadata(f.get("metadata"));
     return new TurnRequest(sessionKey(headers, f.get("user").text(), Optional.empty()), null, model, turn,
         f.get("stream").bool(false), exposeReasoning,
-        f.get("stream_options").object().get("include_usage").bool(false), f.get("metadata").node());
+        f.get("stream_options").object().get("include_usage").bool(false), f.get("metadata").node(),
+        midStream(headers));
   }
 
   private static ModelChoice choice(Fields f, Function<String, Optional<String>> headers, ModelCatalog catalog) {
     return ModelChoice.resolve(catalog, f.get("model").text(), headers.apply("x-openclaw-agent-id"),
         headers.apply("x-openclaw-model"));
+  }
+
+  private static MidStream midStream(Function<String, Optional<String>> headers) {
+    return headers.apply(FAILOVER_HEADER).map(value -> Optional.ofNullable(MidStream.parse(value.strip()))
+        .orElseThrow(() -> ApiError.badRequest(FAILOVER_HEADER, "Invalid " + FAILOVER_HEADER + " header '" + value
+            + "': expected continue or restart."))).orElse(null);
   }
 
   /**

@@ -66,7 +66,7 @@ class FailoverEndToEndTest {
 
   List<TurnEvent> turn(String session, String text) throws Exception {
     TurnAccepted accepted = assertInstanceOf(TurnAccepted.class, runtime.conversations()
-        .startTurn(session, null, null, ConversationFixtures.userSays(text)).toCompletableFuture().get(15, TimeUnit.SECONDS));
+        .startTurn(session, null, null, ConversationFixtures.userSays(text), null).toCompletableFuture().get(15, TimeUnit.SECONDS));
     return accepted.events().getSource().runWith(Sink.seq(), runtime.system())
         .toCompletableFuture().get(30, TimeUnit.SECONDS);
   }

@@ -84,7 +84,7 @@ abstract class RuntimeContract {
 
   TurnAccepted start(String session, String text) throws Exception {
     return assertInstanceOf(TurnAccepted.class,
-        get(runtime.conversations().startTurn(session, null, null, userSays(text))));
+        get(runtime.conversations().startTurn(session, null, null, userSays(text), null)));
   }
 
   /** A whole turn, waited for: its last event is journaled by the time it arrives. */

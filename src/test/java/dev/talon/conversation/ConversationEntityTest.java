@@ -85,7 +85,7 @@ class ConversationEntityTest {
   }
 
   CommandResultWithReply<Command, Event, State, StartReply> start(String agentId, String model, ModelRequest turn) {
-    return kit.runCommand(replyTo -> StartTurn.of(agentId, model, turn, replyTo));
+    return kit.runCommand(replyTo -> StartTurn.of(agentId, model, turn, null, replyTo));
   }
 
   TurnAccepted accepted(String userText) {
