@@ -58,7 +58,7 @@ final class TalonApi implements AutoCloseable {
         Map.<String, String>of()::get));
   }
 
-  private static final String DEFAULT_CONFIG = """
+  static final String DEFAULT_CONFIG = """
         { agents: { defaults: { model: { primary: "local/a", fallbacks: ["backup/b"] },
                                 models: { "local/a": { alias: "fast" } } },
                     list: [{ id: "main", default: true }, { id: "helper", model: { primary: "backup/b" } }] },
