@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.cluster.Conversations;
 import dev.talon.config.ModelCatalog;
+import dev.talon.config.TalonSettings.MidStream;
 import dev.talon.upstream.ModelRequest;
 import dev.talon.upstream.ModelRequest.Role;
 import java.util.ArrayList;
@@ -24,12 +25,15 @@ import java.util.function.Function;
  *     conversation's last; null otherwise
  * @param includeReasoning send the model's reasoning to the client
  * @param includeUsage chat only: end the stream with a usage chunk
+ * @param midStream the {@value #FAILOVER_HEADER} header's choice, or null for the node's setting
  */
 record TurnRequest(String sessionKey, boolean keyless, boolean store, String previousTurnId, ModelChoice model,
-    ModelRequest turn, boolean stream, boolean includeReasoning, boolean includeUsage, JsonNode metadata) {
+    ModelRequest turn, boolean stream, boolean includeReasoning, boolean includeUsage, JsonNode metadata,
+    MidStream midStream) {
 
   static final String SESSION_HEADER = "x-talon-session-key";
   static final String OPENCLAW_SESSION_HEADER = "x-openclaw-session-key";
+  static final String FAILOVER_HEADER = "x-talon-failover";
 
   /** {@code POST /v1/responses}. */
   static TurnRequest responses(ObjectNode body, Function<String, Optional<String>> headers, ModelCatalog catalog,
@@ -67,7 +71,7 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
     Optional<String> key = sessionKey(headers, f.get("user").text(), previous.map(ResponseIds.Ref::sessionKey));
     return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(), f.get("store").bool(true),
         previous.map(ResponseIds.Ref::turnId).orElse(null), model, turn, f.get("stream").bool(false),
-        asked || exposeReasoning, false, f.get("metadata").node());
+        asked || exposeReasoning, false, f.get("metadata").node(), midStream(headers));
   }
 
   /**
@@ -123,7 +127,8 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
     Optional<String> key = sessionKey(headers, f.get("user").text(), Optional.empty());
     return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(), f.get("store").bool(key.isPresent()),
         null, model, turn, f.get("stream").bool(false), exposeReasoning,
-        f.get("stream_options").object().get("include_usage").bool(false), f.get("metadata").node());
+        f.get("stream_options").object().get("include_usage").bool(false), f.get("metadata").node(),
+        midStream(headers));
   }
 
   private static ModelChoice choice(Fields f, Function<String, Optional<String>> headers, ModelCatalog catalog) {
@@ -134,7 +139,14 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
   /** What the conversations are asked for. */
   Conversations.NewTurn newTurn() {
     return new Conversations.NewTurn(sessionKey, keyless, previousTurnId, store, model.agentId(), model.modelRef(),
-        turn);
+        turn,
+        midStream);
+  }
+
+  private static MidStream midStream(Function<String, Optional<String>> headers) {
+    return headers.apply(FAILOVER_HEADER).map(value -> Optional.ofNullable(MidStream.parse(value.strip()))
+        .orElseThrow(() -> ApiError.badRequest(FAILOVER_HEADER, "Invalid " + FAILOVER_HEADER + " header '" + value
+            + "': expected continue or restart."))).orElse(null);
   }
 
   /**
