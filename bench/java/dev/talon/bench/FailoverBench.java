@@ -60,7 +60,8 @@ public final class FailoverBench {
         List<Double> directFirstToken = new ArrayList<>();
         List<Double> viaFailover = new ArrayList<>();
         TalonSettings.Failover noRetries = new TalonSettings.Failover(0, Duration.ofMillis(200), Duration.ofSeconds(2),
-            Duration.ofSeconds(10), TalonSettings.Failover.DEFAULTS.cooldowns(), 3);
+            Duration.ofSeconds(10), TalonSettings.Failover.DEFAULTS.cooldowns(), 3,
+            TalonSettings.Failover.DEFAULTS.midStream());
         for (int round = -5; round < rounds; round++) {
           if (failing.provider().id().equals("broken")) {
             fake.enqueue(faultScript);
@@ -109,7 +110,7 @@ public final class FailoverBench {
   }
 
   static Object firstFallbackToken(FailoverRunner runner, ActorSystem<?> system, List<Model> chain) throws Exception {
-    return runner.run("bench", chain, HELLO).filter(e -> e instanceof TurnEvent.TextDelta).take(1)
+    return runner.run("bench", chain, HELLO, null).filter(e -> e instanceof TurnEvent.TextDelta).take(1)
         .runWith(Sink.head(), system).toCompletableFuture().get(30, TimeUnit.SECONDS);
   }
 

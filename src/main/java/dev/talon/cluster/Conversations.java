@@ -1,5 +1,6 @@
 package dev.talon.cluster;
 
+import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationEntity;
 import dev.talon.conversation.ConversationEntity.CancelReply;
 import dev.talon.conversation.ConversationEntity.CancelTurn;
@@ -46,10 +47,12 @@ public final class Conversations {
    * @param store false: nothing of this turn is kept
    * @param agentId null for the default agent
    * @param model a model ref or alias to try first, or null for the agent's primary
+   * @param midStream what becomes of text streamed before a model fails, or null for the node's setting
    * @param presentation kept with the turn for whoever reads it back, or null
    */
   public record NewTurn(String sessionKey, boolean keyless, String previousTurnId, boolean store, String agentId,
-      String model, ModelRequest turn, Presentation presentation) {
+      String model, ModelRequest turn, TalonSettings.MidStream midStream,
+      Presentation presentation) {
 
     /** The conversation that takes part in the turn; null when there is none to continue and nothing to keep. */
     public String conversationKey() {
@@ -59,15 +62,17 @@ public final class Conversations {
 
   public CompletionStage<StartReply> startTurn(NewTurn turn) {
     if (turn.conversationKey() == null) {
-      return CompletableFuture.completedFuture(unstored.start(turn.agentId(), turn.model(), turn.turn()));
+      return CompletableFuture.completedFuture(
+          unstored.start(turn.agentId(), turn.model(), turn.turn(), turn.midStream()));
     }
     return conversation(turn.sessionKey()).ask(replyTo -> StartTurn.of(turn.agentId(), turn.model(), turn.turn(),
-        turn.previousTurnId(), turn.store(), turn.keyless(), turn.presentation(), replyTo), askTimeout);
+        turn.previousTurnId(), turn.store(), turn.keyless(), turn.midStream(), turn.presentation(), replyTo), askTimeout);
   }
 
   /** A stored turn of the conversation the client named {@code sessionKey}. */
-  public CompletionStage<StartReply> startTurn(String sessionKey, String agentId, String model, ModelRequest turn) {
-    return startTurn(new NewTurn(sessionKey, false, null, true, agentId, model, turn, null));
+  public CompletionStage<StartReply> startTurn(String sessionKey, String agentId, String model, ModelRequest turn,
+      TalonSettings.MidStream midStream) {
+    return startTurn(new NewTurn(sessionKey, false, null, true, agentId, model, turn, midStream, null));
   }
 
   /** Cancels the running turn; {@code turnId} null means whichever is running. */

@@ -483,7 +483,7 @@ public final class ConfigLoader {
 
   private TalonSettings.Failover failover(Cursor c) {
     c.noticeUnknownKeys(Set.of("retries", "backoffInitialMs", "backoffMaxMs", "retryAfterCapSeconds",
-        "cooldownSeconds", "overflowRetries"));
+        "cooldownSeconds", "overflowRetries", "midStream"));
     TalonSettings.Failover defaults = TalonSettings.Failover.DEFAULTS;
     List<Duration> cooldowns = defaults.cooldowns();
     if (c.get("cooldownSeconds").present()) {
@@ -500,7 +500,21 @@ public final class ConfigLoader {
         millis(c.get("backoffMaxMs"), defaults.backoffMax()),
         seconds(c.get("retryAfterCapSeconds"), defaults.retryAfterCap()),
         cooldowns,
-        nonNegativeInt(c.get("overflowRetries"), defaults.overflowRetries()));
+        nonNegativeInt(c.get("overflowRetries"), defaults.overflowRetries()),
+        midStream(c.get("midStream"), defaults.midStream()));
+  }
+
+  private static TalonSettings.MidStream midStream(Cursor c, TalonSettings.MidStream fallback) {
+    String name = c.text(null);
+    if (name == null) { // absent, or not a string (reported by text)
+      return fallback;
+    }
+    TalonSettings.MidStream parsed = TalonSettings.MidStream.parse(name);
+    if (parsed == null) {
+      c.error("expected \"continue\" or \"restart\"");
+      return fallback;
+    }
+    return parsed;
   }
 
   private TalonSettings.Conversations conversations(Cursor c) {

@@ -21,15 +21,37 @@ public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Up
    * {@code backoffMax} (a server's Retry-After is honoured up to {@code retryAfterCap}), then the
    * turn moves to the next candidate. A model that failed is cooled down for the next
    * {@code cooldowns} step (reset after a success) so later turns skip it. A context overflow
-   * is compacted and retried at most {@code overflowRetries} times.
+   * is compacted and retried at most {@code overflowRetries} times. {@code midStream} says what
+   * becomes of an answer already streamed when its model fails.
    */
   public record Failover(int retries, Duration backoffInitial, Duration backoffMax, Duration retryAfterCap,
-      List<Duration> cooldowns, int overflowRetries) {
+      List<Duration> cooldowns, int overflowRetries, MidStream midStream) {
     public static final Failover DEFAULTS = new Failover(2, Duration.ofMillis(200), Duration.ofSeconds(2),
-        Duration.ofSeconds(10), List.of(Duration.ofSeconds(30), Duration.ofMinutes(1), Duration.ofMinutes(5)), 3);
+        Duration.ofSeconds(10), List.of(Duration.ofSeconds(30), Duration.ofMinutes(1), Duration.ofMinutes(5)), 3,
+        MidStream.CONTINUE);
 
     public Failover {
       cooldowns = List.copyOf(cooldowns);
+    }
+  }
+
+  /**
+   * What happens to text already streamed when its model fails. {@code CONTINUE}: it stands, and
+   * the next call is asked to carry on from where it stops, so a client that knows nothing of
+   * failover still assembles one coherent answer. {@code RESTART}: it is void, the next call
+   * starts from scratch, and clients are told to discard what they showed.
+   */
+  public enum MidStream {
+    CONTINUE,
+    RESTART;
+
+    /** The config and header spelling: {@code continue} or {@code restart}; null when it is neither. */
+    public static MidStream parse(String name) {
+      return switch (name) {
+        case "continue" -> CONTINUE;
+        case "restart" -> RESTART;
+        default -> null;
+      };
     }
   }
 

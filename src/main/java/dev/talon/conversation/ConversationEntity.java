@@ -72,6 +72,7 @@ public final class ConversationEntity
    * @param store false: the model sees the conversation so far, but nothing of this turn is kept
    * @param keyless the client named no conversation: its session key was made up, and the
    *     conversation expires (see {@link #KEYLESS_TAG})
+   * @param midStream what becomes of text streamed before a model fails, or null for the node's setting
    * @param presentation kept with the turn for the gateway, or null
    */
   public record StartTurn(
@@ -87,15 +88,17 @@ public final class ConversationEntity
       String previousTurnId,
       boolean store,
       boolean keyless,
+      TalonSettings.MidStream midStream,
       Presentation presentation,
       ActorRef<StartReply> replyTo) implements Command {
 
     /** A turn whose new input and options are those of {@code turn}. */
     public static StartTurn of(String agentId, String model, ModelRequest turn, String previousTurnId, boolean store,
-        boolean keyless, Presentation presentation, ActorRef<StartReply> replyTo) {
+        boolean keyless, TalonSettings.MidStream midStream,
+        Presentation presentation, ActorRef<StartReply> replyTo) {
       return new StartTurn(agentId, model, turn.input().stream().map(InputItem::of).toList(), turn.instructions(),
           turn.tools(), turn.toolChoice(), turn.maxOutputTokens(), turn.temperature(), turn.reasoningEffort(),
-          previousTurnId, store, keyless, presentation, replyTo);
+          previousTurnId, store, keyless, midStream, presentation, replyTo);
     }
   }
 
@@ -455,13 +458,13 @@ public final class ConversationEntity
     ModelRequest request = new ModelRequest(start.instructions(), state.modelViewWith(start.input()), start.tools(),
         start.toolChoice(), start.maxOutputTokens(), start.temperature(), start.reasoningEffort());
     if (!start.store()) {
-      return Effect().reply(start.replyTo(), plan.runUnstored(runner, request, materializer));
+      return Effect().reply(start.replyTo(), plan.runUnstored(runner, request, start.midStream(), materializer));
     }
     String turnId = UUID.randomUUID().toString();
     // The model call starts now, while TurnStarted is being written, so the write hides behind
     // the model's first token; the client is answered now too, so it connects to the turn's log
     // meanwhile. The log is held: nobody sees an answer before the input is durable.
-    TurnLog turnLog = startRunner(turnId, plan.candidates(), request);
+    TurnLog turnLog = startRunner(turnId, plan.candidates(), request, start.midStream());
     TurnStarted started = new TurnStarted(turnId, start.input(), plan.agent().id(),
         plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless(), start.presentation());
     start.replyTo().tell(new TurnAccepted(turnId, sourceRef(turnLog, 0)));
@@ -577,9 +580,10 @@ public final class ConversationEntity
 
   // ---- the running turn ----------------------------------------------------------------------
 
-  private TurnLog startRunner(String turnId, List<Model> candidates, ModelRequest request) {
+  private TurnLog startRunner(String turnId, List<Model> candidates, ModelRequest request,
+      TalonSettings.MidStream midStream) {
     TurnLog turnLog = TurnLog.held(turnId);
-    Pair<UniqueKillSwitch, CompletionStage<Optional<TurnEvent>>> running = runner.run(turnId, candidates, request)
+    Pair<UniqueKillSwitch, CompletionStage<Optional<TurnEvent>>> running = runner.run(turnId, candidates, request, midStream)
         .viaMat(KillSwitches.single(), Keep.right())
         .toMat(Sink.fold(Optional.<TurnEvent>empty(), (outcome, event) -> {
           if (event instanceof TurnEvent.Completed || event instanceof TurnEvent.Failed) {

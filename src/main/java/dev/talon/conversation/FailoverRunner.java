@@ -2,6 +2,7 @@ package dev.talon.conversation;
 
 import dev.talon.config.Model;
 import dev.talon.config.TalonSettings;
+import dev.talon.config.TalonSettings.MidStream;
 import dev.talon.upstream.ErrorClassifier;
 import dev.talon.upstream.ModelClient;
 import dev.talon.upstream.ModelEvent;
@@ -23,9 +24,15 @@ import org.slf4j.LoggerFactory;
  * Runs a turn over its candidate models. Every decision is taken on the stream that just
  * failed, by the failure's kind: a transient fault is retried on the same model with backoff
  * (honouring Retry-After up to a cap), then the turn moves on in the same tick; a fault that
- * another try would not cure moves on at once; a context overflow is trimmed and retried; a
- * model that had already streamed output is restarted from scratch after a
- * {@link TurnEvent.ModelSwitched}, so clients can discard the partial answer.
+ * another try would not cure moves on at once; a context overflow is trimmed and retried.
+ *
+ * <p>When a call fails after it streamed text, that text stands by default
+ * ({@link MidStream#CONTINUE}): the next call, on the same model or the next, is asked to go on
+ * from where the text stops, and its deltas follow on, so what any client assembles is the
+ * journaled answer; the result's parts say which model wrote which span. With
+ * {@link MidStream#RESTART} (and always once a tool call was streamed, since a call cannot be
+ * continued past it) the next call starts from scratch after a {@link TurnEvent.ModelSwitched}
+ * that tells clients to discard what they showed.
  */
 public final class FailoverRunner implements TurnRunner {
   private static final Logger log = LoggerFactory.getLogger(FailoverRunner.class);
@@ -54,9 +61,11 @@ public final class FailoverRunner implements TurnRunner {
   }
 
   @Override
-  public Source<TurnEvent, NotUsed> run(String turnId, List<Model> candidates, ModelRequest request) {
+  public Source<TurnEvent, NotUsed> run(String turnId, List<Model> candidates, ModelRequest request,
+      MidStream midStream) {
+    MidStream mode = midStream != null ? midStream : settings.midStream();
     // Each run gets its own state: the plan is made when the turn starts, not when it is built.
-    return lazy(() -> new Turn(turnId, cooldowns.plan(candidates), request).start());
+    return lazy(() -> new Turn(turnId, cooldowns.plan(candidates), request, mode).start());
   }
 
   private static Source<TurnEvent, NotUsed> lazy(java.util.function.Supplier<Source<TurnEvent, NotUsed>> source) {
@@ -68,7 +77,12 @@ public final class FailoverRunner implements TurnRunner {
     private final String turnId;
     private final List<Model> plan;
     private final ModelRequest original;
+    private final MidStream midStream;
     private final List<Attempt> attempts = new ArrayList<>();
+    /** The answer streamed so far that stands: the next call continues it. */
+    private String keptText = "";
+    private String keptReasoning = "";
+    private final List<TurnResult.Part> parts = new ArrayList<>();
     /** Why each candidate was left, in the order tried: the primary's reason is the one to fix first. */
     private final List<String> leftBecause = new ArrayList<>();
     private final long startNanos = System.nanoTime();
@@ -77,10 +91,11 @@ public final class FailoverRunner implements TurnRunner {
     private int retries;
     private int overflowRetries;
 
-    Turn(String turnId, List<Model> plan, ModelRequest original) {
+    Turn(String turnId, List<Model> plan, ModelRequest original, MidStream midStream) {
       this.turnId = turnId;
       this.plan = plan;
       this.original = original;
+      this.midStream = midStream;
     }
 
     Source<TurnEvent, NotUsed> start() {
@@ -94,7 +109,7 @@ public final class FailoverRunner implements TurnRunner {
     private Source<TurnEvent, NotUsed> attempt(ModelRequest request) {
       metrics.attempts.increment();
       Call call = new Call(plan.get(candidate), request);
-      return client.stream(call.model, request)
+      return client.stream(call.model, keptText.isEmpty() ? request : request.continuing(keptText))
           .mapConcat(call::onEvent)
           .recoverWithRetries(1, new PFBuilder<Throwable, org.apache.pekko.stream.Graph<
               org.apache.pekko.stream.SourceShape<TurnEvent>, NotUsed>>()
@@ -112,8 +127,10 @@ public final class FailoverRunner implements TurnRunner {
           ? UpstreamFailure.of(Kind.TRUNCATED, "the model stream ended without completing")
           : ErrorClassifier.asUpstreamException(call.failure).failure();
       attempts.add(new Attempt(call.model.ref(), failure.kind().name(), failure.status(), failure.message(),
-          (System.nanoTime() - call.startNanos) / 1_000_000));
+          (System.nanoTime() - call.startNanos) / 1_000_000,
+          failure.retryAfter() == null ? null : (int) Math.max(1, (failure.retryAfter().toMillis() + 999) / 1000)));
       metrics.fault(failure.kind());
+      boolean discard = settle(call);
       switch (failure.action()) {
         case FATAL -> {
           return Source.single(failed("the turn was stopped: " + describe(call.model, failure), failure.kind()));
@@ -122,26 +139,44 @@ public final class FailoverRunner implements TurnRunner {
           Duration wait = retryDelay(failure);
           if (retries < settings.retries() && wait != null) {
             retries++;
-            return again(call, failure, wait, call.request);
+            return again(call, failure, discard, wait, call.request);
           }
         }
         case COMPACT_AND_RETRY -> {
           ModelRequest trimmed = overflowRetries < settings.overflowRetries() ? trimmer.trim(call.request) : call.request;
           if (trimmed != call.request) {
             overflowRetries++;
-            return again(call, failure, Duration.ZERO, trimmed);
+            return again(call, failure, discard, Duration.ZERO, trimmed);
           }
         }
         case FAIL_OVER -> {
           // moves on below
         }
       }
-      return moveOn(call, failure);
+      return moveOn(call, failure, discard);
     }
 
-    /** The same model once more; if it had streamed output, clients must discard it. */
-    private Source<TurnEvent, NotUsed> again(Call call, UpstreamFailure failure, Duration wait, ModelRequest request) {
-      Source<TurnEvent, NotUsed> restart = call.emitted
+    /**
+     * What becomes of the failed call's output: kept for the next call to continue, or void.
+     * Returns whether clients must discard output they were shown.
+     */
+    private boolean settle(Call call) {
+      if (midStream == MidStream.CONTINUE && !call.calledTool) {
+        call.addPart();
+        keptText = call.text.toString();
+        keptReasoning = call.reasoning.toString();
+        return false;
+      }
+      keptText = "";
+      keptReasoning = "";
+      parts.clear();
+      return call.emitted;
+    }
+
+    /** The same model once more; if it had streamed output that is void, clients must discard it. */
+    private Source<TurnEvent, NotUsed> again(Call call, UpstreamFailure failure, boolean discard, Duration wait,
+        ModelRequest request) {
+      Source<TurnEvent, NotUsed> restart = discard
           ? Source.single(new TurnEvent.ModelSwitched(call.model.ref(), call.model.ref(), describe(call.model, failure), true))
           : Source.empty();
       Source<TurnEvent, NotUsed> next = wait.isZero() ? lazy(() -> attempt(request))
@@ -149,7 +184,7 @@ public final class FailoverRunner implements TurnRunner {
       return restart.concatLazy(next);
     }
 
-    private Source<TurnEvent, NotUsed> moveOn(Call call, UpstreamFailure failure) {
+    private Source<TurnEvent, NotUsed> moveOn(Call call, UpstreamFailure failure, boolean discard) {
       if (failure.kind() != Kind.CONTEXT_OVERFLOW) {
         cooldowns.failed(call.model); // an overflow says nothing about the model's health
       }
@@ -164,7 +199,7 @@ public final class FailoverRunner implements TurnRunner {
       }
       metrics.failovers.increment();
       Model next = plan.get(candidate);
-      return Source.<TurnEvent>single(new TurnEvent.ModelSwitched(call.model.ref(), next.ref(), reason, call.emitted))
+      return Source.<TurnEvent>single(new TurnEvent.ModelSwitched(call.model.ref(), next.ref(), reason, discard))
           .concatLazy(lazy(() -> attempt(original)));
     }
 
@@ -188,16 +223,22 @@ public final class FailoverRunner implements TurnRunner {
           + " " + failure.message();
     }
 
-    /** One call to one model: relays its events and gathers the answer. */
+    /** One call to one model: relays its events and gathers the answer, after what was kept. */
     private final class Call {
       final Model model;
+      /** The request before any continuation: what a retry or a trim starts from. */
       final ModelRequest request;
       final long startNanos = System.nanoTime();
       final List<OutputItem> output = new ArrayList<>();
-      final StringBuilder text = new StringBuilder();
-      final StringBuilder reasoning = new StringBuilder();
+      final StringBuilder text = new StringBuilder(keptText);
+      final StringBuilder reasoning = new StringBuilder(keptReasoning);
+      /** Where this call's text starts in the answer, and where it has reached. */
+      final int textStart = keptText.length();
+      int textEnd = textStart;
+      final boolean continuing = !keptText.isEmpty();
       ModelEvent.Usage usage = ModelEvent.Usage.NONE;
       boolean emitted;
+      boolean calledTool;
       boolean completed;
       Throwable failure;
 
@@ -206,19 +247,30 @@ public final class FailoverRunner implements TurnRunner {
         this.request = request;
       }
 
+      void addPart() {
+        if (textEnd > textStart) {
+          parts.add(new TurnResult.Part(model.ref(), textStart, textEnd));
+        }
+      }
+
       List<TurnEvent> onEvent(ModelEvent event) {
         if (event instanceof ModelEvent.TextDelta delta) {
           output();
           text.append(delta.text());
+          textEnd += delta.text().length();
           return List.of(new TurnEvent.TextDelta(delta.text()));
         }
         if (event instanceof ModelEvent.ReasoningDelta delta) {
+          if (continuing) {
+            return List.of(); // reasoning in the middle of the answer would split its message in two
+          }
           output();
           reasoning.append(delta.text());
           return List.of(new TurnEvent.ReasoningDelta(delta.text()));
         }
         if (event instanceof ModelEvent.ToolCall call) {
           output();
+          calledTool = true;
           flushText();
           output.add(new OutputItem.FunctionCall(call.callId(), call.name(), call.arguments()));
           return List.of(new TurnEvent.ToolCall(call.callId(), call.name(), call.arguments()));
@@ -247,6 +299,7 @@ public final class FailoverRunner implements TurnRunner {
       private TurnEvent complete(ModelEvent.FinishReason reason) {
         completed = true;
         flushText();
+        addPart();
         long millis = (System.nanoTime() - startNanos) / 1_000_000;
         attempts.add(new Attempt(model.ref(), null, 0, null, millis));
         cooldowns.succeeded(model);
@@ -254,7 +307,7 @@ public final class FailoverRunner implements TurnRunner {
         double cost = model.cost().dollars(usage.inputTokens(), usage.outputTokens(), usage.cachedTokens());
         TurnResult result = new TurnResult(output, reasoning.toString(), model.ref(), attempts,
             new TokenUsage(usage.inputTokens(), usage.outputTokens(), usage.cachedTokens(), usage.reasoningTokens()),
-            cost, reason.name().toLowerCase(Locale.ROOT));
+            cost, reason.name().toLowerCase(Locale.ROOT), parts);
         log.info("turn {} answered by {} after {} attempt(s){}; first output {} ms; {} in / {} out tokens; ${}",
             turnId, model.ref(), attempts.size(), faultSummary(),
             firstOutputNanos < 0 ? -1 : (firstOutputNanos - Turn.this.startNanos) / 1_000_000,

@@ -5,8 +5,8 @@ import java.util.List;
 /**
  * What subscribers of a running turn see, in order. A turn's events start with {@link Started},
  * end with exactly one {@link Completed} or {@link Failed}, and may contain
- * {@link ModelSwitched} when a candidate failed after it had streamed output: everything
- * streamed since the previous {@code Started}/{@code ModelSwitched} is then void.
+ * {@link ModelSwitched} when the turn moved to another candidate; if it says to discard output,
+ * everything streamed before it is void.
  */
 public sealed interface TurnEvent extends JsonSerializable {
 
@@ -20,8 +20,9 @@ public sealed interface TurnEvent extends JsonSerializable {
   record ToolCall(String callId, String name, String arguments) implements TurnEvent {}
 
   /**
-   * The turn moved to another model after {@code fromModel} failed. If output had already been
-   * streamed, clients must discard it: the new model starts from scratch.
+   * The turn moved to another model (or {@code toModel} restarts) after {@code fromModel} failed.
+   * With {@code discardOutput}, what was streamed so far is void and the new call starts from
+   * scratch; without, it stands and the new call's output follows on.
    */
   record ModelSwitched(String fromModel, String toModel, String reason, boolean discardOutput)
       implements TurnEvent {}

@@ -3,6 +3,7 @@ package dev.talon.conversation;
 import dev.talon.config.Agent;
 import dev.talon.config.Model;
 import dev.talon.config.ModelCatalog;
+import dev.talon.config.TalonSettings;
 import dev.talon.config.UnknownModelException;
 import dev.talon.conversation.ConversationEntity.TurnAccepted;
 import dev.talon.upstream.ModelRequest;
@@ -48,9 +49,10 @@ record TurnPlan(Agent agent, Model requested) {
    * Runs {@code request} where nothing keeps it: no journal, no log to reconnect to. The
    * subscriber owns the turn, so one that goes away stops the upstream call.
    */
-  TurnAccepted runUnstored(TurnRunner runner, ModelRequest request, Materializer materializer) {
+  TurnAccepted runUnstored(TurnRunner runner, ModelRequest request, TalonSettings.MidStream midStream,
+      Materializer materializer) {
     String turnId = UUID.randomUUID().toString();
-    return new TurnAccepted(turnId, runner.run(turnId, candidates(), request)
+    return new TurnAccepted(turnId, runner.run(turnId, candidates(), request, midStream)
         .runWith(StreamRefs.sourceRef(), materializer));
   }
 }

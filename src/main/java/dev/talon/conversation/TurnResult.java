@@ -10,6 +10,8 @@ import java.util.List;
  * @param attempts every call made for this turn, the successful one last
  * @param finishReason {@code stop}, {@code tool_calls}, {@code length}, {@code content_filter} or {@code other}
  * @param costUsd from the catalog's prices for {@code model}
+ * @param parts who wrote the text, in order: more than one when a model failed mid-answer and
+ *     another call continued it (empty in turns journaled before parts were recorded)
  */
 public record TurnResult(
     List<OutputItem> output,
@@ -18,12 +20,17 @@ public record TurnResult(
     List<Attempt> attempts,
     TokenUsage usage,
     double costUsd,
-    String finishReason) implements JsonSerializable {
+    String finishReason,
+    List<Part> parts) implements JsonSerializable {
 
   public TurnResult {
     output = List.copyOf(output);
     attempts = List.copyOf(attempts);
+    parts = parts == null ? List.of() : List.copyOf(parts);
   }
+
+  /** {@code model} wrote the characters {@code [start, end)} of {@link #text()}. */
+  public record Part(String model, int start, int end) implements JsonSerializable {}
 
   /** The answer's text, all text items joined. */
   public String text() {

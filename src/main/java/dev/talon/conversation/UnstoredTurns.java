@@ -1,6 +1,7 @@
 package dev.talon.conversation;
 
 import dev.talon.config.ModelCatalog;
+import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationEntity.Rejected;
 import dev.talon.conversation.ConversationEntity.StartReply;
 import dev.talon.upstream.ModelRequest;
@@ -26,10 +27,11 @@ public final class UnstoredTurns {
   /**
    * @param agentId null for the default agent
    * @param model a model ref or alias to try first, or null for the agent's primary
+   * @param midStream what becomes of text streamed before a model fails, or null for the node's setting
    */
-  public StartReply start(String agentId, String model, ModelRequest request) {
+  public StartReply start(String agentId, String model, ModelRequest request, TalonSettings.MidStream midStream) {
     try {
-      return TurnPlan.of(catalog, agentId, model, request.input()).runUnstored(runner, request, materializer);
+      return TurnPlan.of(catalog, agentId, model, request.input()).runUnstored(runner, request, midStream, materializer);
     } catch (TurnPlan.Refused e) {
       return new Rejected(e.getMessage());
     }

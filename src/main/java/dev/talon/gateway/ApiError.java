@@ -1,10 +1,12 @@
 package dev.talon.gateway;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.talon.conversation.Attempt;
 import dev.talon.conversation.ConversationEntity;
 import dev.talon.conversation.TurnEvent;
 import dev.talon.upstream.UpstreamFailure;
 import java.util.Arrays;
+import java.util.Objects;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
@@ -74,10 +76,31 @@ public final class ApiError extends RuntimeException {
     return new ApiError(500, "server_error", "server_error", null, message);
   }
 
-  /** Every candidate of a non-streamed turn failed: 503 when trying later may work, else 502. */
+  /**
+   * Every candidate of a turn failed, with the status a client can act on, as OpenAI answers: a
+   * prompt too long for every model that could take it is the client's to shorten (400
+   * {@code context_length_exceeded}: retrying would fail again); rate limits are a 429 with the
+   * server's {@code Retry-After}; otherwise 503 when trying later may work, else 502.
+   */
   static ApiError turnFailed(TurnEvent.Failed failed) {
+    if (tooLongForEveryModel(failed)) {
+      return new ApiError(400, "invalid_request_error", "context_length_exceeded", null, failed.reason());
+    }
+    if (failed.kind().equals(UpstreamFailure.Kind.RATE_LIMIT.name())) {
+      return new ApiError(429, "rate_limit_error", "rate_limit_exceeded", null, failed.reason(),
+          failed.attempts().stream().map(Attempt::retryAfterSeconds).filter(Objects::nonNull)
+              .min(Integer::compare).orElse(1));
+    }
     return new ApiError(retryable(failed.kind()) ? 503 : 502, "server_error", errorCode(failed.kind()), null,
         failed.reason());
+  }
+
+  /** Some model said the prompt is too long, and no other failed in a way that may pass. */
+  private static boolean tooLongForEveryModel(TurnEvent.Failed failed) {
+    String overflow = UpstreamFailure.Kind.CONTEXT_OVERFLOW.name();
+    return failed.attempts().stream().anyMatch(attempt -> overflow.equals(attempt.failureKind()))
+        && failed.attempts().stream().noneMatch(attempt -> attempt.failureKind() != null
+            && retryable(attempt.failureKind()));
   }
 
   /** A journal that could not write, or a fault the failover policy would retry: trying later may work. */

@@ -45,8 +45,8 @@ import org.apache.pekko.http.javadsl.server.MethodRejection;
 import org.apache.pekko.http.javadsl.server.PathMatchers;
 import org.apache.pekko.http.javadsl.server.RejectionHandler;
 import org.apache.pekko.http.javadsl.server.Route;
-import org.apache.pekko.japi.Pair;
 import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.OverflowStrategy;
 import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
@@ -62,6 +62,11 @@ import org.slf4j.LoggerFactory;
  */
 public final class ApiRoutes extends AllDirectives {
   private static final ContentType EVENT_STREAM = MediaTypes.TEXT_EVENT_STREAM.toContentType();
+  /**
+   * What the status line may wait behind: a turn's preamble (its start, one switch per failed
+   * attempt), then its first output. The buffer keeps pulling until that output has passed.
+   */
+  private static final int PREAMBLE_EVENTS = 256;
   private static final ByteString KEEP_ALIVE = ByteString.fromString(": keep-alive\n\n");
   private static final Logger log = LoggerFactory.getLogger(ApiRoutes.class);
 
@@ -131,7 +136,7 @@ public final class ApiRoutes extends AllDirectives {
         ResponsesStream stream = new ResponsesStream(Presentations.shape(id, conversation, request.presentation()));
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
         return request.stream()
-            ? durable(events).thenApply(live -> sse(conversation, responsesFrames(live, stream, -1)))
+            ? decided(events).thenApply(live -> sse(conversation, responsesFrames(live, stream, -1)))
             : events.runWith(Sink.seq(), materializer).thenApply(all -> {
               completed(all);
               return withSession(json(200, stream.finalResponse(all)), conversation);
@@ -192,7 +197,7 @@ public final class ApiRoutes extends AllDirectives {
             request.includeReasoning(), request.includeUsage());
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
         if (request.stream()) {
-          return durable(events).thenApply(live -> sse(conversation, live.mapConcat(chat::on)
+          return decided(events).thenApply(live -> sse(conversation, live.mapConcat(chat::on)
               .map(data -> ByteString.fromString("data: " + (data instanceof String s ? s : Json.text(data)) + "\n\n"))));
         }
         return events.runWith(Sink.seq(), materializer).thenApply(all ->
@@ -275,25 +280,29 @@ public final class ApiRoutes extends AllDirectives {
   }
 
   /**
-   * The turn's events once the first one is there, or once {@code gateway.keepAliveSeconds} have
-   * passed without one (a cold model), whichever comes first. The conversation releases nothing
-   * before the input is durable, so a turn the journal could not save is a 503 with nothing
-   * streamed, not a stream that fails; a model that is slow to start still gets its status line
-   * and keep-alive comments in time.
+   * The turn's events, once the first one that decides the status line is there (the model's
+   * first output, or the turn's end), or once {@code gateway.keepAliveSeconds} have passed without
+   * one (a cold model), whichever comes first. A turn that fails before any output (the journal
+   * could not save it, or every candidate failed at once) is then answered with the status a
+   * client can act on instead of a 200 stream that fails; a model that is slow to start still
+   * gets its status line and keep-alive comments in time. The events are buffered meanwhile.
    */
-  private CompletionStage<Source<TurnEvent, NotUsed>> durable(Source<TurnEvent, NotUsed> events) {
-    CompletionStage<Pair<List<TurnEvent>, Source<TurnEvent, NotUsed>>> split =
-        events.prefixAndTail(1).runWith(Sink.head(), materializer);
-    Source<TurnEvent, NotUsed> whole = Source.completionStageSource(
-            split.thenApply(parts -> Source.from(parts.first()).concat(parts.second())))
-        .mapMaterializedValue(m -> NotUsed.getInstance());
-    return split.thenApply(parts -> {
-      if (!parts.first().isEmpty() && parts.first().get(0) instanceof TurnEvent.Failed failed
-          && failed.kind().equals(ConversationEntity.STORAGE)) {
+  private CompletionStage<Source<TurnEvent, NotUsed>> decided(Source<TurnEvent, NotUsed> events) {
+    CompletableFuture<TurnEvent> decisive = new CompletableFuture<>();
+    Source<TurnEvent, NotUsed> buffered = events
+        .wireTap(event -> {
+          if (!(event instanceof TurnEvent.Started || event instanceof TurnEvent.ModelSwitched)) {
+            decisive.complete(event);
+          }
+        })
+        .buffer(PREAMBLE_EVENTS, OverflowStrategy.backpressure())
+        .preMaterialize(materializer).second();
+    return decisive.thenApply(event -> {
+      if (event instanceof TurnEvent.Failed failed) {
         throw ApiError.turnFailed(failed);
       }
-      return whole;
-    }).toCompletableFuture().completeOnTimeout(whole, settings.keepAlive().toMillis(), TimeUnit.MILLISECONDS);
+      return buffered;
+    }).completeOnTimeout(buffered, settings.keepAlive().toMillis(), TimeUnit.MILLISECONDS);
   }
 
   /** A broken link to the conversation ends the stream with a failure, never silence. */

@@ -11,9 +11,10 @@ import java.util.List;
 
 /**
  * One turn as Chat Completions tells it: {@code chat.completion.chunk} objects, a usage chunk when
- * asked, then {@code [DONE]}. Chat has no way to take text back, so a model switch is a chunk with
- * an empty delta and a {@code talon.model_switched} object (SDKs ignore unknown fields); a client
- * that knows it drops what it showed.
+ * asked, then {@code [DONE]}. A model switch is a chunk with an empty delta and a
+ * {@code talon.model_switched} object (SDKs ignore unknown fields). Chat has no way to take text
+ * back, so when the switch discards the output only a client that knows the object drops what it
+ * showed; by default the switch continues the answer and nothing needs dropping.
  */
 final class ChatStream {
   static final String DONE = "[DONE]";

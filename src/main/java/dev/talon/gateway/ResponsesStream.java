@@ -18,10 +18,10 @@ import java.util.List;
  * always give the same stream, which is what lets a reconnecting client resume after
  * {@code starting_after}.
  *
- * <p>A model switch after visible output ends the open item as {@code incomplete}; the next
- * model's items follow, and the final response holds only those (what the conversation keeps).
- * The response's {@code talon} object names the requested model, every model tried and each
- * switch.
+ * <p>A model switch that continues the answer changes nothing in the stream: the open item goes
+ * on. One that discards the output ends the open item as {@code incomplete}; the next model's
+ * items follow, and the final response holds only those (what the conversation keeps). The
+ * response's {@code talon} object names the requested model, every model tried and each switch.
  */
 final class ResponsesStream {
   /** One SSE event: the {@code event:} name and the JSON sent as {@code data:}. */
@@ -68,8 +68,10 @@ final class ResponsesStream {
     } else if (event instanceof TurnEvent.ToolCall call) {
       functionCall(call, out);
     } else if (event instanceof TurnEvent.ModelSwitched switched) {
-      closeOpenItem("incomplete", out);
-      finalItems.clear();
+      if (switched.discardOutput()) {
+        closeOpenItem("incomplete", out);
+        finalItems.clear();
+      }
       model = switched.toModel();
       switches.add(Json.object().put("from", switched.fromModel()).put("to", switched.toModel())
           .put("reason", switched.reason()).put("discard_output", switched.discardOutput()));

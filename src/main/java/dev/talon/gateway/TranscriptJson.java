@@ -46,6 +46,9 @@ final class TranscriptJson {
       if (shown && result.reasoning() != null && !result.reasoning().isEmpty()) {
         out.put("reasoning", result.reasoning());
       }
+      ArrayNode parts = out.putArray("parts");
+      result.parts().forEach(part -> parts.add(Json.object().put("model", part.model()).put("start", part.start())
+          .put("end", part.end())));
       out.set("usage", ResponsesStream.usage(result.usage()));
       out.put("cost_usd", result.costUsd());
     }

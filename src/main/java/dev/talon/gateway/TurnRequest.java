@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.cluster.Conversations;
 import dev.talon.config.ModelCatalog;
+import dev.talon.config.TalonSettings.MidStream;
 import dev.talon.conversation.Presentation;
 import dev.talon.upstream.ModelRequest;
 import dev.talon.upstream.ModelRequest.Role;
@@ -25,14 +26,16 @@ import java.util.function.Function;
  *     conversation's last; null otherwise
  * @param includeReasoning send the model's reasoning to the client
  * @param includeUsage chat only: end the stream with a usage chunk
+ * @param midStream the {@value #FAILOVER_HEADER} header's choice, or null for the node's setting
  * @param presentation how the response looks, journaled with the turn (see {@link Presentations})
  */
 record TurnRequest(String sessionKey, boolean keyless, boolean store, String previousTurnId, ModelChoice model,
     ModelRequest turn, boolean stream, boolean includeReasoning, boolean includeUsage, JsonNode metadata,
-    Presentation presentation) {
+    MidStream midStream, Presentation presentation) {
 
   static final String SESSION_HEADER = "x-talon-session-key";
   static final String OPENCLAW_SESSION_HEADER = "x-openclaw-session-key";
+  static final String FAILOVER_HEADER = "x-talon-failover";
 
   /** {@code POST /v1/responses}. */
   static TurnRequest responses(ObjectNode body, Function<String, Optional<String>> headers, ModelCatalog catalog,
@@ -70,7 +73,7 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
     Optional<String> key = sessionKey(headers, f.get("user").text(), previous.map(ResponseIds.Ref::sessionKey));
     return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(), f.get("store").bool(true),
         previous.map(ResponseIds.Ref::turnId).orElse(null), model, turn, f.get("stream").bool(false),
-        asked || exposeReasoning, false, f.get("metadata").node(),
+        asked || exposeReasoning, false, f.get("metadata").node(), midStream(headers),
         Presentations.responses(body, model, asked || exposeReasoning));
   }
 
@@ -128,7 +131,7 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
     return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(), f.get("store").bool(key.isPresent()),
         null, model, turn, f.get("stream").bool(false), exposeReasoning,
         f.get("stream_options").object().get("include_usage").bool(false), f.get("metadata").node(),
-        Presentations.chat(body, model, turn, exposeReasoning));
+        midStream(headers), Presentations.chat(body, model, turn, exposeReasoning));
   }
 
   private static ModelChoice choice(Fields f, Function<String, Optional<String>> headers, ModelCatalog catalog) {
@@ -139,7 +142,13 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
   /** What the conversations are asked for. */
   Conversations.NewTurn newTurn() {
     return new Conversations.NewTurn(sessionKey, keyless, previousTurnId, store, model.agentId(), model.modelRef(),
-        turn, presentation);
+        turn, midStream, presentation);
+  }
+
+  private static MidStream midStream(Function<String, Optional<String>> headers) {
+    return headers.apply(FAILOVER_HEADER).map(value -> Optional.ofNullable(MidStream.parse(value.strip()))
+        .orElseThrow(() -> ApiError.badRequest(FAILOVER_HEADER, "Invalid " + FAILOVER_HEADER + " header '" + value
+            + "': expected continue or restart."))).orElse(null);
   }
 
   /**

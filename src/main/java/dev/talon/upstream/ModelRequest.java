@@ -1,6 +1,7 @@
 package dev.talon.upstream;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -33,6 +34,23 @@ public record ModelRequest(
   public static ModelRequest of(String instructions, List<Item> input) {
     return new ModelRequest(instructions, input, List.of(), null, null, null, null);
   }
+
+  /**
+   * This request, asked to go on with {@code partial}, an answer cut off mid-stream that the user
+   * has already seen: it ends the conversation as the assistant's unfinished message (servers
+   * that prefill a trailing assistant message continue it as is), and the instructions ask the
+   * model to carry on seamlessly (for servers that answer it with a new message).
+   */
+  public ModelRequest continuing(String partial) {
+    List<Item> items = new ArrayList<>(input);
+    items.add(new Message(Role.ASSISTANT, partial));
+    return new ModelRequest(instructions == null ? CONTINUE : instructions + "\n\n" + CONTINUE, items, tools,
+        toolChoice, maxOutputTokens, temperature, reasoningEffort);
+  }
+
+  static final String CONTINUE = "Your reply was cut off. The last assistant message is the start of it, already"
+      + " shown to the user. Continue it exactly where it stops, as if it had never been interrupted: do not repeat"
+      + " any of it, do not comment on the interruption.";
 
   public enum Role {
     SYSTEM,

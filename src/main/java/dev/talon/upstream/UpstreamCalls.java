@@ -203,6 +203,13 @@ public final class UpstreamCalls {
         content.addObject().put("type", "tool_result").put("tool_use_id", o.callId()).put("content", o.output());
       }
     }
+    if ("assistant".equals(currentRole)) {
+      // A continued answer ends the messages; Anthropic prefills it but refuses trailing whitespace.
+      JsonNode last = current.get("content").get(current.get("content").size() - 1);
+      if ("text".equals(last.path("type").asText())) {
+        ((ObjectNode) last).put("text", last.get("text").asText().stripTrailing());
+      }
+    }
     if (!system.isEmpty()) {
       body.put("system", system.toString());
     }

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.talon.config.ConfigLoader;
 import dev.talon.config.TalonConfig;
+import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationEntity.Status;
 import dev.talon.conversation.ConversationEntity.Transcript;
 import dev.talon.conversation.ConversationEntity.Turn;
@@ -65,8 +66,12 @@ class FailoverEndToEndTest {
   }
 
   List<TurnEvent> turn(String session, String text) throws Exception {
+    return turn(session, text, null);
+  }
+
+  List<TurnEvent> turn(String session, String text, TalonSettings.MidStream midStream) throws Exception {
     TurnAccepted accepted = assertInstanceOf(TurnAccepted.class, runtime.conversations()
-        .startTurn(session, null, null, ConversationFixtures.userSays(text)).toCompletableFuture().get(15, TimeUnit.SECONDS));
+        .startTurn(session, null, null, ConversationFixtures.userSays(text), midStream).toCompletableFuture().get(15, TimeUnit.SECONDS));
     return accepted.events().getSource().runWith(Sink.seq(), runtime.system())
         .toCompletableFuture().get(30, TimeUnit.SECONDS);
   }
@@ -80,11 +85,38 @@ class FailoverEndToEndTest {
         .map(e -> e instanceof TurnEvent.Started s ? s.model() : ((TurnEvent.ModelSwitched) e).toModel()).toList();
   }
 
+  /** The conversation as the last upstream request sent it, one "role: text" line per message. */
+  List<String> lastRequestMessages() {
+    var messages = fake.requests().get(fake.requests().size() - 1).body().path("messages");
+    return java.util.stream.StreamSupport.stream(messages.spliterator(), false)
+        .map(m -> m.path("role").asText() + ": " + m.path("content").asText()).toList();
+  }
+
   @Test
-  void aFaultAfterPartialTextFailsOverAndOnlyTheFinalAnswerIsJournaled() throws Exception {
+  void aFaultAfterPartialTextIsContinuedAndTheWholeAnswerIsJournaledAndSentBackAsHistory() throws Exception {
+    fake.enqueue(Script.reply("SUMMARY: the user asked").dropAfter(3), Script.status(500, ErrorBodies.openAiServerError()),
+        Script.reply(" user asked twice."));
+    List<TurnEvent> events = turn("e2e-3", "Summarize");
+    assertTrue(events.stream().noneMatch(e -> e instanceof TurnEvent.ModelSwitched s && s.discardOutput()));
+    String streamed = events.stream().filter(e -> e instanceof TurnEvent.TextDelta)
+        .map(e -> ((TurnEvent.TextDelta) e).text()).collect(java.util.stream.Collectors.joining());
+    Turn turn = transcript("e2e-3").turns().get(0);
+    assertEquals("SUMMARY: the user asked twice.", turn.result().text());
+    assertEquals(streamed, turn.result().text());
+
+    fake.enqueue(Script.reply("Done."));
+    turn("e2e-3", "Thanks");
+    // Whichever model the cooldowns left to answer it, the next turn's history holds the answer once, whole.
+    String history = fake.requests().get(fake.requests().size() - 1).body().toString();
+    assertTrue(history.contains("SUMMARY: the user asked twice."), history);
+    assertEquals(1, history.split("SUMMARY", -1).length - 1, history);
+  }
+
+  @Test
+  void inRestartModeAFaultAfterPartialTextFailsOverAndOnlyTheFinalAnswerIsJournaled() throws Exception {
     fake.enqueue(Script.reply("a partial answer that breaks").dropAfter(2),
         Script.status(500, ErrorBodies.openAiServerError()), Script.reply("The final answer."));
-    List<TurnEvent> events = turn("e2e-1", "What is the answer?");
+    List<TurnEvent> events = turn("e2e-1", "What is the answer?", TalonSettings.MidStream.RESTART);
     assertEquals(List.of("local/a", "local/a", "backup/b"), models(events));
     assertTrue(events.stream().anyMatch(e -> e instanceof TurnEvent.ModelSwitched s && s.discardOutput()));
     TurnEvent.Completed done = assertInstanceOf(TurnEvent.Completed.class, events.get(events.size() - 1));
@@ -104,11 +136,8 @@ class FailoverEndToEndTest {
     Transcript both = transcript("e2e-1");
     assertEquals(2, both.turns().size());
     assertEquals("Second answer.", both.turns().get(1).result().text());
-    var messages = fake.requests().get(fake.requests().size() - 1).body().path("messages");
     assertEquals(List.of("user: What is the answer?", "assistant: The final answer.", "user: And then?"),
-        java.util.stream.StreamSupport.stream(messages.spliterator(), false)
-            .map(m -> m.path("role").asText() + ": " + m.path("content").asText()).toList(),
-        "the second turn's request carries the first turn's input and only its final answer");
+        lastRequestMessages(), "the second turn's request carries the first turn's input and only its final answer");
   }
 
   @Test

@@ -75,7 +75,7 @@ class TwoNodeTest {
         for (int i = 0; i < 12; i++) {
           String session = "far-" + i;
           TurnAccepted accepted = assertInstanceOf(TurnAccepted.class, b.conversations()
-              .startTurn(session, null, null, turn).toCompletableFuture().get(30, TimeUnit.SECONDS));
+              .startTurn(session, null, null, turn, null).toCompletableFuture().get(30, TimeUnit.SECONDS));
           List<TurnEvent> events = accepted.events().getSource().runWith(Sink.seq(), b.system())
               .toCompletableFuture().get(30, TimeUnit.SECONDS);
           TurnEvent.Completed done = assertInstanceOf(TurnEvent.Completed.class, events.get(events.size() - 1));

@@ -485,14 +485,14 @@ class ConfigLoaderTest {
     void readsFailoverAndConversationSettings() {
       TalonSettings talon = load(LOCAL.replace("models: {\n", """
           talon: { failover: { retries: 0, backoffInitialMs: 50, backoffMaxMs: 500, retryAfterCapSeconds: 5,
-                               cooldownSeconds: [1, 2], overflowRetries: 1 },
+                               cooldownSeconds: [1, 2], overflowRetries: 1, midStream: "restart" },
                    conversations: { snapshotEvery: 10, passivateAfterSeconds: 30, journalBackoffInitialMs: 100,
                                     journalBackoffMaxMs: 2000 } },
             models: {
           """)).talon();
       assertEquals(new TalonSettings.Failover(0, java.time.Duration.ofMillis(50), java.time.Duration.ofMillis(500),
-          java.time.Duration.ofSeconds(5), List.of(java.time.Duration.ofSeconds(1), java.time.Duration.ofSeconds(2)), 1),
-          talon.failover());
+          java.time.Duration.ofSeconds(5), List.of(java.time.Duration.ofSeconds(1), java.time.Duration.ofSeconds(2)), 1,
+          TalonSettings.MidStream.RESTART), talon.failover());
       assertEquals(new TalonSettings.Conversations(10, java.time.Duration.ofSeconds(30), java.time.Duration.ofMillis(100),
           java.time.Duration.ofSeconds(2)), talon.conversations());
       assertEquals(TalonSettings.Failover.DEFAULTS, load(LOCAL).talon().failover());
@@ -561,6 +561,18 @@ class ConfigLoaderTest {
       ConfigException e = assertThrows(ConfigException.class, () -> load(LOCAL.replace("models: {\n",
           "talon: { retention: { anonymousDays: 0 } },\n  models: {\n")));
       assertTrue(e.getMessage().contains("talon.retention.anonymousDays"), e.getMessage());
+    }
+
+    @Test
+    void anUnknownMidStreamModeIsAnErrorAtItsLine() {
+      ConfigProblem error = only(errors(LOCAL.replace("models: {\n", """
+          talon: { failover: {
+            midStream: "resume" } },
+            models: {
+          """)));
+      assertEquals("talon.failover.midStream", error.path());
+      assertEquals(3, error.line());
+      assertTrue(error.message().contains("\"continue\" or \"restart\""), error.message());
     }
 
     @Test

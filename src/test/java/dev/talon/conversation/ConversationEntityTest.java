@@ -105,13 +105,13 @@ class ConversationEntityTest {
   }
 
   CommandResultWithReply<Command, Event, State, StartReply> start(String agentId, String model, ModelRequest turn) {
-    return kit.runCommand(replyTo -> StartTurn.of(agentId, model, turn, null, true, false, null, replyTo));
+    return kit.runCommand(replyTo -> StartTurn.of(agentId, model, turn, null, true, false, null, null, replyTo));
   }
 
   CommandResultWithReply<Command, Event, State, StartReply> startAfter(String previousTurnId, boolean store,
       String userText) {
     return kit.runCommand(replyTo -> StartTurn.of(null, null, userSays(userText), previousTurnId, store, false,
-        null, replyTo));
+        null, null, replyTo));
   }
 
   StatusReply<Done> delete(Instant unusedSince) {
@@ -418,7 +418,7 @@ class ConversationEntityTest {
   /** The tag that the sweep's SQL finds is checked end to end (the testkit's journal drops tags). */
   @Test
   void aKeylessConversationsTurnsAreMarkedAsSuch() {
-    var keyless = kit.<StartReply>runCommand(replyTo -> StartTurn.of(null, null, userSays("hi"), null, true, true,
+    var keyless = kit.<StartReply>runCommand(replyTo -> StartTurn.of(null, null, userSays("hi"), null, true, true, null,
         null, replyTo));
     assertTrue(keyless.eventOfType(TurnStarted.class).keyless());
     awaitState(State::idle);

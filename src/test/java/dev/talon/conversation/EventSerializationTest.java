@@ -37,7 +37,8 @@ class EventSerializationTest {
   static final TurnResult RESULT = new TurnResult(
       List.of(new OutputItem.Text("Hi"), new OutputItem.FunctionCall("call_1", "weather", "{}")), "thinking",
       "local/alpha", List.of(new Attempt("local/beta", "SERVER_ERROR", 500, "boom", 12),
-          new Attempt("local/alpha", null, 200, null, 30)), new TokenUsage(10, 5, 2, 1), 0.25, "tool_calls");
+          new Attempt("local/alpha", null, 200, null, 30)), new TokenUsage(10, 5, 2, 1), 0.25, "tool_calls",
+      List.of(new TurnResult.Part("local/beta", 0, 1), new TurnResult.Part("local/alpha", 1, 2)));
 
   static final Map<String, Event> EVENTS = Map.of(
       "turn-started", new TurnStarted("t1", List.of(new InputItem.Message(Role.USER, "hi"),
@@ -72,10 +73,19 @@ class EventSerializationTest {
           "attempts":[{"model":"local/beta","failureKind":"SERVER_ERROR","status":500,"message":"boom","millis":12},
                       {"model":"local/alpha","failureKind":null,"status":200,"message":null,"millis":30}],
           "usage":{"inputTokens":10,"outputTokens":5,"cachedTokens":2,"reasoningTokens":1},
-          "costUsd":0.25,"finishReason":"tool_calls","aFieldFromTheFuture":true}}
+          "costUsd":0.25,"finishReason":"tool_calls",
+          "parts":[{"model":"local/beta","start":0,"end":1},{"model":"local/alpha","start":1,"end":2}],
+          "aFieldFromTheFuture":true}}
         """;
-    Object event = serialization.deserialize(json.getBytes(StandardCharsets.UTF_8), 7301, "").get();
-    assertEquals(EVENTS.get("turn-completed"), event);
+    assertEquals(EVENTS.get("turn-completed"), read(json));
+    // A turn journaled before results recorded their parts reads as one without them.
+    TurnCompleted old = (TurnCompleted) read(json.replaceAll("\\s*\"parts\":\\[[^\\]]*\\],", ""));
+    assertEquals(List.of(), old.result().parts());
+    assertEquals(RESULT.output(), old.result().output());
+  }
+
+  static Object read(String json) {
+    return serialization.deserialize(json.getBytes(StandardCharsets.UTF_8), 7301, "").get();
   }
 
   @Test

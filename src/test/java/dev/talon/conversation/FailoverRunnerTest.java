@@ -38,7 +38,8 @@ class FailoverRunnerTest {
   static final ActorTestKit testKit = ActorTestKit.create();
   static final FakeUpstream fake = FakeUpstream.start(testKit.system());
   static final TalonSettings.Failover SETTINGS = new TalonSettings.Failover(2, Duration.ofMillis(10),
-      Duration.ofMillis(40), Duration.ofSeconds(1), TalonSettings.Failover.DEFAULTS.cooldowns(), 3);
+      Duration.ofMillis(40), Duration.ofSeconds(1), TalonSettings.Failover.DEFAULTS.cooldowns(), 3,
+      TalonSettings.MidStream.CONTINUE);
   static final ModelCatalog catalog = ConfigLoader.parse("{ models: { mode: 'replace', providers: { "
       + "local: { baseUrl: '" + fake.baseUrl() + "', api: 'openai-responses', models: [{ id: 'a', cost: { input: 1, output: 2 } }] }, "
       + "backup: { baseUrl: '" + fake.baseUrl() + "', api: 'openai-completions', models: [{ id: 'b' }] } } },"
@@ -66,8 +67,12 @@ class FailoverRunnerTest {
   }
 
   List<TurnEvent> turn(ModelRequest request) throws Exception {
+    return turn(request, null);
+  }
+
+  List<TurnEvent> turn(ModelRequest request, TalonSettings.MidStream midStream) throws Exception {
     int before = fake.requests().size();
-    List<TurnEvent> events = runner.run("t1", catalog.defaultAgent().candidates(), request)
+    List<TurnEvent> events = runner.run("t1", catalog.defaultAgent().candidates(), request, midStream)
         .runWith(Sink.seq(), testKit.system()).toCompletableFuture().get(20, TimeUnit.SECONDS);
     calledModels = fake.requests().subList(before, fake.requests().size()).stream()
         .map(r -> r.body().path("model").asText()).toList();
@@ -155,7 +160,8 @@ class FailoverRunnerTest {
   void eachTransientFaultIsRetriedOnTheSameModel(String kind, Script fault) throws Exception {
     fake.enqueue(fault, Script.reply("recovered"));
     List<TurnEvent> events = turn(HELLO);
-    assertEquals("recovered", result(events).text());
+    assertEquals(kind.equals("IDLE_TIMEOUT") ? "onerecovered" : "recovered", result(events).text(),
+        "text streamed before the fault stands and the retry goes on from it");
     assertEquals("local/a", result(events).model());
     assertEquals(List.of("a", "a"), calledModels);
     assertEquals(kind, result(events).attempts().get(0).failureKind());
@@ -185,7 +191,7 @@ class FailoverRunnerTest {
         + "backup: { baseUrl: '" + fake.baseUrl() + "', api: 'openai-completions', models: [{ id: 'b' }] } } } }",
         "refused", Map.<String, String>of()::get).catalog();
     fake.enqueue(Script.reply("from b"));
-    List<TurnEvent> events = runner.run("t1", refusing.defaultAgent().candidates(), HELLO)
+    List<TurnEvent> events = runner.run("t1", refusing.defaultAgent().candidates(), HELLO, null)
         .runWith(Sink.seq(), testKit.system()).toCompletableFuture().get(20, TimeUnit.SECONDS);
     assertEquals("backup/b", result(events).model());
     assertEquals(java.util.Arrays.asList("CONNECTION_REFUSED", "CONNECTION_REFUSED", "CONNECTION_REFUSED", null),
@@ -238,16 +244,60 @@ class FailoverRunnerTest {
     assertNull(cooldowns.coolingUntil(catalog.resolve("local/a")), "an overflow does not cool a model down");
   }
 
+  static String streamedText(List<TurnEvent> events) {
+    return events.stream().filter(e -> e instanceof TurnEvent.TextDelta).map(e -> ((TurnEvent.TextDelta) e).text())
+        .collect(java.util.stream.Collectors.joining());
+  }
+
   @Test
-  void aModelThatFailsAfterStreamingIsRestartedFromScratchOnTheNext() throws Exception {
+  void aModelThatFailsAfterStreamingIsContinuedSoTheStreamedTextIsTheAnswer() throws Exception {
+    fake.enqueue(Script.reply("One, two, three").dropAfter(4), Script.reply(" three, four").dropAfter(2),
+        Script.status(500, ErrorBodies.openAiServerError()), Script.reply(" four, five."));
+    List<TurnEvent> events = turn(ModelRequest.of("Count.", List.of(new Message(Role.USER, "count to five"))));
+    TurnResult result = result(events);
+    assertEquals(List.of("a", "a", "a", "b"), calledModels);
+    assertEquals(streamedText(events), result.text(), "what a client concatenates is the answer");
+    assertEquals("One, two, three, four, five.", result.text());
+    assertTrue(switches(events).stream().noneMatch(TurnEvent.ModelSwitched::discardOutput), events::toString);
+    assertEquals(List.of(new TurnResult.Part("local/a", 0, 9), new TurnResult.Part("local/a", 9, 16),
+        new TurnResult.Part("backup/b", 16, 28)), result.parts(), "one part per call that wrote text");
+
+    List<dev.talon.testing.Request> requests = fake.requests();
+    var retry = requests.get(requests.size() - 3).body();
+    assertEquals("assistant: One, two,", role(retry.path("input").path(1)) + ": " + retry.at("/input/1/content/0/text").asText());
+    assertTrue(retry.path("instructions").asText().startsWith("Count.\n\nYour reply was cut off."), retry::toString);
+    var fallback = requests.get(requests.size() - 1).body().path("messages");
+    assertEquals("assistant: One, two, three,", role(fallback.path(2)) + ": " + fallback.path(2).path("content").asText());
+  }
+
+  static String role(com.fasterxml.jackson.databind.JsonNode item) {
+    return item.path("role").asText();
+  }
+
+  @Test
+  void aToolCallAlreadyStreamedCannotBeContinuedSoTheNextCallRestarts() throws Exception {
+    fake.enqueue(Script.reply().toolCall("weather", "{}").toolCall("time", "{}").argumentDeltas(Script.ArgumentDeltas.ONE)
+        .dropAfter(1), Script.reply("from scratch"));
+    List<TurnEvent> events = turn(HELLO);
+    assertEquals(List.of(true), switches(events).stream().map(TurnEvent.ModelSwitched::discardOutput).toList());
+    assertEquals("from scratch", result(events).text());
+    assertEquals(List.of(new TurnResult.Part("local/a", 0, 12)), result(events).parts());
+    assertEquals(1, fake.requests().get(fake.requests().size() - 1).body().path("input").size(), "nothing to continue");
+  }
+
+  @Test
+  void inRestartModeAModelThatFailsAfterStreamingIsRestartedFromScratchOnTheNext() throws Exception {
     fake.enqueue(Script.reply("partial words that will be lost").dropAfter(3), Script.reply("partial").dropAfter(1),
         Script.reply("again").dropAfter(1), Script.reply("the final answer"));
-    List<TurnEvent> events = turn(HELLO);
+    List<TurnEvent> events = turn(HELLO, TalonSettings.MidStream.RESTART);
     List<TurnEvent.ModelSwitched> switched = switches(events);
     assertEquals(3, switched.size(), events::toString);
     assertTrue(switched.stream().allMatch(TurnEvent.ModelSwitched::discardOutput));
     assertEquals("backup/b", switched.get(2).toModel());
     assertEquals("the final answer", result(events).text(), "only the final answer is kept");
+    assertEquals(List.of(new TurnResult.Part("backup/b", 0, 16)), result(events).parts());
+    assertEquals(1, fake.requests().get(fake.requests().size() - 1).body().path("messages").size(),
+        "the fallback starts from the original request");
     assertEquals(java.util.Arrays.asList("TRUNCATED", "TRUNCATED", "TRUNCATED", null),
         result(events).attempts().stream().map(Attempt::failureKind).toList());
   }
@@ -291,7 +341,7 @@ class FailoverRunnerTest {
   @Test
   void cancellingTheTurnClosesTheUpstreamCall() throws Exception {
     fake.enqueue(Script.reply("one two three four five six seven").tokenDelay(Duration.ofMillis(200)));
-    List<TurnEvent> firstTwo = runner.run("t1", catalog.defaultAgent().candidates(), HELLO).take(2)
+    List<TurnEvent> firstTwo = runner.run("t1", catalog.defaultAgent().candidates(), HELLO, null).take(2)
         .runWith(Sink.seq(), testKit.system()).toCompletableFuture().get(10, TimeUnit.SECONDS);
     assertInstanceOf(TurnEvent.TextDelta.class, firstTwo.get(1));
     assertNotNull(fake.awaitConnectionClosed(Duration.ofSeconds(1)));

@@ -1,6 +1,7 @@
 package dev.talon.conversation;
 
 import dev.talon.config.Model;
+import dev.talon.config.TalonSettings.MidStream;
 import dev.talon.upstream.ModelRequest;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,7 +22,7 @@ import org.apache.pekko.stream.javadsl.Source;
  */
 public final class ScriptedTurnRunner implements TurnRunner {
 
-  public record Call(String turnId, List<Model> candidates, ModelRequest request) {}
+  public record Call(String turnId, List<Model> candidates, ModelRequest request, MidStream midStream) {}
 
   /** One scripted turn. */
   public static final class Script {
@@ -94,8 +95,9 @@ public final class ScriptedTurnRunner implements TurnRunner {
   }
 
   @Override
-  public Source<TurnEvent, NotUsed> run(String turnId, List<Model> candidates, ModelRequest request) {
-    calls.add(new Call(turnId, candidates, request));
+  public Source<TurnEvent, NotUsed> run(String turnId, List<Model> candidates, ModelRequest request,
+      MidStream midStream) {
+    calls.add(new Call(turnId, candidates, request, midStream));
     Script script = scripts.poll();
     if (script == null) {
       script = new Script(List.of("ok"), null);
@@ -120,6 +122,6 @@ public final class ScriptedTurnRunner implements TurnRunner {
     }
     return new TurnEvent.Completed(new TurnResult(List.of(new OutputItem.Text(script.text())), null, model,
         List.of(new Attempt(model, null, 200, null, 5)), new TokenUsage(12, script.deltas.size(), 0, 0), 0.001,
-        "stop"));
+        "stop", List.of(new TurnResult.Part(model, 0, script.text().length()))));
   }
 }

@@ -307,6 +307,15 @@ class ApiErrorsTest extends OnANode {
   }
 
   @Test
+  void anUnknownFailoverModeHeaderIs400() throws Exception {
+    String key = "failover-mode-1";
+    JsonNode error = assertError(refused(key, () -> api.post("/v1/responses",
+            "{\"model\":\"openclaw\",\"input\":\"hi\"}", SESSION, key, TurnRequest.FAILOVER_HEADER, "resume")),
+        400, "invalid_request_error", "invalid_value", TurnRequest.FAILOVER_HEADER);
+    assertMessageMentions(error, "resume");
+  }
+
+  @Test
   void anUnknownResponseIdIs404() throws Exception {
     JsonNode error = assertError(api.get("/v1/responses/resp_doesnotexist"),
         404, "invalid_request_error", "response_not_found", null);

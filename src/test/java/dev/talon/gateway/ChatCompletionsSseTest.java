@@ -97,9 +97,10 @@ class ChatCompletionsSseTest extends OnANode {
   }
 
   @Test
-  void aFailoverAfterTextIsMarkedAndTheNextModelStartsAgain(@TempDir Path ownData) throws Exception {
-    // A node of its own: the failed model's cooldown must not reach the other tests.
-    try (TalonApi own = TalonApi.start(ownData)) {
+  void inRestartModeAFailoverAfterTextIsMarkedAndTheNextModelStartsAgain(@TempDir Path ownData) throws Exception {
+    // A node of its own, set to restart: the failed model's cooldown must not reach the other tests.
+    try (TalonApi own = TalonApi.start(ownData, TalonApi.TOKEN,
+        TalonApi.DEFAULT_CONFIG.replace("backoffMaxMs: 20", "backoffMaxMs: 20, midStream: \"restart\""))) {
       own.fake.enqueue(Script.reply("a partial answer that breaks").dropAfter(2),
           Script.status(500, ErrorBodies.openAiServerError()), Script.reply("The final answer."));
       List<String> data = data(own.post("/v1/chat/completions", """

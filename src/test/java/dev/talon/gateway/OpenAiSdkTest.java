@@ -208,7 +208,8 @@ class OpenAiSdkTest extends OnANode {
   }
 
   @Test
-  void aFailoverMidStreamEndsThePartialItemAsIncompleteAndTheFallbackAnswers(@TempDir Path ownData) throws Exception {
+  void inRestartModeAFailoverMidStreamEndsThePartialItemAsIncompleteAndTheFallbackAnswers(@TempDir Path ownData)
+      throws Exception {
     // A node of its own: the failed primary's cooldown must not reach the other tests.
     try (TalonApi own = TalonApi.start(ownData)) {
       OpenAIClient ownClient = OpenAIOkHttpClient.builder().baseUrl(own.baseUrl()).apiKey(TalonApi.TOKEN)
@@ -216,7 +217,7 @@ class OpenAiSdkTest extends OnANode {
       own.fake.enqueue(Script.reply("a partial answer that breaks").dropAfter(2),
           Script.status(500, ErrorBodies.openAiServerError()), Script.reply("The final answer."));
       Streamed streamed = stream(ownClient, ResponseCreateParams.builder().model("openclaw")
-          .input("Fail over, please").build());
+          .input("Fail over, please").putAdditionalHeader(TurnRequest.FAILOVER_HEADER, "restart").build());
       assertEquals("The final answer.", streamed.completedText());
       assertEquals(List.of("incomplete", "completed"), streamed.itemStatuses());
       assertEquals("The final answer.", text(streamed.response()));

@@ -57,12 +57,19 @@ class ResponseReplayTest extends OnANode {
 
   @Test
   void aMidStreamFailoverReplaysAsItStreamed() throws Exception {
+    api.fake.enqueue(Script.reply("a partial answer that breaks").dropAfter(2), Script.reply("and the rest."));
+    List<String> live = assertReplaysAsStreamed("{\"input\":\"Go\",\"stream\":true" + OPTIONS + "}");
+    assertTrue(completed(live).toString().contains("and the rest."), live.toString());
+  }
+
+  @Test
+  void aRestartedMidStreamFailoverReplaysAsItStreamed() throws Exception {
     api.fake.enqueue(Script.reply("a partial answer that breaks").dropAfter(2),
         Script.reply("The whole answer, from the start."));
-    List<String> live = assertReplaysAsStreamed("{\"input\":\"Go\",\"stream\":true" + OPTIONS + "}");
-    assertEquals("completed", completed(live).path("status").asText());
+    List<String> live = assertReplaysAsStreamed("{\"input\":\"Go\",\"stream\":true" + OPTIONS + "}",
+        TurnRequest.FAILOVER_HEADER, "restart");
     assertTrue(live.stream().anyMatch(frame -> frame.contains("\"status\":\"incomplete\"")),
-        "the broken attempt streamed something: " + live);
+        "the broken attempt's item ends incomplete: " + live);
   }
 
   /**
@@ -146,8 +153,8 @@ class ResponseReplayTest extends OnANode {
    * Streams {@code body}, then checks the stored response against the stream's final one and the
    * replay after every {@code starting_after} against the stream's tail; returns the live frames.
    */
-  private List<String> assertReplaysAsStreamed(String body) throws Exception {
-    HttpResponse<String> response = api.post("/v1/responses", body);
+  private List<String> assertReplaysAsStreamed(String body, String... headers) throws Exception {
+    HttpResponse<String> response = api.post("/v1/responses", body, headers);
     assertEquals(200, response.statusCode(), response.body());
     List<String> live = frames(response.body());
     JsonNode completed = completed(live);

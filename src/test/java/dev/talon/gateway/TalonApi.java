@@ -77,9 +77,13 @@ final class TalonApi implements AutoCloseable {
     return start(dataDir, token, talon, UnaryOperator.identity(), clock);
   }
 
-  /** @param config the node's config, with {@code %1$s} standing for the fake's base URL */
+  /**
+   * @param config the node's config, with {@code %1$s} standing for the fake's base URL (and
+   *     {@code %2$s}, {@code %3$s} as in {@link #DEFAULT_CONFIG}, which may be edited and given here)
+   */
   static TalonApi start(Path dataDir, String token, String config) throws Exception {
-    return start(dataDir, token, config::formatted, UnaryOperator.identity(), Clock.systemUTC());
+    return start(dataDir, token, fakeUrl -> config.formatted(fakeUrl, "", HEADER_SECRET), UnaryOperator.identity(),
+        Clock.systemUTC());
   }
 
   private static TalonApi start(Path dataDir, String token, String talon, UnaryOperator<GatewaySettings> gateway,
@@ -87,7 +91,7 @@ final class TalonApi implements AutoCloseable {
     return start(dataDir, token, fakeUrl -> DEFAULT_CONFIG.formatted(fakeUrl, talon, HEADER_SECRET), gateway, clock);
   }
 
-  private static final String DEFAULT_CONFIG = """
+  static final String DEFAULT_CONFIG = """
         { agents: { defaults: { model: { primary: "local/a", fallbacks: ["backup/b"] },
                                 models: { "local/a": { alias: "fast" } } },
                     list: [{ id: "main", default: true }, { id: "helper", model: { primary: "backup/b" } }] },

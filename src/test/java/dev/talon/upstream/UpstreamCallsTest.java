@@ -94,6 +94,25 @@ class UpstreamCallsTest {
   }
 
   @Test
+  void aContinuedAnswerEndsTheConversationAsTheAssistantsUnfinishedMessage() {
+    ModelRequest continuing = ModelRequest.of("Be brief.", List.of(new Message(Role.USER, "Count"))).continuing("One, two, ");
+    String instructions = "Be brief.\n\n" + ModelRequest.CONTINUE;
+    JsonNode responses = UpstreamCalls.encode(model("openai-responses", ""), continuing, true).body();
+    assertEquals(instructions, responses.path("instructions").asText());
+    assertEquals("assistant", responses.at("/input/1/role").asText());
+    assertEquals("One, two, ", responses.at("/input/1/content/0/text").asText());
+    JsonNode chat = UpstreamCalls.encode(model("openai-completions", ""), continuing, true).body();
+    assertEquals(instructions, chat.at("/messages/0/content").asText());
+    assertEquals("assistant", chat.at("/messages/2/role").asText());
+    assertEquals("One, two, ", chat.at("/messages/2/content").asText());
+    JsonNode anthropic = UpstreamCalls.encode(model("anthropic-messages", ""), continuing, true).body();
+    assertEquals(instructions, anthropic.path("system").asText());
+    assertEquals("assistant", anthropic.at("/messages/1/role").asText());
+    assertEquals("One, two,", anthropic.at("/messages/1/content/0/text").asText(),
+        "Anthropic prefills the message but refuses one that ends in whitespace");
+  }
+
+  @Test
   void anthropicOnTheBareHostGetsTheV1Path() {
     Model opus = ConfigLoader.parse("{ agents: { defaults: { model: 'anthropic/claude-opus-4-5' } } }", "t",
         Map.of("ANTHROPIC_API_KEY", "k")::get).catalog().resolve("anthropic/claude-opus-4-5");
