@@ -11,7 +11,7 @@ import java.util.List;
 /**
  * A stored turn told again as turn events, so the wire formats have one input whatever the source.
  * The journal keeps the outcome, not the stream: each item comes as one delta, reasoning first,
- * and the partial output of attempts that failed over is gone.
+ * and what a restarted attempt streamed before it failed is gone.
  */
 final class Transcripts {
   private Transcripts() {}
