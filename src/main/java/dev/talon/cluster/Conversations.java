@@ -12,6 +12,7 @@ import dev.talon.conversation.ConversationEntity.StartTurn;
 import dev.talon.conversation.ConversationEntity.Subscribe;
 import dev.talon.conversation.ConversationEntity.SubscribeReply;
 import dev.talon.conversation.ConversationEntity.Transcript;
+import dev.talon.conversation.Presentation;
 import dev.talon.conversation.UnstoredTurns;
 import dev.talon.upstream.ModelRequest;
 import java.time.Duration;
@@ -47,9 +48,11 @@ public final class Conversations {
    * @param agentId null for the default agent
    * @param model a model ref or alias to try first, or null for the agent's primary
    * @param midStream what becomes of text streamed before a model fails, or null for the node's setting
+   * @param presentation kept with the turn for whoever reads it back, or null
    */
   public record NewTurn(String sessionKey, boolean keyless, String previousTurnId, boolean store, String agentId,
-      String model, ModelRequest turn, TalonSettings.MidStream midStream) {
+      String model, ModelRequest turn, TalonSettings.MidStream midStream,
+      Presentation presentation) {
 
     /** The conversation that takes part in the turn; null when there is none to continue and nothing to keep. */
     public String conversationKey() {
@@ -63,13 +66,13 @@ public final class Conversations {
           unstored.start(turn.agentId(), turn.model(), turn.turn(), turn.midStream()));
     }
     return conversation(turn.sessionKey()).ask(replyTo -> StartTurn.of(turn.agentId(), turn.model(), turn.turn(),
-        turn.previousTurnId(), turn.store(), turn.keyless(), turn.midStream(), replyTo), askTimeout);
+        turn.previousTurnId(), turn.store(), turn.keyless(), turn.midStream(), turn.presentation(), replyTo), askTimeout);
   }
 
   /** A stored turn of the conversation the client named {@code sessionKey}. */
   public CompletionStage<StartReply> startTurn(String sessionKey, String agentId, String model, ModelRequest turn,
       TalonSettings.MidStream midStream) {
-    return startTurn(new NewTurn(sessionKey, false, null, true, agentId, model, turn, midStream));
+    return startTurn(new NewTurn(sessionKey, false, null, true, agentId, model, turn, midStream, null));
   }
 
   /** Cancels the running turn; {@code turnId} null means whichever is running. */

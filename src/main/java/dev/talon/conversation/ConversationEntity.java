@@ -73,6 +73,7 @@ public final class ConversationEntity
    * @param keyless the client named no conversation: its session key was made up, and the
    *     conversation expires (see {@link #KEYLESS_TAG})
    * @param midStream what becomes of text streamed before a model fails, or null for the node's setting
+   * @param presentation kept with the turn for the gateway, or null
    */
   public record StartTurn(
       String agentId,
@@ -88,14 +89,16 @@ public final class ConversationEntity
       boolean store,
       boolean keyless,
       TalonSettings.MidStream midStream,
+      Presentation presentation,
       ActorRef<StartReply> replyTo) implements Command {
 
     /** A turn whose new input and options are those of {@code turn}. */
     public static StartTurn of(String agentId, String model, ModelRequest turn, String previousTurnId, boolean store,
-        boolean keyless, TalonSettings.MidStream midStream, ActorRef<StartReply> replyTo) {
+        boolean keyless, TalonSettings.MidStream midStream,
+        Presentation presentation, ActorRef<StartReply> replyTo) {
       return new StartTurn(agentId, model, turn.input().stream().map(InputItem::of).toList(), turn.instructions(),
           turn.tools(), turn.toolChoice(), turn.maxOutputTokens(), turn.temperature(), turn.reasoningEffort(),
-          previousTurnId, store, keyless, midStream, replyTo);
+          previousTurnId, store, keyless, midStream, presentation, replyTo);
     }
   }
 
@@ -183,9 +186,11 @@ public final class ConversationEntity
    * The user's input, journaled before anyone sees an answer.
    *
    * @param keyless the client named no conversation (the event is tagged {@link #KEYLESS_TAG})
+   * @param presentation how the client was shown the turn; null in journals written before it was kept
    */
   public record TurnStarted(String turnId, List<InputItem> input, String agentId, String requestedModel,
-      Instant startedAt, @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean keyless) implements Event {}
+      Instant startedAt, @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean keyless,
+      @JsonInclude(JsonInclude.Include.NON_NULL) Presentation presentation) implements Event {}
 
   public record TurnCompleted(String turnId, TurnResult result) implements Event {}
 
@@ -212,12 +217,14 @@ public final class ConversationEntity
    * @param requestedModel the canonical ref the client asked for, or null
    * @param result set when the turn completed: output, model used, attempts, usage, cost
    * @param failure set when the turn failed or was cancelled
+   * @param presentation how its client was shown the turn, or null (see {@link TurnStarted})
    */
   public record Turn(String turnId, List<InputItem> input, String agentId, String requestedModel, Instant startedAt,
-      Status status, TurnResult result, Failure failure) implements JsonSerializable {
+      Status status, TurnResult result, Failure failure, Presentation presentation) implements JsonSerializable {
 
     Turn ended(Status newStatus, TurnResult newResult, Failure newFailure) {
-      return new Turn(turnId, input, agentId, requestedModel, startedAt, newStatus, newResult, newFailure);
+      return new Turn(turnId, input, agentId, requestedModel, startedAt, newStatus, newResult, newFailure,
+          presentation);
     }
 
     /** This turn as the model sees it later: the input, and the output if it completed. */
@@ -273,7 +280,7 @@ public final class ConversationEntity
     State start(TurnStarted e) {
       List<Turn> next = new ArrayList<>(turns);
       next.add(new Turn(e.turnId(), e.input(), e.agentId(), e.requestedModel(), e.startedAt(), Status.RUNNING,
-          null, null));
+          null, null, e.presentation()));
       return new State(next);
     }
 
@@ -459,7 +466,7 @@ public final class ConversationEntity
     // meanwhile. The log is held: nobody sees an answer before the input is durable.
     TurnLog turnLog = startRunner(turnId, plan.candidates(), request, start.midStream());
     TurnStarted started = new TurnStarted(turnId, start.input(), plan.agent().id(),
-        plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless());
+        plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless(), start.presentation());
     start.replyTo().tell(new TurnAccepted(turnId, sourceRef(turnLog, 0)));
     return Effect().persist(started).thenRun(s -> turnLog.release());
   }

@@ -11,6 +11,7 @@ import dev.talon.conversation.ConversationEntity.Cancelled;
 import dev.talon.conversation.ConversationEntity.PreviousNotLatest;
 import dev.talon.conversation.ConversationEntity.Rejected;
 import dev.talon.conversation.ConversationEntity.StartReply;
+import dev.talon.conversation.ConversationEntity.Status;
 import dev.talon.conversation.ConversationEntity.Subscribed;
 import dev.talon.conversation.ConversationEntity.Turn;
 import dev.talon.conversation.ConversationEntity.TurnAccepted;
@@ -18,7 +19,6 @@ import dev.talon.conversation.ConversationEntity.UnknownPrevious;
 import dev.talon.conversation.TurnEvent;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
@@ -133,8 +133,7 @@ public final class ApiRoutes extends AllDirectives {
       String conversation = request.newTurn().conversationKey();
       return start(request).thenCompose(accepted -> {
         String id = ids.of(request.sessionKey(), accepted.turnId());
-        ResponsesStream stream = new ResponsesStream(new ResponsesStream.Shape(id, conversation, now(),
-            request.model().name(), body, request.includeReasoning()));
+        ResponsesStream stream = new ResponsesStream(Presentations.shape(id, conversation, request.presentation()));
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
         return request.stream()
             ? decided(events).thenApply(live -> sse(conversation, responsesFrames(live, stream, -1)))
@@ -149,18 +148,20 @@ public final class ApiRoutes extends AllDirectives {
   private CompletionStage<HttpResponse> getResponse(String id, boolean stream, int startingAfter) {
     ResponseIds.Ref ref = responseRef(id);
     return storedTurn(ref).thenCompose(turn -> {
-      ResponsesStream encoder = new ResponsesStream(new ResponsesStream.Shape(id, ref.sessionKey(),
-          turn.startedAt().getEpochSecond(), requestedModel(turn), Json.object(), true));
-      if (!stream) {
+      ResponsesStream encoder = new ResponsesStream(Presentations.shape(id, ref.sessionKey(), turn,
+          settings.exposeReasoning()));
+      if (!stream && turn.status() == Status.RUNNING) {
         return CompletableFuture.completedFuture(json(200, encoder.finalResponse(Transcripts.events(turn))));
       }
-      // A turn still in memory is replayed from its log, live to the end; one read back from the
-      // journal is told from the stored outcome.
-      return conversations.subscribe(ref.sessionKey(), ref.turnId(), 0).thenApply(reply -> {
+      // A turn still in memory is told from its log, exactly as it streamed (live to the end if it
+      // runs); one read back from the journal is told from the stored outcome.
+      return conversations.subscribe(ref.sessionKey(), ref.turnId(), 0).thenCompose(reply -> {
         Source<TurnEvent, NotUsed> events = reply instanceof Subscribed subscribed
             ? events(subscribed.events().getSource())
             : Source.from(Transcripts.events(turn));
-        return sse(ref.sessionKey(), responsesFrames(events, encoder, startingAfter));
+        return stream
+            ? CompletableFuture.completedFuture(sse(ref.sessionKey(), responsesFrames(events, encoder, startingAfter)))
+            : events.runWith(Sink.seq(), materializer).thenApply(all -> json(200, encoder.finalResponse(all)));
       });
     });
   }
@@ -192,8 +193,8 @@ public final class ApiRoutes extends AllDirectives {
       String conversation = request.newTurn().conversationKey();
       return start(request).thenCompose(accepted -> {
         String id = "chatcmpl-" + ids.of(request.sessionKey(), accepted.turnId()).substring(ResponseIds.PREFIX.length());
-        ChatStream chat = new ChatStream(id, now(), request.model().name(), request.includeReasoning(),
-            request.includeUsage());
+        ChatStream chat = new ChatStream(id, request.presentation().createdAt(), request.model().name(),
+            request.includeReasoning(), request.includeUsage());
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
         if (request.stream()) {
           return decided(events).thenApply(live -> sse(conversation, live.mapConcat(chat::on)
@@ -209,14 +210,12 @@ public final class ApiRoutes extends AllDirectives {
 
   private CompletionStage<HttpResponse> transcript(String key) {
     return conversations.transcript(key).thenApply(transcript -> {
-      ObjectNode out = Json.object().put("object", "conversation").put("session_key", key);
-      ArrayNode turns = out.putArray("turns");
-      for (Turn turn : transcript.turns()) {
-        ObjectNode node = Json.MAPPER.valueToTree(turn);
-        node.put("response_id", ids.of(key, turn.turnId()));
-        turns.add(node);
+      // A conversation that holds nothing is one that never was, or was erased: unknown either way.
+      if (transcript.turns().isEmpty()) {
+        throw ApiError.notFound("conversation_not_found", null, "No conversation '" + key + "' exists.");
       }
-      return json(200, out);
+      return json(200, TranscriptJson.of(key, transcript, turn -> ids.of(key, turn.turnId()),
+          settings.exposeReasoning()));
     });
   }
 
@@ -339,10 +338,6 @@ public final class ApiRoutes extends AllDirectives {
     return ApiError.notFound("response_not_found", null, "No response with id '" + id + "' exists.");
   }
 
-  private static String requestedModel(Turn turn) {
-    return turn.requestedModel() != null ? turn.requestedModel() : turn.agentId();
-  }
-
   // ---- HTTP plumbing ------------------------------------------------------------------------
 
   /** Refuses foreign hosts and browser origins (and answers CORS preflights) before anything else. */
@@ -434,10 +429,6 @@ public final class ApiRoutes extends AllDirectives {
     } catch (NumberFormatException e) {
       throw ApiError.badRequest("starting_after", "starting_after must be an integer sequence number.");
     }
-  }
-
-  private static long now() {
-    return Instant.now().getEpochSecond();
   }
 
   private RejectionHandler rejections() {

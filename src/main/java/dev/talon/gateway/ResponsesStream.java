@@ -245,7 +245,8 @@ final class ResponsesStream {
     return models;
   }
 
-  private static ObjectNode usage(TokenUsage usage) {
+  /** A turn's token counts as OpenAI's {@code usage} object. */
+  static ObjectNode usage(TokenUsage usage) {
     ObjectNode out = Json.object().put("input_tokens", usage.inputTokens());
     out.set("input_tokens_details", Json.object().put("cached_tokens", usage.cachedTokens()));
     out.put("output_tokens", usage.outputTokens());

@@ -1,5 +1,6 @@
 package dev.talon.gateway;
 
+import dev.talon.conversation.Attempt;
 import dev.talon.conversation.ConversationEntity;
 import dev.talon.conversation.ConversationEntity.Turn;
 import dev.talon.conversation.OutputItem;
@@ -7,13 +8,19 @@ import dev.talon.conversation.TurnEvent;
 import java.util.ArrayList;
 import java.util.List;
 
-/** A stored turn told again as turn events, so the wire formats have one input whatever the source. */
+/**
+ * A stored turn told again as turn events, so the wire formats have one input whatever the source.
+ * The journal keeps the outcome, not the stream: each item comes as one delta, reasoning first,
+ * and what a restarted attempt streamed before it failed is gone.
+ */
 final class Transcripts {
   private Transcripts() {}
 
   static List<TurnEvent> events(Turn turn) {
     List<TurnEvent> events = new ArrayList<>();
-    String model = turn.result() != null ? turn.result().model() : turn.requestedModel();
+    List<Attempt> attempts = attempts(turn);
+    // The live stream started with the first candidate tried, which the first attempt names.
+    String model = !attempts.isEmpty() ? attempts.get(0).model() : turn.requestedModel();
     events.add(new TurnEvent.Started(turn.turnId(), model));
     switch (turn.status()) {
       case COMPLETED -> {
@@ -34,5 +41,11 @@ final class Transcripts {
       case RUNNING -> { } // in progress: the response so far is the one just started
     }
     return events;
+  }
+
+  /** Every call made for the turn, as its outcome records them; none while it runs or when interrupted. */
+  static List<Attempt> attempts(Turn turn) {
+    return turn.result() != null ? turn.result().attempts()
+        : turn.failure() != null ? turn.failure().attempts() : List.of();
   }
 }

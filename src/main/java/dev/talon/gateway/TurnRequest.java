@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.cluster.Conversations;
 import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonSettings.MidStream;
+import dev.talon.conversation.Presentation;
 import dev.talon.upstream.ModelRequest;
 import dev.talon.upstream.ModelRequest.Role;
 import java.util.ArrayList;
@@ -26,10 +27,11 @@ import java.util.function.Function;
  * @param includeReasoning send the model's reasoning to the client
  * @param includeUsage chat only: end the stream with a usage chunk
  * @param midStream the {@value #FAILOVER_HEADER} header's choice, or null for the node's setting
+ * @param presentation how the response looks, journaled with the turn (see {@link Presentations})
  */
 record TurnRequest(String sessionKey, boolean keyless, boolean store, String previousTurnId, ModelChoice model,
     ModelRequest turn, boolean stream, boolean includeReasoning, boolean includeUsage, JsonNode metadata,
-    MidStream midStream) {
+    MidStream midStream, Presentation presentation) {
 
   static final String SESSION_HEADER = "x-talon-session-key";
   static final String OPENCLAW_SESSION_HEADER = "x-openclaw-session-key";
@@ -71,7 +73,8 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
     Optional<String> key = sessionKey(headers, f.get("user").text(), previous.map(ResponseIds.Ref::sessionKey));
     return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(), f.get("store").bool(true),
         previous.map(ResponseIds.Ref::turnId).orElse(null), model, turn, f.get("stream").bool(false),
-        asked || exposeReasoning, false, f.get("metadata").node(), midStream(headers));
+        asked || exposeReasoning, false, f.get("metadata").node(), midStream(headers),
+        Presentations.responses(body, model, asked || exposeReasoning));
   }
 
   /**
@@ -128,7 +131,7 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
     return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(), f.get("store").bool(key.isPresent()),
         null, model, turn, f.get("stream").bool(false), exposeReasoning,
         f.get("stream_options").object().get("include_usage").bool(false), f.get("metadata").node(),
-        midStream(headers));
+        midStream(headers), Presentations.chat(body, model, turn, exposeReasoning));
   }
 
   private static ModelChoice choice(Fields f, Function<String, Optional<String>> headers, ModelCatalog catalog) {
@@ -139,8 +142,7 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
   /** What the conversations are asked for. */
   Conversations.NewTurn newTurn() {
     return new Conversations.NewTurn(sessionKey, keyless, previousTurnId, store, model.agentId(), model.modelRef(),
-        turn,
-        midStream);
+        turn, midStream, presentation);
   }
 
   private static MidStream midStream(Function<String, Optional<String>> headers) {

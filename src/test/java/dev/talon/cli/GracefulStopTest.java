@@ -78,8 +78,8 @@ class GracefulStopTest {
             HttpResponse.BodyHandlers.ofString()).body()).get("turns");
         assertEquals(1, turns.size(), turns.toString());
         assertEquals(responseId, turns.get(0).get("response_id").asText());
-        assertEquals("COMPLETED", turns.get(0).get("status").asText(), turns.toString());
-        assertTrue(turns.get(0).get("result").toString().contains(ANSWER), turns.toString());
+        assertEquals("completed", turns.get(0).get("status").asText(), turns.toString());
+        assertTrue(turns.get(0).get("output").toString().contains(ANSWER), turns.toString());
       }
     }
   }

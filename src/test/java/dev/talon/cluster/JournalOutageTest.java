@@ -85,7 +85,7 @@ class JournalOutageTest {
     JsonNode turns = JSON.readTree(http.send(talon.request("/v1/conversations/" + session).timeout(CALL).build(),
         HttpResponse.BodyHandlers.ofString()).body()).get("turns");
     assertEquals(1, turns.size(), turns.toString());
-    assertEquals("COMPLETED", turns.get(0).get("status").asText());
+    assertEquals("completed", turns.get(0).get("status").asText());
   }
 
   private HttpRequest turn(String path, String session, boolean stream) {

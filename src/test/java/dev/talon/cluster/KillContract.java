@@ -98,7 +98,7 @@ abstract class KillContract {
       for (String session : sessions) {
         JsonNode turns = turns(talon, session);
         assertEquals(1, turns.size(), session + ": " + turns);
-        assertEquals("INTERRUPTED", turns.get(0).get("status").asText(), session + ": " + turns);
+        assertEquals("interrupted", turns.get(0).get("status").asText(), session + ": " + turns);
         assertTrue(turns.get(0).get("input").toString().contains("question of " + session), turns.toString());
       }
       for (String session : sessions) {
@@ -106,7 +106,7 @@ abstract class KillContract {
         HttpResponse<String> next = http.send(post(talon, session, "again", false), HttpResponse.BodyHandlers.ofString());
         assertEquals(200, next.statusCode(), next.body());
         JsonNode turns = turns(talon, session);
-        assertEquals(List.of("INTERRUPTED", "COMPLETED"),
+        assertEquals(List.of("interrupted", "completed"),
             List.of(turns.get(0).get("status").asText(), turns.get(1).get("status").asText()), turns.toString());
       }
     }
@@ -117,10 +117,10 @@ abstract class KillContract {
     for (JsonNode turn : turns) {
       if (turn.get("response_id").asText().equals(responseId)) {
         String status = turn.get("status").asText();
-        if (status.equals("COMPLETED") && turn.get("result").toString().contains(answer)) {
+        if (status.equals("completed") && turn.get("output").toString().contains(answer)) {
           return "kept";
         }
-        return status.equals("INTERRUPTED") ? "interrupted" : "broken: " + turn;
+        return status.equals("interrupted") ? "interrupted" : "broken: " + turn;
       }
     }
     return lost(turns);

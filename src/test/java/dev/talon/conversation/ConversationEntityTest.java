@@ -105,13 +105,13 @@ class ConversationEntityTest {
   }
 
   CommandResultWithReply<Command, Event, State, StartReply> start(String agentId, String model, ModelRequest turn) {
-    return kit.runCommand(replyTo -> StartTurn.of(agentId, model, turn, null, true, false, null, replyTo));
+    return kit.runCommand(replyTo -> StartTurn.of(agentId, model, turn, null, true, false, null, null, replyTo));
   }
 
   CommandResultWithReply<Command, Event, State, StartReply> startAfter(String previousTurnId, boolean store,
       String userText) {
     return kit.runCommand(replyTo -> StartTurn.of(null, null, userSays(userText), previousTurnId, store, false,
-        null, replyTo));
+        null, null, replyTo));
   }
 
   StatusReply<Done> delete(Instant unusedSince) {
@@ -419,7 +419,7 @@ class ConversationEntityTest {
   @Test
   void aKeylessConversationsTurnsAreMarkedAsSuch() {
     var keyless = kit.<StartReply>runCommand(replyTo -> StartTurn.of(null, null, userSays("hi"), null, true, true, null,
-        replyTo));
+        null, replyTo));
     assertTrue(keyless.eventOfType(TurnStarted.class).keyless());
     awaitState(State::idle);
     assertFalse(start(null, null, userSays("named")).eventOfType(TurnStarted.class).keyless());
@@ -465,7 +465,7 @@ class ConversationEntityTest {
 
   @Test
   void aTurnLeftRunningByADeadProcessIsInterruptedOnRecovery() throws Exception {
-    kit.initialize(new TurnStarted("dead-turn", List.of(user("are you there?")), "main", null, Instant.now(), false));
+    kit.initialize(new TurnStarted("dead-turn", List.of(user("are you there?")), "main", null, Instant.now(), false, null));
 
     // Commands wait until the interruption is journaled: nobody sees the dead turn as running.
     Transcript transcript = kit.runCommand(GetTranscript::new).reply();

@@ -3,6 +3,7 @@ package dev.talon.conversation;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.typesafe.config.ConfigFactory;
 import dev.talon.conversation.ConversationEntity.ConversationReset;
 import dev.talon.conversation.ConversationEntity.Event;
@@ -42,7 +43,8 @@ class EventSerializationTest {
   static final Map<String, Event> EVENTS = Map.of(
       "turn-started", new TurnStarted("t1", List.of(new InputItem.Message(Role.USER, "hi"),
           new InputItem.FunctionCallOutput("call_0", "42")), "main", "local/beta",
-          Instant.parse("2026-11-24T10:15:30.123456Z"), true),
+          Instant.parse("2026-11-24T10:15:30.123456Z"), true, new Presentation(1795515330L, "fast", true,
+              JsonNodeFactory.instance.objectNode().put("instructions", "Be brief.").put("temperature", 0.5))),
       "turn-completed", new TurnCompleted("t1", RESULT),
       "turn-failed", new TurnFailed("t1", "every candidate failed", "SERVER_ERROR", RESULT.attempts()),
       "turn-interrupted", new TurnInterrupted("t1"),
@@ -84,6 +86,18 @@ class EventSerializationTest {
 
   static Object read(String json) {
     return serialization.deserialize(json.getBytes(StandardCharsets.UTF_8), 7301, "").get();
+  }
+
+  @Test
+  void aTurnStartedWrittenBeforePresentationsWereKeptIsRead() {
+    String json = """
+        {"type":"turn-started","turnId":"t1","input":[{"type":"message","role":"USER","text":"hi"}],
+         "agentId":"main","requestedModel":null,"startedAt":"2026-11-24T10:15:30Z"}
+        """;
+    TurnStarted event = (TurnStarted) serialization.deserialize(json.getBytes(StandardCharsets.UTF_8), 7301, "").get();
+    assertEquals(List.of(new InputItem.Message(Role.USER, "hi")), event.input());
+    assertEquals(null, event.presentation());
+    assertEquals(false, event.keyless());
   }
 
   @Test

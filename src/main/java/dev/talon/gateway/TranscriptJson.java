@@ -1,0 +1,99 @@
+package dev.talon.gateway;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.talon.conversation.ConversationEntity.Transcript;
+import dev.talon.conversation.ConversationEntity.Turn;
+import dev.talon.conversation.InputItem;
+import dev.talon.conversation.OutputItem;
+import dev.talon.conversation.TurnResult;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.Function;
+
+/**
+ * {@code GET /v1/conversations/{key}} on the wire, written field by field in the API's style
+ * (snake_case, lower-case roles and statuses, items as a Responses request takes them), so the
+ * journal's records can change without clients noticing.
+ */
+final class TranscriptJson {
+  private TranscriptJson() {}
+
+  /**
+   * @param responseId the response id of a turn
+   * @param exposeReasoning whether turns journaled before their presentation was kept show reasoning
+   */
+  static ObjectNode of(String sessionKey, Transcript transcript, Function<Turn, String> responseId,
+      boolean exposeReasoning) {
+    ObjectNode out = Json.object().put("object", "conversation").put("session_key", sessionKey);
+    ArrayNode turns = out.putArray("turns");
+    transcript.turns().forEach(turn -> turns.add(turn(turn, responseId.apply(turn), exposeReasoning)));
+    return out;
+  }
+
+  private static ObjectNode turn(Turn turn, String responseId, boolean exposeReasoning) {
+    ObjectNode out = Json.object().put("response_id", responseId).put("status", status(turn))
+        .put("created_at", turn.startedAt().getEpochSecond()).put("agent", turn.agentId())
+        .put("requested_model", turn.requestedModel());
+    ArrayNode input = out.putArray("input");
+    turn.input().forEach(item -> input.add(input(item)));
+    TurnResult result = turn.result();
+    if (result != null) {
+      out.put("model", result.model()).put("finish_reason", result.finishReason());
+      ArrayNode output = out.putArray("output");
+      result.output().forEach(item -> output.add(output(item)));
+      boolean shown = turn.presentation() != null ? turn.presentation().reasoning() : exposeReasoning;
+      if (shown && result.reasoning() != null && !result.reasoning().isEmpty()) {
+        out.put("reasoning", result.reasoning());
+      }
+      ArrayNode parts = out.putArray("parts");
+      result.parts().forEach(part -> parts.add(Json.object().put("model", part.model()).put("start", part.start())
+          .put("end", part.end())));
+      out.set("usage", ResponsesStream.usage(result.usage()));
+      out.put("cost_usd", result.costUsd());
+    }
+    if (turn.failure() != null) {
+      out.set("error", Json.object().put("code", ApiError.errorCode(turn.failure().kind()))
+          .put("message", turn.failure().reason()));
+    }
+    ArrayNode tried = out.putArray("attempts");
+    Transcripts.attempts(turn).forEach(attempt -> tried.add(Json.object().put("model", attempt.model())
+        .put("error", attempt.failureKind() == null ? null : ApiError.errorCode(attempt.failureKind()))
+        .put("status", attempt.status()).put("message", attempt.message()).put("duration_ms", attempt.millis())));
+    return out;
+  }
+
+  private static String status(Turn turn) {
+    return switch (turn.status()) {
+      case RUNNING -> "in_progress";
+      case COMPLETED -> "completed";
+      case FAILED -> "failed";
+      case INTERRUPTED -> "interrupted";
+    };
+  }
+
+  private static ObjectNode input(InputItem item) {
+    if (item instanceof InputItem.Message message) {
+      return Json.object().put("type", "message").put("role", message.role().name().toLowerCase(Locale.ROOT))
+          .put("content", message.text());
+    }
+    if (item instanceof InputItem.FunctionCall call) {
+      return functionCall(call.callId(), call.name(), call.arguments());
+    }
+    InputItem.FunctionCallOutput output = (InputItem.FunctionCallOutput) item;
+    return Json.object().put("type", "function_call_output").put("call_id", output.callId())
+        .put("output", output.output());
+  }
+
+  private static ObjectNode output(OutputItem item) {
+    if (item instanceof OutputItem.FunctionCall call) {
+      return functionCall(call.callId(), call.name(), call.arguments());
+    }
+    return Json.object().put("type", "message").put("role", "assistant").put("content", ((OutputItem.Text) item).text());
+  }
+
+  private static ObjectNode functionCall(String callId, String name, String arguments) {
+    return Json.object().put("type", "function_call").put("call_id", callId).put("name", name)
+        .put("arguments", arguments);
+  }
+}
