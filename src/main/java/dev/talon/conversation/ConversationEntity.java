@@ -64,7 +64,8 @@ public final class ConversationEntity
   public sealed interface Command extends JsonSerializable {}
 
   /**
-   * Starts a turn with {@code input} appended to the conversation.
+   * Starts a turn with {@code input} appended to the conversation; an {@code input} that begins
+   * with the whole conversation brings only what follows it (see {@link ResentHistory}).
    *
    * @param agentId null means the default agent
    * @param model a model ref or alias to try first, or null for the agent's primary
@@ -449,13 +450,14 @@ public final class ConversationEntity
           ? new PreviousNotLatest(start.previousTurnId(), last.turnId())
           : new UnknownPrevious(start.previousTurnId()));
     }
+    List<InputItem> input = ResentHistory.newItems(state.turns(), start.input());
     TurnPlan plan;
     try {
-      plan = TurnPlan.of(catalog, start.agentId(), start.model(), start.input());
+      plan = TurnPlan.of(catalog, start.agentId(), start.model(), input);
     } catch (TurnPlan.Refused e) {
       return Effect().reply(start.replyTo(), new Rejected(e.getMessage()));
     }
-    ModelRequest request = new ModelRequest(start.instructions(), state.modelViewWith(start.input()), start.tools(),
+    ModelRequest request = new ModelRequest(start.instructions(), state.modelViewWith(input), start.tools(),
         start.toolChoice(), start.maxOutputTokens(), start.temperature(), start.reasoningEffort());
     if (!start.store()) {
       return Effect().reply(start.replyTo(), plan.runUnstored(runner, request, start.midStream(), materializer));
@@ -465,7 +467,7 @@ public final class ConversationEntity
     // the model's first token; the client is answered now too, so it connects to the turn's log
     // meanwhile. The log is held: nobody sees an answer before the input is durable.
     TurnLog turnLog = startRunner(turnId, plan.candidates(), request, start.midStream());
-    TurnStarted started = new TurnStarted(turnId, start.input(), plan.agent().id(),
+    TurnStarted started = new TurnStarted(turnId, input, plan.agent().id(),
         plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless(), start.presentation());
     start.replyTo().tell(new TurnAccepted(turnId, sourceRef(turnLog, 0)));
     return Effect().persist(started).thenRun(s -> turnLog.release());

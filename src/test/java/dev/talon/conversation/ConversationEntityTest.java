@@ -307,6 +307,52 @@ class ConversationEntityTest {
         runner.nextCall().request().input());
   }
 
+  /** A turn of a client that sends its whole history, {@code items} in turn. */
+  TurnStarted resend(ModelRequest.Item... items) {
+    return start(null, null, ModelRequest.of(null, List.of(items))).eventOfType(TurnStarted.class);
+  }
+
+  @Test
+  void aTurnThatResendsTheWholeConversationBringsOnlyWhatFollowsIt() throws Exception {
+    ModelRequest.Item hi = new ModelRequest.Message(Role.USER, "hi");
+    ModelRequest.Item hello = new ModelRequest.Message(Role.ASSISTANT, "Hello!");
+    ModelRequest.Item there = new ModelRequest.Message(Role.USER, "are you there?");
+    ModelRequest.Item again = new ModelRequest.Message(Role.USER, "again");
+    runner.answer("Hello!");
+    collect(accepted("hi").events());
+    runner.fail("boom", "never seen");
+    assertEquals(List.of(user("are you there?")), resend(hi, hello, there).input());
+    awaitState(State::idle);
+    runner.answer("Yes.");
+    assertEquals(List.of(user("again")), resend(hi, hello, there, again).input());
+    runner.nextCall();
+    runner.nextCall();
+    assertEquals(List.of(hi, hello, there, again), runner.nextCall().request().input(), "each item once");
+    awaitState(State::idle);
+
+    // Not the whole conversation from its start, or nothing after it: all of it is new input.
+    runner.answer("ok");
+    assertEquals(List.of(user("are you there?"), user("again"), user("more")),
+        resend(there, again, new ModelRequest.Message(Role.USER, "more")).input());
+    awaitState(State::idle);
+    List<ModelRequest.Item> whole = kit.getState().modelViewWith(List.of());
+    runner.answer("ok");
+    assertEquals(whole.size(), resend(whole.toArray(ModelRequest.Item[]::new)).input().size());
+  }
+
+  @Test
+  void aResentFunctionCallMatchesByItsIdWhateverTheSpacingOfItsArguments() throws Exception {
+    runner.answer("Cold.");
+    collect(start(null, null, ModelRequest.of(null, List.of(
+        new ModelRequest.FunctionCall("call_1", "weather", "{\"city\": \"Oslo\"}"),
+        new ModelRequest.FunctionCallOutput("call_1", "-3")))).replyOfType(TurnAccepted.class).events());
+    runner.answer("You are welcome.");
+    assertEquals(List.of(user("thanks")), resend(
+        new ModelRequest.FunctionCall("call_1", "weather", "{\"city\":\"Oslo\"}"),
+        new ModelRequest.FunctionCallOutput("call_1", "-3"), new ModelRequest.Message(Role.ASSISTANT, "Cold."),
+        new ModelRequest.Message(Role.USER, "thanks")).input());
+  }
+
   @Test
   void toolCallsAndOptionsReachTheModel() throws Exception {
     ModelRequest.Tool weather = new ModelRequest.Tool("weather", "Looks up the weather",
