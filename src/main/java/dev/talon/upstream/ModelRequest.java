@@ -45,9 +45,9 @@ public record ModelRequest(
   public sealed interface Item {}
 
   /**
-   * A message: its text and images in the order given.
+   * A message.
    *
-   * @param content never empty of meaning: a text-only message is one {@link Text} part
+   * @param content its text and images in the order given; a text-only message is one {@link Text}
    */
   public record Message(Role role, List<Part> content) implements Item {
     public Message {
