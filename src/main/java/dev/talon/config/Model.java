@@ -61,6 +61,11 @@ public record Model(
     return contextTokens != null ? Math.min(contextTokens, contextWindow) : contextWindow;
   }
 
+  /** Whether the model reads images ({@code input} includes {@code "image"}); others get a note instead. */
+  public boolean acceptsImages() {
+    return input.contains("image");
+  }
+
   /** Compat flag: whether inline {@code <think>} tags in chat content are read as reasoning. */
   public static final String THINK_TAGS = "thinkTags";
 

@@ -2,6 +2,7 @@ package dev.talon.gateway;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.talon.upstream.ModelRequest;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -122,25 +123,47 @@ final class Fields {
   }
 
   /**
-   * Message content: a string, or an array of text parts ({@code input_text}, {@code output_text},
-   * {@code text}) joined. Images and files are refused rather than silently dropped.
+   * Message content without images: a string, or an array of text parts ({@code input_text},
+   * {@code output_text}, {@code text}) joined. Only user messages and tool results may carry images.
    */
   String content() {
-    if (isText()) {
-      return node.textValue();
+    for (Fields part : isText() ? List.<Fields>of() : elements()) {
+      Fields type = part.get("type");
+      if (ImageParts.isImage(type.text())) {
+        throw ApiError.badRequest(type.path(), "Unsupported content part type '" + type.text()
+            + "' here: images are accepted in user messages and tool results only.");
+      }
     }
-    if (absent()) {
-      return "";
+    return ModelRequest.Part.text(parts());
+  }
+
+  /**
+   * Content that may carry images: a string, or an array of text and image parts, in order.
+   * Adjacent text parts are joined, so text-only content is one part. Files and audio are
+   * refused rather than silently dropped.
+   */
+  List<ModelRequest.Part> parts() {
+    if (isText() || absent()) {
+      return List.of(new ModelRequest.Text(isText() ? node.textValue() : ""));
     }
-    StringBuilder text = new StringBuilder();
+    List<ModelRequest.Part> parts = new ArrayList<>();
     for (Fields part : elements()) {
       String type = part.get("type").text();
-      if (type != null && !type.equals("input_text") && !type.equals("output_text") && !type.equals("text")) {
-        throw ApiError.badRequest(part.get("type").path(),
-            "Unsupported content part type '" + type + "': Talon passes text parts only.");
+      int last = parts.size() - 1;
+      if (ImageParts.isImage(type)) {
+        parts.add(ImageParts.read(part));
+      } else if (type == null || type.equals("input_text") || type.equals("output_text") || type.equals("text")) {
+        String text = part.get("text").requiredText();
+        if (last >= 0 && parts.get(last) instanceof ModelRequest.Text before) {
+          parts.set(last, new ModelRequest.Text(before.text() + text));
+        } else {
+          parts.add(new ModelRequest.Text(text));
+        }
+      } else {
+        throw ApiError.badRequest(part.get("type").path(), "Unsupported content part type '" + type
+            + "': Talon passes text and image parts only.");
       }
-      text.append(part.get("text").requiredText());
     }
-    return text.toString();
+    return parts.isEmpty() ? List.of(new ModelRequest.Text("")) : parts;
   }
 }

@@ -98,7 +98,7 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
             input.add(new ModelRequest.Message(Role.SYSTEM, message.get("content").content()));
           }
         }
-        case "user" -> input.add(new ModelRequest.Message(Role.USER, message.get("content").content()));
+        case "user" -> input.add(new ModelRequest.Message(Role.USER, message.get("content").parts()));
         case "assistant" -> {
           String text = message.get("content").content();
           if (!text.isEmpty()) {
@@ -111,7 +111,7 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
           }
         }
         case "tool" -> input.add(new ModelRequest.FunctionCallOutput(message.get("tool_call_id").requiredText(),
-            message.get("content").content()));
+            message.get("content").parts()));
         default -> throw ApiError.badRequest(message.get("role").path(), "Unknown role '" + role
             + "': expected system, developer, user, assistant or tool.");
       }
@@ -185,13 +185,15 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
         default -> throw ApiError.badRequest(item.get("role").path(), "Unknown role '" + role
             + "': expected user, assistant, system or developer.");
       };
-      return new ModelRequest.Message(parsed, item.get("content").content());
+      Fields content = item.get("content");
+      return parsed == Role.USER ? new ModelRequest.Message(parsed, content.parts())
+          : new ModelRequest.Message(parsed, content.content());
     }
     return switch (type) {
       case "function_call" -> new ModelRequest.FunctionCall(item.get("call_id").requiredText(),
           item.get("name").requiredText(), item.get("arguments").requiredText());
       case "function_call_output" -> new ModelRequest.FunctionCallOutput(item.get("call_id").requiredText(),
-          item.get("output").content());
+          item.get("output").parts());
       default -> throw ApiError.badRequest(item.get("type").path(), "Unsupported input item type '" + type
           + "': Talon accepts message, function_call and function_call_output items.");
     };

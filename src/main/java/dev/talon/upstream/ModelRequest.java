@@ -62,11 +62,66 @@ public record ModelRequest(
   /** One entry of the conversation sent to the model. */
   public sealed interface Item {}
 
-  public record Message(Role role, String text) implements Item {}
+  /**
+   * A message.
+   *
+   * @param content its text and images in the order given; a text-only message is one {@link Text}
+   */
+  public record Message(Role role, List<Part> content) implements Item {
+    public Message {
+      content = List.copyOf(content);
+    }
+
+    public Message(Role role, String text) {
+      this(role, List.of(new Text(text)));
+    }
+
+    /** The text parts joined: what a client sent, without its images. */
+    public String text() {
+      return Part.text(content);
+    }
+  }
 
   public record FunctionCall(String callId, String name, String arguments) implements Item {}
 
-  public record FunctionCallOutput(String callId, String output) implements Item {}
+  /** A tool's result: text, and images when the tool returned some (a screenshot, a PNG it read). */
+  public record FunctionCallOutput(String callId, List<Part> content) implements Item {
+    public FunctionCallOutput {
+      content = List.copyOf(content);
+    }
+
+    public FunctionCallOutput(String callId, String output) {
+      this(callId, List.of(new Text(output)));
+    }
+
+    /** The text parts joined. */
+    public String output() {
+      return Part.text(content);
+    }
+  }
+
+  /** A piece of message or tool-result content. */
+  public sealed interface Part {
+    static String text(List<Part> parts) {
+      StringBuilder text = new StringBuilder();
+      parts.forEach(part -> text.append(part instanceof Text t ? t.text() : ""));
+      return text.toString();
+    }
+
+    static boolean hasImages(List<Part> parts) {
+      return parts.stream().anyMatch(Image.class::isInstance);
+    }
+  }
+
+  public record Text(String text) implements Part {}
+
+  /**
+   * An image the client sent, by reference; Talon never fetches it.
+   *
+   * @param url a {@code data:image/…;base64,…} URL or an http(s) URL
+   * @param detail OpenAI's {@code low|high|auto}, or null
+   */
+  public record Image(String url, String detail) implements Part {}
 
   /** A function tool: {@code parameters} is its JSON schema. */
   public record Tool(String name, String description, JsonNode parameters, Boolean strict) {}

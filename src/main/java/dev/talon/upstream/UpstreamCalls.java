@@ -32,7 +32,8 @@ public final class UpstreamCalls {
 
   private UpstreamCalls() {}
 
-  public static UpstreamCall encode(Model model, ModelRequest request, boolean stream) {
+  public static UpstreamCall encode(Model model, ModelRequest given, boolean stream) {
+    ModelRequest request = ImageNotes.fitFor(model, given);
     ObjectNode body = switch (model.api()) {
       case OPENAI_RESPONSES -> responses(model, request);
       case OPENAI_COMPLETIONS -> chat(model, request, stream);
@@ -89,13 +90,14 @@ public final class UpstreamCalls {
       if (item instanceof Message m) {
         ObjectNode message = input.addObject().put("type", "message").put("role", role(m.role()));
         // OpenAI rejects input_text in assistant history: it must be output_text.
-        String part = m.role() == Role.ASSISTANT ? "output_text" : "input_text";
-        message.putArray("content").addObject().put("type", part).put("text", m.text());
+        message.set("content", ContentParts.responses(m.content(), m.role() == Role.ASSISTANT ? "output_text"
+            : "input_text"));
       } else if (item instanceof FunctionCall c) {
         input.addObject().put("type", "function_call").put("call_id", c.callId()).put("name", c.name())
             .put("arguments", c.arguments());
       } else if (item instanceof FunctionCallOutput o) {
-        input.addObject().put("type", "function_call_output").put("call_id", o.callId()).put("output", o.output());
+        input.addObject().put("type", "function_call_output").put("call_id", o.callId())
+            .set("output", ContentParts.responsesOutput(o.content()));
       }
     }
     if (!request.tools().isEmpty()) {
@@ -129,7 +131,11 @@ public final class UpstreamCalls {
       messages.addObject().put("role", "system").put("content", request.instructions());
     }
     ArrayNode pendingCalls = null; // consecutive function calls form one assistant message
+    ArrayNode toolImages = null; // a tool message holds text only: its images follow as a user message
     for (Item item : request.input()) {
+      if (!(item instanceof FunctionCallOutput)) {
+        toolImages = flushToolImages(messages, toolImages);
+      }
       if (item instanceof FunctionCall c) {
         if (pendingCalls == null) {
           ObjectNode assistant = messages.addObject().put("role", "assistant");
@@ -142,11 +148,16 @@ public final class UpstreamCalls {
       }
       pendingCalls = null;
       if (item instanceof Message m) {
-        messages.addObject().put("role", role(m.role())).put("content", m.text());
+        messages.addObject().put("role", role(m.role())).set("content", ContentParts.chat(m.content()));
       } else if (item instanceof FunctionCallOutput o) {
         messages.addObject().put("role", "tool").put("tool_call_id", o.callId()).put("content", o.output());
+        if (ModelRequest.Part.hasImages(o.content())) {
+          toolImages = toolImages != null ? toolImages : messages.arrayNode();
+          toolImages.addAll(ContentParts.chatToolImages(o));
+        }
       }
     }
+    flushToolImages(messages, toolImages);
     if (!request.tools().isEmpty()) {
       ArrayNode tools = body.putArray("tools");
       request.tools().forEach(tool -> functionTool(tools.addObject().put("type", "function").putObject("function"), tool));
@@ -168,6 +179,14 @@ public final class UpstreamCalls {
       body.putObject("stream_options").put("include_usage", true);
     }
     return body;
+  }
+
+  /** The user message carrying the images of the tool results just written, if any; null to start afresh. */
+  private static ArrayNode flushToolImages(ArrayNode messages, ArrayNode toolImages) {
+    if (toolImages != null) {
+      messages.addObject().put("role", "user").set("content", toolImages);
+    }
+    return null;
   }
 
   // ---- anthropic-messages -------------------------------------------------------------------
@@ -195,12 +214,13 @@ public final class UpstreamCalls {
       }
       ArrayNode content = (ArrayNode) current.get("content");
       if (item instanceof Message m) {
-        content.addObject().put("type", "text").put("text", m.text());
+        content.addAll(ContentParts.anthropic(m.content()));
       } else if (item instanceof FunctionCall c) {
         content.addObject().put("type", "tool_use").put("id", c.callId()).put("name", c.name())
             .set("input", toolInput(c.arguments()));
       } else if (item instanceof FunctionCallOutput o) {
-        content.addObject().put("type", "tool_result").put("tool_use_id", o.callId()).put("content", o.output());
+        content.addObject().put("type", "tool_result").put("tool_use_id", o.callId())
+            .set("content", ContentParts.anthropicResult(o.content()));
       }
     }
     if ("assistant".equals(currentRole)) {

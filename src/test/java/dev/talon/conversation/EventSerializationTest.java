@@ -11,6 +11,7 @@ import dev.talon.conversation.ConversationEntity.TurnCompleted;
 import dev.talon.conversation.ConversationEntity.TurnFailed;
 import dev.talon.conversation.ConversationEntity.TurnInterrupted;
 import dev.talon.conversation.ConversationEntity.TurnStarted;
+import dev.talon.upstream.ModelRequest;
 import dev.talon.upstream.ModelRequest.Role;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
@@ -105,5 +106,37 @@ class EventSerializationTest {
     int jacksonJson = 31;
     assertEquals(jacksonJson, serialization.findSerializerFor(ConversationEntity.State.EMPTY).identifier());
     assertEquals(jacksonJson, serialization.findSerializerFor(new TurnEvent.TextDelta("x")).identifier());
+  }
+
+  @Test
+  void imagesAreJournaledAsPartsAndTextOnlyItemsAsBefore() {
+    TurnStarted started = new TurnStarted("t2", List.of(
+        InputItem.of(new ModelRequest.Message(Role.USER, List.of(new ModelRequest.Text("What is this?"),
+            new ModelRequest.Image("data:image/png;base64,AAAA", "low")))),
+        InputItem.of(new ModelRequest.FunctionCallOutput("call_1", List.of(new ModelRequest.Text("cat.png"),
+            new ModelRequest.Image("https://example.com/cat.png", null)))),
+        InputItem.of(new ModelRequest.Message(Role.USER, "plain"))), "main", null, Instant.parse("2026-11-30T10:00:00Z"),
+        false, null);
+    Serializer serializer = serialization.findSerializerFor(started);
+    byte[] bytes = serializer.toBinary(started);
+    String json = new String(bytes, StandardCharsets.UTF_8);
+    assertTrue(json.contains("\"content\":[{\"type\":\"text\",\"text\":\"What is this?\"},{\"type\":\"image\","
+        + "\"url\":\"data:image/png;base64,AAAA\",\"detail\":\"low\"}]"), json);
+    assertTrue(json.contains("{\"type\":\"message\",\"role\":\"USER\",\"text\":\"plain\"}"),
+        "a text-only item is written as before images: " + json);
+    assertEquals(started, serialization.deserialize(bytes, serializer.identifier(), "").get());
+    assertEquals(new ModelRequest.Image("https://example.com/cat.png", null),
+        ((ModelRequest.FunctionCallOutput) started.input().get(1).toModelItem()).content().get(1));
+  }
+
+  @Test
+  void aTurnJournaledBeforeImagesIsRead() {
+    String json = """
+        {"type":"turn-started","turnId":"t1","input":[{"type":"message","role":"USER","text":"hi"},
+          {"type":"function_call_output","callId":"call_0","output":"42"}],
+         "agentId":"main","requestedModel":"local/beta","startedAt":"2026-11-24T10:15:30.123456Z","keyless":true}
+        """;
+    assertEquals(EVENTS.get("turn-started"),
+        serialization.deserialize(json.getBytes(StandardCharsets.UTF_8), 7301, "").get());
   }
 }

@@ -265,15 +265,22 @@ class ApiErrorsTest extends OnANode {
   }
 
   @Test
-  void anImageInputPartIs400() throws Exception {
+  void anImageWhereNoModelCanTakeItIs400() throws Exception {
     String key = "bad-part-1";
     JsonNode error = assertBadRequest(refused(key, () -> responses(key, "{\"model\":\"openclaw\",\"input\":"
-        + "[{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"What is this?\"},"
-        + "{\"type\":\"input_image\",\"image_url\":\"https://example.com/cat.png\"}]}]}")), "input[0].content[1].type");
-    assertMessageMentions(error, "input_image");
-    assertBadRequest(refused(key, () -> chat(key, "{\"model\":\"openclaw\",\"messages\":"
-        + "[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://example.com/cat.png\"}}]}]}")),
-        "messages[0].content[0].type");
+        + "[{\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"Here:\"},"
+        + "{\"type\":\"input_image\",\"image_url\":\"https://example.com/cat.png\"}]},{\"role\":\"user\","
+        + "\"content\":\"hi\"}]}")), "input[0].content[1].type");
+    assertMessageMentions(error, "user messages and tool results");
+    assertMessageMentions(assertBadRequest(refused(key, () -> responses(key, "{\"model\":\"openclaw\",\"input\":"
+        + "[{\"role\":\"user\",\"content\":[{\"type\":\"input_image\",\"file_id\":\"file-1\"}]}]}")),
+        "input[0].content[0].file_id"), "data URL");
+    assertBadRequest(refused(key, () -> chat(key, "{\"model\":\"openclaw\",\"messages\":[{\"role\":\"user\","
+        + "\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"file:///etc/passwd\"}}]}]}")),
+        "messages[0].content[0].image_url.url");
+    assertMessageMentions(assertBadRequest(refused(key, () -> responses(key, "{\"model\":\"openclaw\",\"input\":"
+        + "[{\"role\":\"user\",\"content\":[{\"type\":\"input_file\",\"file_id\":\"file-1\"}]}]}")),
+        "input[0].content[0].type"), "input_file");
   }
 
   // ---- things that do not exist -------------------------------------------------------------

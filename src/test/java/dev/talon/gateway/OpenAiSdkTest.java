@@ -14,6 +14,7 @@ import com.openai.models.responses.FunctionTool;
 import com.openai.models.responses.Response;
 import com.openai.models.responses.ResponseCreateParams;
 import com.openai.models.responses.ResponseFunctionToolCall;
+import com.openai.models.responses.ResponseInputImage;
 import com.openai.models.responses.ResponseInputItem;
 import com.openai.models.responses.ResponseOutputItem;
 import com.openai.models.responses.ResponseStreamEvent;
@@ -22,6 +23,7 @@ import dev.talon.conversation.InputItem;
 import dev.talon.conversation.OutputItem;
 import dev.talon.testing.ErrorBodies;
 import dev.talon.testing.Script;
+import dev.talon.upstream.ModelRequest;
 import dev.talon.upstream.ModelRequest.Role;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -109,6 +111,24 @@ class OpenAiSdkTest extends OnANode {
     assertEquals(List.of(new OutputItem.Text("Hello from model a.")), turn.result().output());
     assertEquals("Be brief.", api.fake.requests().get(api.fake.requests().size() - 1).body().path("instructions")
         .asText());
+  }
+
+  @Test
+  void anSdkImageIsAcceptedAndATextOnlyModelGetsANote() throws Exception {
+    api.fake.enqueue(Script.reply("I cannot see it."));
+    String png = "data:image/png;base64,iVBORw0KGgo=";
+    Response response = client.responses().create(ResponseCreateParams.builder().model("openclaw")
+        .inputOfResponse(List.of(ResponseInputItem.ofMessage(ResponseInputItem.Message.builder()
+            .role(ResponseInputItem.Message.Role.USER).addInputTextContent("What is this?")
+            .addContent(ResponseInputImage.builder().imageUrl(png).detail(ResponseInputImage.Detail.AUTO).build())
+            .build())))
+        .build());
+    assertEquals("I cannot see it.", text(response));
+    assertEquals("What is this?\n[image omitted: this model cannot see images]", api.fake.requests()
+        .get(api.fake.requests().size() - 1).body().path("input").path(0).path("content").path(0).path("text").asText(),
+        "local/a reads text only");
+    InputItem journaled = api.transcript(sessionOf(response)).turns().get(0).input().get(0);
+    assertEquals(new ModelRequest.Image(png, "auto"), ((ModelRequest.Message) journaled.toModelItem()).content().get(1));
   }
 
   @Test
