@@ -1,12 +1,15 @@
 package dev.talon.gateway;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.node.TextNode;
 import dev.talon.conversation.ConversationEntity.Transcript;
 import dev.talon.conversation.ConversationEntity.Turn;
 import dev.talon.conversation.InputItem;
 import dev.talon.conversation.OutputItem;
 import dev.talon.conversation.TurnResult;
+import dev.talon.upstream.ModelRequest;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.Function;
@@ -73,16 +76,36 @@ final class TranscriptJson {
   }
 
   private static ObjectNode input(InputItem item) {
-    if (item instanceof InputItem.Message message) {
-      return Json.object().put("type", "message").put("role", message.role().name().toLowerCase(Locale.ROOT))
-          .put("content", message.text());
+    ModelRequest.Item model = item.toModelItem();
+    if (model instanceof ModelRequest.Message message) {
+      ObjectNode node = Json.object().put("type", "message").put("role", message.role().name().toLowerCase(Locale.ROOT));
+      return node.set("content", content(message.content()));
     }
-    if (item instanceof InputItem.FunctionCall call) {
+    if (model instanceof ModelRequest.FunctionCall call) {
       return functionCall(call.callId(), call.name(), call.arguments());
     }
-    InputItem.FunctionCallOutput output = (InputItem.FunctionCallOutput) item;
+    ModelRequest.FunctionCallOutput output = (ModelRequest.FunctionCallOutput) model;
     return Json.object().put("type", "function_call_output").put("call_id", output.callId())
-        .put("output", output.output());
+        .set("output", content(output.content()));
+  }
+
+  /** Plain text as a string, as it was sent; with images, the parts in the form /v1/responses accepts. */
+  private static JsonNode content(List<ModelRequest.Part> parts) {
+    if (!ModelRequest.Part.hasImages(parts)) {
+      return TextNode.valueOf(ModelRequest.Part.text(parts));
+    }
+    ArrayNode out = Json.array();
+    for (ModelRequest.Part part : parts) {
+      if (part instanceof ModelRequest.Image image) {
+        ObjectNode node = out.addObject().put("type", "input_image").put("image_url", image.url());
+        if (image.detail() != null) {
+          node.put("detail", image.detail());
+        }
+      } else {
+        out.addObject().put("type", "input_text").put("text", ((ModelRequest.Text) part).text());
+      }
+    }
+    return out;
   }
 
   private static ObjectNode output(OutputItem item) {
