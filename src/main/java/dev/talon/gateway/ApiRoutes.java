@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.cluster.Conversations;
 import dev.talon.config.GatewaySettings;
 import dev.talon.config.ModelCatalog;
-import dev.talon.conversation.ConversationEntity;
 import dev.talon.conversation.ConversationEntity.Busy;
 import dev.talon.conversation.ConversationEntity.Cancelled;
 import dev.talon.conversation.ConversationEntity.PreviousNotLatest;
@@ -130,8 +129,9 @@ public final class ApiRoutes extends AllDirectives {
   private CompletionStage<HttpResponse> createResponse(HttpRequest http) {
     return body(http).thenCompose(body -> {
       TurnRequest request = TurnRequest.responses(body, headers(http), catalog, settings.exposeReasoning(), ids);
-      String conversation = request.newTurn().conversationKey();
-      return start(request).thenCompose(accepted -> {
+      Conversations.NewTurn turn = request.newTurn();
+      String conversation = turn.conversationKey();
+      return start(turn).thenCompose(accepted -> {
         String id = ids.of(request.sessionKey(), accepted.turnId());
         ResponsesStream stream = new ResponsesStream(Presentations.shape(id, conversation, request.presentation()));
         Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
@@ -190,8 +190,9 @@ public final class ApiRoutes extends AllDirectives {
   private CompletionStage<HttpResponse> createChat(HttpRequest http) {
     return body(http).thenCompose(body -> {
       TurnRequest request = TurnRequest.chat(body, headers(http), catalog, settings.exposeReasoning());
-      String conversation = request.newTurn().conversationKey();
-      return start(request).thenCompose(accepted -> {
+      Conversations.NewTurn turn = request.newTurn();
+      String conversation = turn.conversationKey();
+      return start(turn).thenCompose(accepted -> {
         String id = "chatcmpl-" + ids.of(request.sessionKey(), accepted.turnId()).substring(ResponseIds.PREFIX.length());
         ChatStream chat = new ChatStream(id, request.presentation().createdAt(), request.model().name(),
             request.includeReasoning(), request.includeUsage());
@@ -256,8 +257,8 @@ public final class ApiRoutes extends AllDirectives {
   // ---- turns --------------------------------------------------------------------------------
 
   /** Starts the turn; the conversation itself checks {@code previous_response_id}, atomically. */
-  private CompletionStage<TurnAccepted> start(TurnRequest request) {
-    return conversations.startTurn(request.newTurn()).thenApply(reply -> accepted(reply, request.sessionKey()));
+  private CompletionStage<TurnAccepted> start(Conversations.NewTurn turn) {
+    return conversations.startTurn(turn).thenApply(reply -> accepted(reply, turn.sessionKey()));
   }
 
   private TurnAccepted accepted(StartReply reply, String sessionKey) {
@@ -373,7 +374,7 @@ public final class ApiRoutes extends AllDirectives {
   }
 
   static HttpResponse errorResponse(Throwable failure) {
-    Throwable e = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+    Throwable e = unwrapped(failure);
     if (e instanceof ApiError api) {
       return api.response();
     }
@@ -386,13 +387,17 @@ public final class ApiRoutes extends AllDirectives {
     return ApiError.internal("Internal error " + errorId + "; the server's log has the details.").response();
   }
 
+  /** What went wrong in a stage: a later stage sees it wrapped in a {@code CompletionException}. */
+  private static Throwable unwrapped(Throwable failure) {
+    return failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+  }
+
   /** The body as a JSON object; Pekko enforces gateway.maxBodyMegabytes as it is read. */
   private CompletionStage<ObjectNode> body(HttpRequest request) {
     return request.entity().getDataBytes().completionTimeout(settings.limits().bodyReadTimeout())
         .runFold(ByteString.emptyByteString(), ByteString::concat, materializer)
         .handle((body, failure) -> {
-          Throwable cause = failure instanceof CompletionException && failure.getCause() != null
-              ? failure.getCause() : failure;
+          Throwable cause = unwrapped(failure);
           if (cause instanceof EntityStreamSizeException tooLarge) {
             throw ApiError.tooLarge(tooLarge.limit());
           }
