@@ -4,7 +4,7 @@ import dev.talon.config.ConfigLoader;
 import dev.talon.config.Model;
 import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonSettings;
-import dev.talon.conversation.ContextTrimmer;
+import dev.talon.conversation.ModelView;
 import dev.talon.conversation.Cooldowns;
 import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.TurnEvent;
@@ -76,7 +76,7 @@ public final class FailoverBench {
           }
           fake.enqueue(Script.reply("ok"));
           FailoverRunner runner = new FailoverRunner(client, new Cooldowns(noRetries.cooldowns(), Clock.systemUTC()),
-              noRetries, ContextTrimmer.DROP_OLDEST, new TurnMetrics());
+              noRetries, new TurnMetrics());
           double total = time(() -> firstFallbackToken(runner, system, List.of(failing, backup)));
           if (round >= 0) {
             failedCall.add(failed);
@@ -98,7 +98,7 @@ public final class FailoverBench {
         }
         fake.enqueue(Script.reply("ok"));
         FailoverRunner runner = new FailoverRunner(client, new Cooldowns(TalonSettings.Failover.DEFAULTS.cooldowns(),
-            Clock.systemUTC()), TalonSettings.Failover.DEFAULTS, ContextTrimmer.DROP_OLDEST, new TurnMetrics());
+            Clock.systemUTC()), TalonSettings.Failover.DEFAULTS, new TurnMetrics());
         whole.add(time(() -> firstFallbackToken(runner, system, List.of(failing, backup))));
       }
       System.out.printf("whole failover path, default settings (HTTP 500 x3, backoff 200+400 ms): fault to fallback's"
@@ -110,7 +110,7 @@ public final class FailoverBench {
   }
 
   static Object firstFallbackToken(FailoverRunner runner, ActorSystem<?> system, List<Model> chain) throws Exception {
-    return runner.run("bench", chain, HELLO, null).filter(e -> e instanceof TurnEvent.TextDelta).take(1)
+    return runner.run("bench", chain, ModelView.of(HELLO), null).filter(e -> e instanceof TurnEvent.TextDelta).take(1)
         .runWith(Sink.head(), system).toCompletableFuture().get(30, TimeUnit.SECONDS);
   }
 

@@ -12,11 +12,13 @@ import dev.talon.conversation.ConversationEntity.StartTurn;
 import dev.talon.conversation.ConversationEntity.Subscribe;
 import dev.talon.conversation.ConversationEntity.SubscribeReply;
 import dev.talon.conversation.ConversationEntity.Transcript;
+import dev.talon.conversation.ConversationEntity.Turn;
 import dev.talon.conversation.Presentation;
 import dev.talon.conversation.UnstoredTurns;
 import dev.talon.upstream.ModelRequest;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import org.apache.pekko.Done;
@@ -31,11 +33,14 @@ public final class Conversations {
   private final ClusterSharding sharding;
   private final Duration askTimeout;
   private final UnstoredTurns unstored;
+  private final JournalTranscripts journal;
 
-  public Conversations(ClusterSharding sharding, Duration askTimeout, UnstoredTurns unstored) {
+  public Conversations(ClusterSharding sharding, Duration askTimeout, UnstoredTurns unstored,
+      JournalTranscripts journal) {
     this.sharding = sharding;
     this.askTimeout = askTimeout;
     this.unstored = unstored;
+    this.journal = journal;
   }
 
   /**
@@ -85,8 +90,42 @@ public final class Conversations {
     return conversation(sessionKey).ask(replyTo -> new Subscribe(turnId, fromIndex, replyTo), askTimeout);
   }
 
+  /** The turns the conversation holds in memory: those its model view shows, and the running one. */
   public CompletionStage<Transcript> transcript(String sessionKey) {
     return conversation(sessionKey).ask(GetTranscript::new, askTimeout);
+  }
+
+  /** The model view's size against the budget of the model the next turn would call. */
+  public CompletionStage<ConversationEntity.Context> context(String sessionKey) {
+    return conversation(sessionKey).ask(ConversationEntity.GetContext::new, askTimeout);
+  }
+
+  /**
+   * The turn {@code turnId}: from the conversation's memory when it is there (a turn that runs is
+   * only there), else from the journal, which holds every turn.
+   */
+  public CompletionStage<Optional<Turn>> turn(String sessionKey, String turnId) {
+    return transcript(sessionKey).thenCompose(held -> {
+      Optional<Turn> turn = held.turns().stream().filter(t -> t.turnId().equals(turnId)).findFirst();
+      return turn.isPresent() ? CompletableFuture.completedFuture(turn)
+          : journal.turn(JournalTranscripts.persistenceId(sessionKey), turnId);
+    });
+  }
+
+  /** The turns numbered after {@code after} (from 1), at most {@code limit}, read from the journal. */
+  public CompletionStage<JournalTranscripts.Page> page(String sessionKey, int after, int limit) {
+    conversation(sessionKey); // checks the key
+    return journal.page(JournalTranscripts.persistenceId(sessionKey), after, limit);
+  }
+
+  /**
+   * Compacts the conversation now: {@code TurnAccepted} with the compaction's events (ending
+   * with Compacted or Failed), {@code Busy} while a turn runs, {@code Rejected} when it has no turns.
+   *
+   * @param focus what the summary should dwell on, or null
+   */
+  public CompletionStage<StartReply> compact(String sessionKey, String focus) {
+    return conversation(sessionKey).ask(replyTo -> new ConversationEntity.Compact(focus, replyTo), askTimeout);
   }
 
   /** Erases the conversation (cancelling a running turn); the key then starts afresh. */

@@ -107,13 +107,15 @@ public final class TalonRuntime implements AutoCloseable {
 
       TurnRunner runner = runners.apply(system);
       JournalRows rows = new JournalRows(database, system.dispatchers().lookup(DispatcherSelector.blocking()));
+      JournalTranscripts transcripts = new JournalTranscripts(system);
       ClusterSharding sharding = ClusterSharding.get(system);
       sharding.init(Entity.of(ConversationEntity.TYPE_KEY,
-              entity -> ConversationEntity.create(entity, config.catalog(), runner, talon.conversations(), rows))
+              entity -> ConversationEntity.create(entity, config.catalog(), runner, talon.conversations(), rows,
+                  transcripts))
           // conversations passivate themselves, never in the middle of a turn
           .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy()));
       Conversations conversations = new Conversations(sharding, config.gateway().limits().askTimeout(),
-          new UnstoredTurns(config.catalog(), runner, Materializer.matFromSystem(system)));
+          new UnstoredTurns(config.catalog(), runner, Materializer.matFromSystem(system)), transcripts);
       scheduleSweeps(system, rows, conversations, talon.retention(), clock);
       return new TalonRuntime(system, conversations, up);
     } catch (RuntimeException e) {

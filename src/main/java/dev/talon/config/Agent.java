@@ -5,11 +5,23 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** An agent: its model and the fallbacks tried when that model fails. */
-public record Agent(String id, Model primary, List<Model> fallbacks) {
+/**
+ * An agent: its model, the fallbacks tried when that model fails, and how its conversations are
+ * kept within their models' context.
+ */
+public record Agent(String id, Model primary, List<Model> fallbacks, CompactionSettings compaction) {
 
   public Agent {
     fallbacks = List.copyOf(fallbacks);
+  }
+
+  public Agent(String id, Model primary, List<Model> fallbacks) {
+    this(id, primary, fallbacks, CompactionSettings.DEFAULTS);
+  }
+
+  /** The models that write this agent's summaries, in order: the compaction model (or {@code turnModel}), then the chain. */
+  public List<Model> summarisers(Model turnModel) {
+    return candidates(compaction.model() != null ? compaction.model() : turnModel);
   }
 
   /**

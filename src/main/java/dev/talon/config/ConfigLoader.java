@@ -307,10 +307,11 @@ public final class ConfigLoader {
     section.noticeUnknownKeys(Set.of("defaults", "list"));
     Cursor defaults = section.get("defaults");
     for (Map.Entry<String, Cursor> field : defaults.fields()) {
-      if (!Set.of("model", "models").contains(field.getKey())) {
+      if (!Set.of("model", "models", "compaction").contains(field.getKey())) {
         field.getValue().notice("OpenClaw agent setting that Talon does not use yet; ignored");
       }
     }
+    CompactionSettings compaction = compaction(defaults.get("compaction"), catalog);
     ModelChoice inherited = modelChoice(defaults.get("model"), catalog, null);
     if (inherited.primary == null && !defaults.get("model").present()) {
       inherited = new ModelChoice(firstConfiguredModel(catalog, section), inherited.fallbacks);
@@ -326,16 +327,31 @@ public final class ConfigLoader {
         entry.get("id").error("agent id \"" + id + "\" is used twice");
         continue;
       }
-      out.put(id, new Agent(id, choice.primary, choice.fallbacks));
+      out.put(id, new Agent(id, choice.primary, choice.fallbacks, compaction));
       if (defaultId == null || entry.get("default").bool(false)) {
         defaultId = id;
       }
     }
     if (defaultId == null && inherited.primary != null) {
       defaultId = DEFAULT_AGENT_ID;
-      out.put(defaultId, new Agent(defaultId, inherited.primary, inherited.fallbacks));
+      out.put(defaultId, new Agent(defaultId, inherited.primary, inherited.fallbacks, compaction));
     }
     return defaultId;
+  }
+
+  private CompactionSettings compaction(Cursor c, ModelCatalog catalog) {
+    // OpenClaw's own keys (mode, reserveTokensFloor, memoryFlush, ...) are accepted and ignored.
+    for (Map.Entry<String, Cursor> field : c.fields()) {
+      if (!Set.of("enabled", "reserveTokens", "keepRecentTokens", "model", "maxSummaryChars").contains(field.getKey())) {
+        field.getValue().notice("compaction setting that Talon does not use; ignored");
+      }
+    }
+    CompactionSettings defaults = CompactionSettings.DEFAULTS;
+    Model model = c.get("model").present() ? reference(c.get("model").text(""), c.get("model"), catalog) : null;
+    return new CompactionSettings(c.get("enabled").bool(defaults.enabled()),
+        nonNegativeInt(c.get("reserveTokens"), defaults.reserveTokens()),
+        c.get("keepRecentTokens").positiveInt(defaults.keepRecentTokens()), model,
+        c.get("maxSummaryChars").positiveInt(defaults.maxSummaryChars()));
   }
 
   private record ModelChoice(Model primary, List<Model> fallbacks) {}

@@ -14,6 +14,9 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletionStage;
+import java.util.function.Consumer;
+import java.util.function.Predicate;
+import org.apache.pekko.NotUsed;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -42,6 +45,7 @@ import org.apache.pekko.stream.SourceRef;
 import org.apache.pekko.stream.UniqueKillSwitch;
 import org.apache.pekko.stream.javadsl.Keep;
 import org.apache.pekko.stream.javadsl.Sink;
+import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.stream.javadsl.StreamRefs;
 
 /**
@@ -50,9 +54,16 @@ import org.apache.pekko.stream.javadsl.StreamRefs;
  * runner's stream into a {@link TurnLog}, so a subscriber that goes away does not stop the turn:
  * the answer is journaled and can be read later.
  *
- * <p>What the model sees (the <em>model view</em>): every earlier turn's input, plus the output
- * of the turns that completed. The input of a turn that failed, was cancelled or was interrupted
- * stays in the view, because the user did say it; its partial output does not.
+ * <p>What the model sees (the <em>model view</em>): the latest compaction's summary, then every
+ * later turn's input, plus the output of the turns that completed. The input of a turn that
+ * failed, was cancelled or was interrupted stays in the view, because the user did say it; its
+ * partial output does not. The state holds the view, not the whole history: turns folded into a
+ * summary leave memory and snapshots, and are read back from the journal ({@link JournalReader}).
+ *
+ * <p>A turn that would not fit its model is compacted first, inside the turn (see
+ * {@link FailoverRunner}); a turn that leaves the view over the budget of the model the next
+ * turn would call starts a compaction right away, in the background, which the next turn
+ * cancels if it comes first.
  */
 public final class ConversationEntity
     extends EventSourcedBehavior<ConversationEntity.Command, ConversationEntity.Event, ConversationEntity.State> {
@@ -113,7 +124,19 @@ public final class ConversationEntity
    */
   public record Subscribe(String turnId, int fromIndex, ActorRef<SubscribeReply> replyTo) implements Command {}
 
+  /** The turns the entity holds: those of the model view, and the running one. */
   public record GetTranscript(ActorRef<Transcript> replyTo) implements Command {}
+
+  /** How big the model view is, against the budget of the model the next turn would call. */
+  public record GetContext(ActorRef<Context> replyTo) implements Command {}
+
+  /**
+   * Folds the older turns into the summary now, keeping the newest turns up to the budget's
+   * keep share (and at least the newest turn).
+   *
+   * @param focus what the summary should dwell on, or null
+   */
+  public record Compact(String focus, ActorRef<StartReply> replyTo) implements Command {}
 
   /**
    * Erases the conversation: a running turn is cancelled, then every journal row and snapshot is
@@ -129,7 +152,16 @@ public final class ConversationEntity
 
   private record RunnerFailed(String turnId, TurnEvent.Failed failure) implements Own {}
 
+  /** The running turn compacted the conversation before a call. */
+  private record RunnerCompacted(String turnId, Compaction compaction) implements Own {}
+
+  /** A compaction outside a turn ended with {@code outcome}: Compacted or Failed. */
+  private record JobFinished(String jobId, TurnEvent outcome) implements Own {}
+
   private record Erased(Throwable failure, ActorRef<StatusReply<Done>> replyTo) implements Own {}
+
+  /** The journal answered whether a previous_response_id that is not the latest turn was ever a turn. */
+  private record PreviousChecked(StartTurn start, String latestTurnId, boolean exists) implements Own {}
 
   /** Sent to itself after recovery finds a turn that the previous incarnation never finished. */
   private enum InterruptUnfinishedTurn implements Own { INSTANCE }
@@ -138,9 +170,10 @@ public final class ConversationEntity
 
   public sealed interface StartReply extends JsonSerializable {}
 
+  /** The turn, or a compaction outside a turn, started; its events follow. */
   public record TurnAccepted(String turnId, SourceRef<TurnEvent> events) implements StartReply {}
 
-  /** Another turn is running ("conversation busy"). */
+  /** Another turn, or a compaction a client asked for, is running ("conversation busy"). */
   public record Busy(String turnId) implements StartReply {}
 
   /** The request names an unknown agent or model, or has no input. */
@@ -166,7 +199,27 @@ public final class ConversationEntity
   /** The turn is neither running nor the last one in memory (read the transcript instead). */
   public record UnknownTurn(String turnId) implements SubscribeReply {}
 
-  public record Transcript(List<Turn> turns) implements JsonSerializable {}
+  /**
+   * @param turns the turns the entity holds (those of the model view, and the running one)
+   * @param turnCount the conversation's turns since it began
+   */
+  public record Transcript(List<Turn> turns, int turnCount) implements JsonSerializable {
+    /** The number of {@code turns}' first, counting the conversation's turns from 1. */
+    public int firstNumber() {
+      return turnCount - turns.size() + 1;
+    }
+  }
+
+  /**
+   * The model view's size against the budget of the model the next turn would call.
+   *
+   * @param tokens the view's tokens: the last reported usage plus an estimate of what followed
+   * @param model the model the next turn calls first, or null when the conversation has no turn
+   * @param budgetTokens that model's prompt budget
+   * @param latest the latest compaction, or null
+   */
+  public record Context(long tokens, String model, int budgetTokens, int compactions, Compaction latest,
+      int turnCount, int keptTurns) implements JsonSerializable {}
 
   // ---- events --------------------------------------------------------------------------------
 
@@ -180,7 +233,8 @@ public final class ConversationEntity
       @JsonSubTypes.Type(value = TurnCompleted.class, name = "turn-completed"),
       @JsonSubTypes.Type(value = TurnFailed.class, name = "turn-failed"),
       @JsonSubTypes.Type(value = TurnInterrupted.class, name = "turn-interrupted"),
-      @JsonSubTypes.Type(value = ConversationReset.class, name = "conversation-reset")})
+      @JsonSubTypes.Type(value = ConversationReset.class, name = "conversation-reset"),
+      @JsonSubTypes.Type(value = Compacted.class, name = "compacted")})
   public sealed interface Event {}
 
   /**
@@ -199,6 +253,9 @@ public final class ConversationEntity
 
   /** The process running the turn died before the turn ended. */
   public record TurnInterrupted(String turnId) implements Event {}
+
+  /** The turns before the compaction's first kept turn are seen from now on through its summary. */
+  public record Compacted(Compaction compaction) implements Event {}
 
   /** Written by the reset of earlier versions (DELETE now erases); kept so their journals replay. */
   public record ConversationReset(Instant at) implements Event {}
@@ -223,33 +280,71 @@ public final class ConversationEntity
   public record Turn(String turnId, List<InputItem> input, String agentId, String requestedModel, Instant startedAt,
       Status status, TurnResult result, Failure failure, Presentation presentation) implements JsonSerializable {
 
-    Turn ended(Status newStatus, TurnResult newResult, Failure newFailure) {
+    /** The turn as its input was journaled: running. */
+    static Turn started(TurnStarted e) {
+      return new Turn(e.turnId(), e.input(), e.agentId(), e.requestedModel(), e.startedAt(), Status.RUNNING, null,
+          null, e.presentation());
+    }
+
+    /** The turn once {@code outcome} (TurnCompleted, TurnFailed or TurnInterrupted) ended it. */
+    Turn ended(Event outcome) {
+      if (outcome instanceof TurnCompleted completed) {
+        return ended(Status.COMPLETED, completed.result(), null);
+      }
+      if (outcome instanceof TurnFailed failed) {
+        return ended(Status.FAILED, null, new Failure(failed.reason(), failed.kind(), failed.attempts()));
+      }
+      return ended(Status.INTERRUPTED, null, null);
+    }
+
+    private Turn ended(Status newStatus, TurnResult newResult, Failure newFailure) {
       return new Turn(turnId, input, agentId, requestedModel, startedAt, newStatus, newResult, newFailure,
           presentation);
     }
 
     /** This turn as the model sees it later: the input, and the output if it completed. */
     List<ModelRequest.Item> modelView() {
-      List<ModelRequest.Item> items = new ArrayList<>();
-      input.forEach(item -> items.add(item.toModelItem()));
-      if (result != null) {
-        for (OutputItem item : result.output()) {
-          items.add(item instanceof OutputItem.FunctionCall call
-              ? new ModelRequest.FunctionCall(call.callId(), call.name(), call.arguments())
-              : new ModelRequest.Message(ModelRequest.Role.ASSISTANT, ((OutputItem.Text) item).text()));
-        }
-      }
+      List<ModelRequest.Item> items = new ArrayList<>(inputView(input));
+      items.addAll(outputView(result));
       return items;
+    }
+
+    static List<ModelRequest.Item> inputView(List<InputItem> input) {
+      return input.stream().map(InputItem::toModelItem).toList();
+    }
+
+    static List<ModelRequest.Item> outputView(TurnResult result) {
+      if (result == null) {
+        return List.of();
+      }
+      return result.output().stream().map(item -> item instanceof OutputItem.FunctionCall call
+          ? (ModelRequest.Item) new ModelRequest.FunctionCall(call.callId(), call.name(), call.arguments())
+          : new ModelRequest.Message(ModelRequest.Role.ASSISTANT, ((OutputItem.Text) item).text())).toList();
     }
   }
 
   public record Failure(String reason, String kind, List<Attempt> attempts) implements JsonSerializable {}
 
-  public record State(List<Turn> turns) implements JsonSerializable {
-    public static final State EMPTY = new State(List.of());
+  /**
+   * What the entity holds: the model view and what the next turn needs, not the whole history.
+   *
+   * @param turns the turns after the latest compaction's cut, the running one last
+   * @param turnCount the conversation's turns since it began
+   * @param latest the latest compaction, or null
+   * @param history the fingerprint of everything the model was shown (see {@link ResentHistory})
+   * @param reported the provider's count of the view up to a turn, or null
+   */
+  public record State(List<Turn> turns, int turnCount, Compaction latest, int compactions, ResentHistory history,
+      ModelView.Reported reported) implements JsonSerializable {
+    public static final State EMPTY = new State(List.of(), 0, null, 0, ResentHistory.EMPTY, null);
 
     public State {
       turns = List.copyOf(turns);
+      // Snapshots of earlier versions hold every turn and nothing else.
+      turnCount = Math.max(turnCount, turns.size());
+      if (history == null) {
+        history = ResentHistory.EMPTY.with(turns.stream().flatMap(turn -> turn.modelView().stream()).toList());
+      }
     }
 
     /** The turn in progress (always the last one), or null. */
@@ -270,37 +365,56 @@ public final class ConversationEntity
       return runningTurn() == null;
     }
 
-    /** The conversation so far as the model sees it, followed by {@code newInput}. */
-    List<ModelRequest.Item> modelViewWith(List<InputItem> newInput) {
-      List<ModelRequest.Item> items = new ArrayList<>();
-      turns.forEach(turn -> items.addAll(turn.modelView()));
-      newInput.forEach(item -> items.add(item.toModelItem()));
-      return items;
+    /** The turns the model sees again, all but the running one, with their items. */
+    List<ModelView.Earlier> earlier() {
+      List<ModelView.Earlier> earlier = new ArrayList<>(turns.size());
+      for (Turn turn : turns) {
+        if (turn.status() != Status.RUNNING) {
+          earlier.add(new ModelView.Earlier(turn.turnId(), turn.modelView()));
+        }
+      }
+      return earlier;
+    }
+
+    /** The view a request is built from: the summary, the turns after it, and {@code turn}'s input. */
+    ModelView view(String turnId, ModelRequest turn, ModelView.Compacting compacting) {
+      return new ModelView(turnId, turn, latest == null ? null : latest.summary(), earlier(), reported, compacting);
     }
 
     State start(TurnStarted e) {
       List<Turn> next = new ArrayList<>(turns);
-      next.add(new Turn(e.turnId(), e.input(), e.agentId(), e.requestedModel(), e.startedAt(), Status.RUNNING,
-          null, null, e.presentation()));
-      return new State(next);
+      next.add(Turn.started(e));
+      return new State(next, turnCount + 1, latest, compactions, history.with(Turn.inputView(e.input())), reported);
     }
 
     State complete(TurnCompleted e) {
-      return endRunningTurn(Status.COMPLETED, e.result(), null);
+      TokenUsage usage = e.result().usage();
+      ModelView.Reported counted = usage != null && usage.inputTokens() > 0
+          ? new ModelView.Reported(e.turnId(), usage.inputTokens() + usage.outputTokens()) : reported;
+      return endRunningTurn(e, history.with(Turn.outputView(e.result())), counted);
     }
 
     State fail(TurnFailed e) {
-      return endRunningTurn(Status.FAILED, null, new Failure(e.reason(), e.kind(), e.attempts()));
+      return endRunningTurn(e, history, reported);
     }
 
     State interrupt(TurnInterrupted e) {
-      return endRunningTurn(Status.INTERRUPTED, null, null);
+      return endRunningTurn(e, history, reported);
     }
 
-    private State endRunningTurn(Status status, TurnResult result, Failure failure) {
+    State compact(Compacted e) {
+      int kept = 0;
+      while (kept < turns.size() && !turns.get(kept).turnId().equals(e.compaction().firstKeptTurnId())) {
+        kept++;
+      }
+      List<Turn> after = kept < turns.size() ? turns.subList(kept, turns.size()) : turns;
+      return new State(after, turnCount, e.compaction(), compactions + 1, history, null);
+    }
+
+    private State endRunningTurn(Event outcome, ResentHistory newHistory, ModelView.Reported newReported) {
       List<Turn> next = new ArrayList<>(turns);
-      next.set(next.size() - 1, runningTurn().ended(status, result, failure));
-      return new State(next);
+      next.set(next.size() - 1, runningTurn().ended(outcome));
+      return new State(next, turnCount, latest, compactions, newHistory, newReported);
     }
   }
 
@@ -324,6 +438,8 @@ public final class ConversationEntity
   private final TurnRunner runner;
   private final TalonSettings.Conversations settings;
   private final JournalEraser eraser;
+  private final JournalReader reader;
+  private final CompactionStage compaction;
   private final Materializer materializer;
 
   /** The running or last turn of this incarnation; subscribers read it, the runner appends. */
@@ -334,14 +450,24 @@ public final class ConversationEntity
   private boolean erasing;
   /** The journal is erased: this incarnation's state is stale, so commands go to the next one. */
   private boolean erased;
+  /** The compaction running outside a turn, or null. */
+  private Job job;
 
+  /** A compaction outside a turn: its events, and how to stop it. */
+  private record Job(String id, String trigger, TurnLog log, UniqueKillSwitch stop) {}
+
+  /**
+   * @param eraser removes the conversation's rows for good
+   * @param reader reads turns folded out of memory back from the journal
+   */
   public static Behavior<Command> create(EntityContext<Command> entity, ModelCatalog catalog, TurnRunner runner,
-      TalonSettings.Conversations settings, JournalEraser eraser) {
-    return Behaviors.setup(context -> new ConversationEntity(context, entity, catalog, runner, settings, eraser));
+      TalonSettings.Conversations settings, JournalEraser eraser, JournalReader reader) {
+    return Behaviors.setup(context -> new ConversationEntity(context, entity, catalog, runner, settings, eraser,
+        reader));
   }
 
   private ConversationEntity(ActorContext<Command> context, EntityContext<Command> entity, ModelCatalog catalog,
-      TurnRunner runner, TalonSettings.Conversations settings, JournalEraser eraser) {
+      TurnRunner runner, TalonSettings.Conversations settings, JournalEraser eraser, JournalReader reader) {
     // A journal that cannot write restarts the conversation, which then reads the journal back:
     // with backoff, so a database that is down is not hammered by every conversation at once.
     super(PersistenceId.of(entity.getEntityTypeKey().name(), entity.getEntityId()),
@@ -352,6 +478,8 @@ public final class ConversationEntity
     this.runner = runner;
     this.settings = settings;
     this.eraser = eraser;
+    this.reader = reader;
+    this.compaction = new CompactionStage(runner);
     this.materializer = Materializer.matFromSystem(context.getSystem());
     // Passivation is ours, not the shard's: the shard only sees messages sent through it, so it
     // would stop a conversation waiting minutes for a cold model's first token.
@@ -385,12 +513,21 @@ public final class ConversationEntity
     builder.forState(this::unfinishedByAnEarlierRun)
         .onCommand(InterruptUnfinishedTurn.class, this::interruptUnfinishedTurn)
         .onCommand(Command.class, command -> Effect().stash());
+    builder.forState(state -> state.idle() && job != null)
+        .onCommand(StartTurn.class, this::startTurnBesideJob)
+        .onCommand(Compact.class, compact -> Effect().reply(compact.replyTo(), new Busy(job.id())))
+        .onCommand(CancelTurn.class, cancel -> Effect().reply(cancel.replyTo(), new NotRunning(cancel.turnId())))
+        .onCommand(JobFinished.class, this::jobFinished)
+        .onCommand(IdleTimeout.class, () -> Effect().none()); // a compaction in flight keeps it in memory
     builder.forState(State::idle)
         .onCommand(StartTurn.class, this::startTurn)
+        .onCommand(Compact.class, this::compact)
         .onCommand(CancelTurn.class, cancel -> Effect().reply(cancel.replyTo(), new NotRunning(cancel.turnId())))
         .onCommand(IdleTimeout.class, this::passivate);
     builder.forState(this::runningHere)
         .onCommand(StartTurn.class, (state, start) -> Effect().reply(start.replyTo(),
+            new Busy(state.runningTurn().turnId())))
+        .onCommand(Compact.class, (state, compact) -> Effect().reply(compact.replyTo(),
             new Busy(state.runningTurn().turnId())))
         .onCommand(CancelTurn.class, this::cancel)
         .onCommand(RunnerCompleted.class, this::complete)
@@ -399,10 +536,16 @@ public final class ConversationEntity
     builder.forAnyState()
         .onCommand(Delete.class, this::delete)
         .onCommand(Subscribe.class, this::subscribe)
-        .onCommand(GetTranscript.class, (state, get) -> Effect().reply(get.replyTo(), new Transcript(state.turns())))
+        .onCommand(GetTranscript.class, (state, get) -> Effect().reply(get.replyTo(),
+            new Transcript(state.turns(), state.turnCount())))
+        .onCommand(GetContext.class, (state, get) -> Effect().reply(get.replyTo(), context(state)))
+        .onCommand(PreviousChecked.class, this::previousChecked)
+        // a compaction stays valid after its turn ended: the turns it folded are still there
+        .onCommand(RunnerCompacted.class, this::compacted)
         // the runner of a cancelled turn may still report; that turn is already closed
         .onCommand(RunnerCompleted.class, () -> Effect().none())
-        .onCommand(RunnerFailed.class, () -> Effect().none());
+        .onCommand(RunnerFailed.class, () -> Effect().none())
+        .onCommand(JobFinished.class, () -> Effect().none()); // of a job that was stopped
     return builder.build();
   }
 
@@ -413,6 +556,7 @@ public final class ConversationEntity
         .onEvent(TurnCompleted.class, State::complete)
         .onEvent(TurnFailed.class, State::fail)
         .onEvent(TurnInterrupted.class, State::interrupt)
+        .onEvent(Compacted.class, State::compact)
         .onEvent(ConversationReset.class, (state, reset) -> State.EMPTY)
         .build();
   }
@@ -446,31 +590,84 @@ public final class ConversationEntity
     Turn last = state.lastTurn();
     if (start.previousTurnId() != null && (last == null || !last.turnId().equals(start.previousTurnId()))) {
       // Accepting costs one comparison; only a refusal looks further, to tell which refusal it is.
-      return Effect().reply(start.replyTo(), state.hasTurn(start.previousTurnId())
-          ? new PreviousNotLatest(start.previousTurnId(), last.turnId())
-          : new UnknownPrevious(start.previousTurnId()));
+      if (state.hasTurn(start.previousTurnId())) {
+        return Effect().reply(start.replyTo(), new PreviousNotLatest(start.previousTurnId(), last.turnId()));
+      }
+      String latest = last == null ? null : last.turnId();
+      context.pipeToSelf(reader.turn(persistenceId().id(), start.previousTurnId()),
+          (found, failure) -> new PreviousChecked(start, latest, found != null && found.isPresent()));
+      return Effect().none();
     }
-    List<InputItem> input = ResentHistory.newItems(state.turns(), start.input());
+    List<InputItem> input = state.history().newItems(start.input());
     TurnPlan plan;
     try {
       plan = TurnPlan.of(catalog, start.agentId(), start.model(), input);
     } catch (TurnPlan.Refused e) {
       return Effect().reply(start.replyTo(), new Rejected(e.getMessage()));
     }
-    ModelRequest request = new ModelRequest(start.instructions(), state.modelViewWith(input), start.tools(),
+    ModelRequest turn = new ModelRequest(start.instructions(), Turn.inputView(input), start.tools(),
         start.toolChoice(), start.maxOutputTokens(), start.temperature(), start.reasoningEffort());
-    if (!start.store()) {
-      return Effect().reply(start.replyTo(), plan.runUnstored(runner, request, start.midStream(), materializer));
-    }
     String turnId = UUID.randomUUID().toString();
+    ModelView view = state.view(turnId, turn, plan.compacting());
+    if (!start.store()) {
+      return Effect().reply(start.replyTo(), plan.runUnstored(runner, turnId, view, start.midStream(), materializer));
+    }
     // The model call starts now, while TurnStarted is being written, so the write hides behind
     // the model's first token; the client is answered now too, so it connects to the turn's log
     // meanwhile. The log is held: nobody sees an answer before the input is durable.
-    TurnLog turnLog = startRunner(turnId, plan.candidates(), request, start.midStream());
+    TurnLog turnLog = startRunner(turnId, plan.candidates(), view, start.midStream());
     TurnStarted started = new TurnStarted(turnId, input, plan.agent().id(),
         plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless(), start.presentation());
     start.replyTo().tell(new TurnAccepted(turnId, sourceRef(turnLog, 0)));
     return Effect().persist(started).thenRun(s -> turnLog.release());
+  }
+
+  /** The answer to a previous_response_id that is not the latest turn, once the journal was asked. */
+  private Effect<Event, State> previousChecked(State state, PreviousChecked checked) {
+    StartTurn start = checked.start();
+    return Effect().reply(start.replyTo(), checked.exists()
+        ? new PreviousNotLatest(start.previousTurnId(), checked.latestTurnId())
+        : new UnknownPrevious(start.previousTurnId()));
+  }
+
+  /** A turn while a compaction runs outside one: a compaction after a turn gives way, one a client asked for does not. */
+  private Effect<Event, State> startTurnBesideJob(State state, StartTurn start) {
+    if (!Compaction.THRESHOLD.equals(job.trigger())) {
+      return Effect().reply(start.replyTo(), new Busy(job.id()));
+    }
+    // The turn compacts itself if it must; the background work is lost, not the user's time.
+    stopJob(new TurnEvent.Failed("a turn started; it compacts the conversation itself if it must", CANCELLED,
+        List.of()));
+    return startTurn(state, start);
+  }
+
+  private Effect<Event, State> compact(State state, Compact compact) {
+    Job started = startJob(state, Compaction.MANUAL, compact.focus());
+    if (started == null) {
+      return Effect().reply(compact.replyTo(), new Rejected("the conversation has no turns to compact"));
+    }
+    return Effect().reply(compact.replyTo(), new TurnAccepted(started.id(), sourceRef(started.log(), 0)));
+  }
+
+  private Effect<Event, State> compacted(State state, RunnerCompacted compacted) {
+    if (!state.hasTurn(compacted.compaction().firstKeptTurnId())) {
+      return Effect().none(); // the conversation was erased meanwhile
+    }
+    return Effect().persist(new Compacted(compacted.compaction()));
+  }
+
+  private Effect<Event, State> jobFinished(State state, JobFinished finished) {
+    if (!finished.jobId().equals(job.id())) {
+      return Effect().none();
+    }
+    Job done = job;
+    job = null;
+    if (finished.outcome() instanceof TurnEvent.Compacted compacted
+        && state.hasTurn(compacted.compaction().firstKeptTurnId())) {
+      return Effect().persist(new Compacted(compacted.compaction())).thenRun(s -> done.log().close(finished.outcome()));
+    }
+    done.log().close(finished.outcome());
+    return Effect().none();
   }
 
   private Effect<Event, State> cancel(State state, CancelTurn cancel) {
@@ -492,6 +689,9 @@ public final class ConversationEntity
     }
     if (runningHere(state)) {
       closeLog(stopRunner()); // not journaled: the journal is about to go
+    }
+    if (job != null) {
+      stopJob(CANCELLATION);
     }
     erasing = true;
     context.pipeToSelf(eraser.erase(persistenceId().id()), (done, failure) -> new Erased(failure, delete.replyTo()));
@@ -527,7 +727,8 @@ public final class ConversationEntity
     // Subscribers see Completed only once it is journaled: a client that starts the next turn
     // right after it never finds the conversation busy.
     return Effect().persist(new TurnCompleted(completed.turnId(), completed.result()))
-        .thenRun(s -> closeLog(new TurnEvent.Completed(completed.result())));
+        .thenRun(s -> closeLog(new TurnEvent.Completed(completed.result())))
+        .thenRun(this::compactIfOverBudget);
   }
 
   private Effect<Event, State> fail(State state, RunnerFailed failed) {
@@ -570,6 +771,9 @@ public final class ConversationEntity
    * is the truth: a turn it holds as running is interrupted, as after a crash.
    */
   private void abandonTurn(TurnEvent.Failed why) {
+    if (job != null) {
+      stopJob(why);
+    }
     if (runnerSwitch != null) {
       runnerSwitch.shutdown();
       runnerSwitch = null;
@@ -582,23 +786,79 @@ public final class ConversationEntity
 
   // ---- the running turn ----------------------------------------------------------------------
 
-  private TurnLog startRunner(String turnId, List<Model> candidates, ModelRequest request,
+  private TurnLog startRunner(String turnId, List<Model> candidates, ModelView view,
       TalonSettings.MidStream midStream) {
     TurnLog turnLog = TurnLog.held(turnId);
-    Pair<UniqueKillSwitch, CompletionStage<Optional<TurnEvent>>> running = runner.run(turnId, candidates, request, midStream)
-        .viaMat(KillSwitches.single(), Keep.right())
-        .toMat(Sink.fold(Optional.<TurnEvent>empty(), (outcome, event) -> {
-          if (event instanceof TurnEvent.Completed || event instanceof TurnEvent.Failed) {
-            return Optional.of(event); // appended once journaled, see complete and fail
+    Pair<UniqueKillSwitch, CompletionStage<Optional<TurnEvent>>> running = consume(
+        runner.run(turnId, candidates, view, midStream), turnLog, TURN_OUTCOME, event -> {
+          if (event instanceof TurnEvent.Compacted compacted) {
+            context.getSelf().tell(new RunnerCompacted(turnId, compacted.compaction()));
           }
-          turnLog.append(event);
-          return outcome;
-        }), Keep.both())
-        .run(materializer);
+        });
     context.pipeToSelf(running.second(), (outcome, error) -> runnerFinished(turnId, outcome, error));
     log = turnLog;
     runnerSwitch = running.first();
     return turnLog;
+  }
+
+  private static final Predicate<TurnEvent> TURN_OUTCOME =
+      event -> event instanceof TurnEvent.Completed || event instanceof TurnEvent.Failed;
+  private static final Predicate<TurnEvent> COMPACTION_OUTCOME =
+      event -> event instanceof TurnEvent.Compacted || event instanceof TurnEvent.Failed;
+
+  /**
+   * Runs {@code events} into {@code into}, all but the outcome, which the stage completes with:
+   * it is appended once journaled. {@code onEvent} sees every other event first.
+   */
+  private Pair<UniqueKillSwitch, CompletionStage<Optional<TurnEvent>>> consume(Source<TurnEvent, NotUsed> events,
+      TurnLog into, Predicate<TurnEvent> isOutcome, Consumer<TurnEvent> onEvent) {
+    return events.viaMat(KillSwitches.single(), Keep.right())
+        .toMat(Sink.fold(Optional.<TurnEvent>empty(), (outcome, event) -> {
+          if (isOutcome.test(event)) {
+            return Optional.of(event);
+          }
+          onEvent.accept(event);
+          into.append(event);
+          return outcome;
+        }), Keep.both())
+        .run(materializer);
+  }
+
+  // ---- compactions outside a turn ------------------------------------------------------------
+
+  /** After a turn: when the view is over the budget of the model the next turn would call, compact now. */
+  private void compactIfOverBudget(State state) {
+    TurnPlan next = TurnPlan.next(catalog, state.lastTurn());
+    if (next.agent().compaction().enabled() && !state.view(null, ModelRequest.of(null, List.of()), next.compacting())
+        .fits(next.candidates().get(0))) {
+      startJob(state, Compaction.THRESHOLD, null);
+    }
+  }
+
+  /** Starts a compaction outside a turn; null when there is nothing to compact. */
+  private Job startJob(State state, String trigger, String focus) {
+    Turn last = state.lastTurn();
+    if (last == null) {
+      return null;
+    }
+    TurnPlan next = TurnPlan.next(catalog, last);
+    ModelView view = state.view(null, ModelRequest.of(null, List.of()), next.compacting());
+    String id = "compaction-" + UUID.randomUUID();
+    TurnLog jobLog = TurnLog.held(id);
+    jobLog.release();
+    Pair<UniqueKillSwitch, CompletionStage<Optional<TurnEvent>>> running = consume(
+        compaction.run(view, next.candidates().get(0), trigger, focus, 0), jobLog, COMPACTION_OUTCOME, event -> { });
+    job = new Job(id, trigger, jobLog, running.first());
+    context.pipeToSelf(running.second(), (outcome, error) -> new JobFinished(id, outcome == null || outcome.isEmpty()
+        ? new TurnEvent.Failed("the compaction ended without an outcome: " + error, INTERNAL, List.of())
+        : outcome.get()));
+    return job;
+  }
+
+  private void stopJob(TurnEvent.Failed why) {
+    job.stop().shutdown();
+    job.log().close(why);
+    job = null;
   }
 
   private static Command runnerFinished(String turnId, Optional<TurnEvent> outcome, Throwable error) {
@@ -627,6 +887,19 @@ public final class ConversationEntity
 
   private SourceRef<TurnEvent> sourceRef(TurnLog turnLog, int fromIndex) {
     return turnLog.source(fromIndex).runWith(StreamRefs.sourceRef(), materializer);
+  }
+
+  /** The view's size against the budget of the model the next turn would call first. */
+  private Context context(State state) {
+    Turn last = state.lastTurn();
+    if (last == null) {
+      return new Context(0, null, 0, state.compactions(), state.latest(), state.turnCount(), 0);
+    }
+    TurnPlan next = TurnPlan.next(catalog, last);
+    Model model = next.candidates().get(0);
+    ModelView view = state.view(null, ModelRequest.of(null, List.of()), next.compacting());
+    return new Context(view.tokens(), model.ref(), view.budget(model).promptTokens(), state.compactions(),
+        state.latest(), state.turnCount(), state.turns().size());
   }
 
   private static TurnFailed failed(String turnId, TurnEvent.Failed failure) {

@@ -24,7 +24,10 @@ import org.slf4j.LoggerFactory;
  * Runs a turn over its candidate models. Every decision is taken on the stream that just
  * failed, by the failure's kind: a transient fault is retried on the same model with backoff
  * (honouring Retry-After up to a cap), then the turn moves on in the same tick; a fault that
- * another try would not cure moves on at once; a context overflow is trimmed and retried.
+ * another try would not cure moves on at once. Before each call the turn's {@link ModelView} is
+ * compacted if it would not fit the budget of the model about to be called (a fallback may have
+ * a smaller window than the primary); a context overflow the model reports compacts harder and
+ * retries the same model.
  *
  * <p>When a call fails after it streamed text, that text stands by default
  * ({@link MidStream#CONTINUE}): the next call, on the same model or the next, is asked to go on
@@ -40,15 +43,13 @@ public final class FailoverRunner implements TurnRunner {
   private final ModelClient client;
   private final Cooldowns cooldowns;
   private final TalonSettings.Failover settings;
-  private final ContextTrimmer trimmer;
+  private final CompactionStage compaction = new CompactionStage(this);
   private final TurnMetrics metrics;
 
-  public FailoverRunner(ModelClient client, Cooldowns cooldowns, TalonSettings.Failover settings, ContextTrimmer trimmer,
-      TurnMetrics metrics) {
+  public FailoverRunner(ModelClient client, Cooldowns cooldowns, TalonSettings.Failover settings, TurnMetrics metrics) {
     this.client = client;
     this.cooldowns = cooldowns;
     this.settings = settings;
-    this.trimmer = trimmer;
     this.metrics = metrics;
   }
 
@@ -56,16 +57,14 @@ public final class FailoverRunner implements TurnRunner {
   public static FailoverRunner standard(org.apache.pekko.actor.ClassicActorSystemProvider system,
       TalonSettings settings, TurnMetrics metrics) {
     return new FailoverRunner(new dev.talon.upstream.HttpModelClient(system, settings.upstream()),
-        new Cooldowns(settings.failover().cooldowns(), java.time.Clock.systemUTC()), settings.failover(),
-        ContextTrimmer.DROP_OLDEST, metrics);
+        new Cooldowns(settings.failover().cooldowns(), java.time.Clock.systemUTC()), settings.failover(), metrics);
   }
 
   @Override
-  public Source<TurnEvent, NotUsed> run(String turnId, List<Model> candidates, ModelRequest request,
-      MidStream midStream) {
+  public Source<TurnEvent, NotUsed> run(String turnId, List<Model> candidates, ModelView view, MidStream midStream) {
     MidStream mode = midStream != null ? midStream : settings.midStream();
     // Each run gets its own state: the plan is made when the turn starts, not when it is built.
-    return lazy(() -> new Turn(turnId, cooldowns.plan(candidates), request, mode).start());
+    return lazy(() -> new Turn(turnId, cooldowns.plan(candidates), view, mode).start());
   }
 
   private static Source<TurnEvent, NotUsed> lazy(java.util.function.Supplier<Source<TurnEvent, NotUsed>> source) {
@@ -76,7 +75,7 @@ public final class FailoverRunner implements TurnRunner {
   private final class Turn {
     private final String turnId;
     private final List<Model> plan;
-    private final ModelRequest original;
+    private final ModelView view;
     private final MidStream midStream;
     private final List<Attempt> attempts = new ArrayList<>();
     /** The answer streamed so far that stands: the next call continues it. */
@@ -90,11 +89,13 @@ public final class FailoverRunner implements TurnRunner {
     private int candidate;
     private int retries;
     private int overflowRetries;
+    /** How the last compaction of this turn failed, until the turn acts on it. */
+    private TurnEvent.Failed compactionFailure;
 
-    Turn(String turnId, List<Model> plan, ModelRequest original, MidStream midStream) {
+    Turn(String turnId, List<Model> plan, ModelView view, MidStream midStream) {
       this.turnId = turnId;
       this.plan = plan;
-      this.original = original;
+      this.view = view;
       this.midStream = midStream;
     }
 
@@ -103,12 +104,50 @@ public final class FailoverRunner implements TurnRunner {
         return Source.single(failed("no model to try", Kind.UNAVAILABLE));
       }
       return Source.<TurnEvent>single(new TurnEvent.Started(turnId, plan.get(0).ref()))
-          .concatLazy(lazy(() -> attempt(original)));
+          .concatLazy(lazy(this::attempt));
     }
 
-    private Source<TurnEvent, NotUsed> attempt(ModelRequest request) {
+    /** The call to the current candidate, after a compaction if the view would not fit it. */
+    private Source<TurnEvent, NotUsed> attempt() {
+      Model model = plan.get(candidate);
+      return view.fits(model) ? call(model) : compactThenCall(model, Compaction.BUDGET);
+    }
+
+    /**
+     * Compacts the view for {@code model}, then calls it. A summariser that failed fails the turn
+     * (the request would not fit); a view that still does not fit moves on to the next candidate.
+     */
+    private Source<TurnEvent, NotUsed> compactThenCall(Model model, String trigger) {
+      return compaction.run(view, model, trigger, null, overflowRetries)
+          .mapConcat(event -> {
+            if (event instanceof TurnEvent.Failed failure) {
+              compactionFailure = failure;
+              return List.<TurnEvent>of();
+            }
+            return List.of(event);
+          })
+          .concatLazy(lazy(() -> {
+            TurnEvent.Failed failure = compactionFailure;
+            compactionFailure = null;
+            if (failure != null) {
+              attempts.addAll(failure.attempts());
+              if (!Kind.CONTEXT_OVERFLOW.name().equals(failure.kind())) {
+                return Source.single(failed(failure.reason(), Kind.valueOf(failure.kind())));
+              }
+            }
+            return failure == null && view.fits(model) ? call(model) : moveOn(model, noLongerFits(model), false);
+          }));
+    }
+
+    private UpstreamFailure noLongerFits(Model model) {
+      return UpstreamFailure.of(Kind.CONTEXT_OVERFLOW, "this conversation no longer fits " + model.ref()
+          + "'s context even after compaction");
+    }
+
+    private Source<TurnEvent, NotUsed> call(Model model) {
       metrics.attempts.increment();
-      Call call = new Call(plan.get(candidate), request);
+      Call call = new Call(model);
+      ModelRequest request = view.request();
       return client.stream(call.model, keptText.isEmpty() ? request : request.continuing(keptText))
           .mapConcat(call::onEvent)
           .recoverWithRetries(1, new PFBuilder<Throwable, org.apache.pekko.stream.Graph<
@@ -139,21 +178,23 @@ public final class FailoverRunner implements TurnRunner {
           Duration wait = retryDelay(failure);
           if (retries < settings.retries() && wait != null) {
             retries++;
-            return again(call, failure, discard, wait, call.request);
+            return again(call, failure, discard, wait, this::attempt);
           }
         }
         case COMPACT_AND_RETRY -> {
-          ModelRequest trimmed = overflowRetries < settings.overflowRetries() ? trimmer.trim(call.request) : call.request;
-          if (trimmed != call.request) {
-            overflowRetries++;
-            return again(call, failure, discard, Duration.ZERO, trimmed);
+          if (view.compactable()) {
+            if (overflowRetries < settings.overflowRetries()) {
+              overflowRetries++;
+              return again(call, failure, discard, Duration.ZERO, () -> compactThenCall(call.model, Compaction.OVERFLOW));
+            }
+            return moveOn(call.model, noLongerFits(call.model), discard);
           }
         }
         case FAIL_OVER -> {
           // moves on below
         }
       }
-      return moveOn(call, failure, discard);
+      return moveOn(call.model, failure, discard);
     }
 
     /**
@@ -175,20 +216,20 @@ public final class FailoverRunner implements TurnRunner {
 
     /** The same model once more; if it had streamed output that is void, clients must discard it. */
     private Source<TurnEvent, NotUsed> again(Call call, UpstreamFailure failure, boolean discard, Duration wait,
-        ModelRequest request) {
+        java.util.function.Supplier<Source<TurnEvent, NotUsed>> next) {
       Source<TurnEvent, NotUsed> restart = discard
           ? Source.single(new TurnEvent.ModelSwitched(call.model.ref(), call.model.ref(), describe(call.model, failure), true))
           : Source.empty();
-      Source<TurnEvent, NotUsed> next = wait.isZero() ? lazy(() -> attempt(request))
-          : Source.single(NotUsed.getInstance()).initialDelay(wait).flatMapConcat(go -> attempt(request));
-      return restart.concatLazy(next);
+      Source<TurnEvent, NotUsed> after = wait.isZero() ? lazy(next)
+          : Source.single(NotUsed.getInstance()).initialDelay(wait).flatMapConcat(go -> next.get());
+      return restart.concatLazy(after);
     }
 
-    private Source<TurnEvent, NotUsed> moveOn(Call call, UpstreamFailure failure, boolean discard) {
+    private Source<TurnEvent, NotUsed> moveOn(Model model, UpstreamFailure failure, boolean discard) {
       if (failure.kind() != Kind.CONTEXT_OVERFLOW) {
-        cooldowns.failed(call.model); // an overflow says nothing about the model's health
+        cooldowns.failed(model); // an overflow says nothing about the model's health
       }
-      String reason = describe(call.model, failure);
+      String reason = describe(model, failure);
       leftBecause.add(reason);
       candidate++;
       retries = 0;
@@ -199,8 +240,8 @@ public final class FailoverRunner implements TurnRunner {
       }
       metrics.failovers.increment();
       Model next = plan.get(candidate);
-      return Source.<TurnEvent>single(new TurnEvent.ModelSwitched(call.model.ref(), next.ref(), reason, discard))
-          .concatLazy(lazy(() -> attempt(original)));
+      return Source.<TurnEvent>single(new TurnEvent.ModelSwitched(model.ref(), next.ref(), reason, discard))
+          .concatLazy(lazy(this::attempt));
     }
 
     /** Retry-After when the server gave one within the cap; else exponential backoff. Null: do not wait, move on. */
@@ -226,8 +267,6 @@ public final class FailoverRunner implements TurnRunner {
     /** One call to one model: relays its events and gathers the answer, after what was kept. */
     private final class Call {
       final Model model;
-      /** The request before any continuation: what a retry or a trim starts from. */
-      final ModelRequest request;
       final long startNanos = System.nanoTime();
       final List<OutputItem> output = new ArrayList<>();
       final StringBuilder text = new StringBuilder(keptText);
@@ -242,9 +281,8 @@ public final class FailoverRunner implements TurnRunner {
       boolean completed;
       Throwable failure;
 
-      Call(Model model, ModelRequest request) {
+      Call(Model model) {
         this.model = model;
-        this.request = request;
       }
 
       void addPart() {

@@ -8,7 +8,6 @@ import dev.talon.config.UnknownModelException;
 import dev.talon.conversation.ConversationEntity.TurnAccepted;
 import dev.talon.upstream.ModelRequest;
 import java.util.List;
-import java.util.UUID;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.javadsl.StreamRefs;
 
@@ -41,18 +40,39 @@ record TurnPlan(Agent agent, Model requested) {
     }
   }
 
+  /**
+   * Who would answer the turn after {@code last}: the same agent and requested model (the
+   * default agent if the config no longer has it, the agent's primary if not the model).
+   */
+  static TurnPlan next(ModelCatalog catalog, ConversationEntity.Turn last) {
+    Agent agent = last.agentId() == null ? null : catalog.agent(last.agentId()).orElse(null);
+    Model requested = null;
+    if (last.requestedModel() != null) {
+      try {
+        requested = catalog.resolve(last.requestedModel());
+      } catch (UnknownModelException e) {
+        // the config changed since: the agent's own chain answers
+      }
+    }
+    return new TurnPlan(agent != null ? agent : catalog.defaultAgent(), requested);
+  }
+
   List<Model> candidates() {
     return agent.candidates(requested);
   }
 
+  /** How a view of this turn compacts: the agent's settings, its summarisers for the first candidate. */
+  ModelView.Compacting compacting() {
+    return new ModelView.Compacting(agent.compaction(), agent.summarisers(candidates().get(0)));
+  }
+
   /**
-   * Runs {@code request} where nothing keeps it: no journal, no log to reconnect to. The
-   * subscriber owns the turn, so one that goes away stops the upstream call.
+   * Runs {@code view} where nothing keeps it: no journal, no log to reconnect to. The subscriber
+   * owns the turn, so one that goes away stops the upstream call.
    */
-  TurnAccepted runUnstored(TurnRunner runner, ModelRequest request, TalonSettings.MidStream midStream,
+  TurnAccepted runUnstored(TurnRunner runner, String turnId, ModelView view, TalonSettings.MidStream midStream,
       Materializer materializer) {
-    String turnId = UUID.randomUUID().toString();
-    return new TurnAccepted(turnId, runner.run(turnId, candidates(), request, midStream)
+    return new TurnAccepted(turnId, runner.run(turnId, candidates(), view, midStream)
         .runWith(StreamRefs.sourceRef(), materializer));
   }
 }

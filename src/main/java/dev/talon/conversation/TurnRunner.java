@@ -2,7 +2,6 @@ package dev.talon.conversation;
 
 import dev.talon.config.Model;
 import dev.talon.config.TalonSettings.MidStream;
-import dev.talon.upstream.ModelRequest;
 import java.util.List;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.stream.javadsl.Source;
@@ -16,5 +15,5 @@ public interface TurnRunner {
    * @param midStream what becomes of text already streamed when its model fails; null means the
    *     node's setting
    */
-  Source<TurnEvent, NotUsed> run(String turnId, List<Model> candidates, ModelRequest request, MidStream midStream);
+  Source<TurnEvent, NotUsed> run(String turnId, List<Model> candidates, ModelView view, MidStream midStream);
 }

@@ -5,6 +5,7 @@ import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationEntity.Rejected;
 import dev.talon.conversation.ConversationEntity.StartReply;
 import dev.talon.upstream.ModelRequest;
+import java.util.UUID;
 import org.apache.pekko.stream.Materializer;
 
 /**
@@ -31,7 +32,9 @@ public final class UnstoredTurns {
    */
   public StartReply start(String agentId, String model, ModelRequest request, TalonSettings.MidStream midStream) {
     try {
-      return TurnPlan.of(catalog, agentId, model, request.input()).runUnstored(runner, request, midStream, materializer);
+      // The client's request is its whole history: sent as it is, since nothing here could keep a summary.
+      return TurnPlan.of(catalog, agentId, model, request.input()).runUnstored(runner, UUID.randomUUID().toString(),
+          ModelView.of(request), midStream, materializer);
     } catch (TurnPlan.Refused e) {
       return new Rejected(e.getMessage());
     }

@@ -292,6 +292,7 @@ public final class ApiRoutes extends AllDirectives {
     CompletableFuture<TurnEvent> decisive = new CompletableFuture<>();
     Source<TurnEvent, NotUsed> buffered = events
         .wireTap(event -> {
+          // A compaction is shown as it starts: it may take a model call's time.
           if (!(event instanceof TurnEvent.Started || event instanceof TurnEvent.ModelSwitched)) {
             decisive.complete(event);
           }

@@ -53,11 +53,13 @@ final class ChatStream {
     } else if (event instanceof TurnEvent.ModelSwitched switched) {
       model = switched.toModel();
       toolCalls = 0;
-      ObjectNode chunk = chunk(Json.object(), null);
-      chunk.putObject("talon").putObject("model_switched").put("from", switched.fromModel())
+      out.add(marker("model_switched", Json.object().put("from", switched.fromModel())
           .put("to", switched.toModel()).put("reason", switched.reason())
-          .put("discard_output", switched.discardOutput());
-      out.add(chunk);
+          .put("discard_output", switched.discardOutput())));
+    } else if (event instanceof TurnEvent.CompactionStarted started) {
+      out.add(marker("compaction_started", CompactionJson.started(started)));
+    } else if (event instanceof TurnEvent.Compacted compacted) {
+      out.add(marker("compaction_completed", CompactionJson.completed(compacted.compaction())));
     } else if (event instanceof TurnEvent.Completed completed) {
       model = completed.result().model();
       out.add(chunk(Json.object(), finishReason(completed.result())));
@@ -72,6 +74,13 @@ final class ChatStream {
       out.add(DONE);
     }
     return out;
+  }
+
+  /** A chunk with an empty delta that tells Talon-aware clients what happened: other clients see nothing. */
+  private ObjectNode marker(String what, ObjectNode details) {
+    ObjectNode chunk = chunk(Json.object(), null);
+    chunk.putObject("talon").set(what, details);
+    return chunk;
   }
 
   /** The whole answer as a non-streamed {@code chat.completion}. */

@@ -21,7 +21,9 @@ import java.util.List;
  * <p>A model switch that continues the answer changes nothing in the stream: the open item goes
  * on. One that discards the output ends the open item as {@code incomplete}; the next model's
  * items follow, and the final response holds only those (what the conversation keeps). The
- * response's {@code talon} object names the requested model, every model tried and each switch.
+ * response's {@code talon} object names the requested model, every model tried, each switch and
+ * each compaction. A compaction ahead of a call shows as {@code talon.compaction.started} and
+ * {@code talon.compaction.completed} events, which clients that do not know them skip.
  */
 final class ResponsesStream {
   /** One SSE event: the {@code event:} name and the JSON sent as {@code data:}. */
@@ -41,6 +43,7 @@ final class ResponsesStream {
   private final Shape shape;
   private final List<ObjectNode> finalItems = new ArrayList<>();
   private final ArrayNode switches = Json.array();
+  private final ArrayNode compactions = Json.array();
   private int sequence;
   private int nextOutputIndex;
   private String model;
@@ -75,6 +78,12 @@ final class ResponsesStream {
       model = switched.toModel();
       switches.add(Json.object().put("from", switched.fromModel()).put("to", switched.toModel())
           .put("reason", switched.reason()).put("discard_output", switched.discardOutput()));
+    } else if (event instanceof TurnEvent.CompactionStarted started) {
+      out.add(frame(CompactionJson.started(started).put("type", CompactionJson.STARTED)));
+    } else if (event instanceof TurnEvent.Compacted compacted) {
+      ObjectNode done = CompactionJson.completed(compacted.compaction());
+      compactions.add(done.deepCopy());
+      out.add(frame(done.put("type", CompactionJson.COMPLETED)));
     } else if (event instanceof TurnEvent.Completed completed) {
       completed(completed.result(), out);
     } else if (event instanceof TurnEvent.Failed failed) {
@@ -285,6 +294,7 @@ final class ResponsesStream {
     ObjectNode talon = r.putObject("talon");
     talon.put("session_key", shape.sessionKey()).put("requested_model", shape.requestedModel());
     talon.set("switches", switches.deepCopy());
+    talon.set("compactions", compactions.deepCopy());
     return r;
   }
 

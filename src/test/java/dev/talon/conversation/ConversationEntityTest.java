@@ -41,7 +41,9 @@ import dev.talon.upstream.ModelRequest;
 import dev.talon.upstream.ModelRequest.Role;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -85,7 +87,7 @@ class ConversationEntityTest {
     EntityContext<Command> context =
         new EntityContext<>(ConversationEntity.TYPE_KEY, "session-" + sessions.incrementAndGet(), shard.ref());
     return EventSourcedBehaviorTestKit.create(testKit.system(),
-        ConversationEntity.create(context, catalog, runner, settings, this::erase));
+        ConversationEntity.create(context, catalog, runner, settings, this::erase, this::turnInJournal));
   }
 
   /** The in-memory journal's own erasure; {@link #eraseFailure} makes it fail instead. */
@@ -99,6 +101,17 @@ class ConversationEntityTest {
   }
 
   RuntimeException eraseFailure;
+
+  /** The turn as the in-memory journal has it, as the Persistence Query reader would find it. */
+  CompletableFuture<Optional<Turn>> turnInJournal(String persistenceId, String turnId) {
+    TurnReplay replay = new TurnReplay();
+    List<TurnReplay.Numbered> turns = new ArrayList<>();
+    kit.persistenceTestKit().persistedInStorage(persistenceId).forEach(event ->
+        turns.addAll(replay.apply((Event) event)));
+    replay.last().ifPresent(turns::add);
+    return CompletableFuture.completedFuture(turns.stream().map(TurnReplay.Numbered::turn)
+        .filter(turn -> turn.turnId().equals(turnId)).findFirst());
+  }
 
   String persistenceId() {
     return "Conversation|session-" + sessions.get();
@@ -335,7 +348,7 @@ class ConversationEntityTest {
     assertEquals(List.of(user("are you there?"), user("again"), user("more")),
         resend(there, again, new ModelRequest.Message(Role.USER, "more")).input());
     awaitState(State::idle);
-    List<ModelRequest.Item> whole = kit.getState().modelViewWith(List.of());
+    List<ModelRequest.Item> whole = kit.getState().turns().stream().flatMap(turn -> turn.modelView().stream()).toList();
     runner.answer("ok");
     assertEquals(whole.size(), resend(whole.toArray(ModelRequest.Item[]::new)).input().size());
   }

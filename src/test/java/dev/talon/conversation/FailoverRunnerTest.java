@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.talon.config.ConfigLoader;
+import dev.talon.config.Model;
 import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonSettings;
 import dev.talon.testing.ErrorBodies;
@@ -63,7 +64,7 @@ class FailoverRunnerTest {
     cooldowns = new Cooldowns(SETTINGS.cooldowns(), clock);
     runner = new FailoverRunner(new HttpModelClient(testKit.system(), new TalonSettings.Upstream(
         Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofMillis(500))), cooldowns, SETTINGS,
-        ContextTrimmer.DROP_OLDEST, new TurnMetrics());
+        new TurnMetrics());
   }
 
   List<TurnEvent> turn(ModelRequest request) throws Exception {
@@ -71,8 +72,12 @@ class FailoverRunnerTest {
   }
 
   List<TurnEvent> turn(ModelRequest request, TalonSettings.MidStream midStream) throws Exception {
+    return turn(ModelView.of(request), midStream);
+  }
+
+  List<TurnEvent> turn(ModelView view, TalonSettings.MidStream midStream) throws Exception {
     int before = fake.requests().size();
-    List<TurnEvent> events = runner.run("t1", catalog.defaultAgent().candidates(), request, midStream)
+    List<TurnEvent> events = runner.run("t1", catalog.defaultAgent().candidates(), view, midStream)
         .runWith(Sink.seq(), testKit.system()).toCompletableFuture().get(20, TimeUnit.SECONDS);
     calledModels = fake.requests().subList(before, fake.requests().size()).stream()
         .map(r -> r.body().path("model").asText()).toList();
@@ -191,7 +196,7 @@ class FailoverRunnerTest {
         + "backup: { baseUrl: '" + fake.baseUrl() + "', api: 'openai-completions', models: [{ id: 'b' }] } } } }",
         "refused", Map.<String, String>of()::get).catalog();
     fake.enqueue(Script.reply("from b"));
-    List<TurnEvent> events = runner.run("t1", refusing.defaultAgent().candidates(), HELLO, null)
+    List<TurnEvent> events = runner.run("t1", refusing.defaultAgent().candidates(), ModelView.of(HELLO), null)
         .runWith(Sink.seq(), testKit.system()).toCompletableFuture().get(20, TimeUnit.SECONDS);
     assertEquals("backup/b", result(events).model());
     assertEquals(java.util.Arrays.asList("CONNECTION_REFUSED", "CONNECTION_REFUSED", "CONNECTION_REFUSED", null),
@@ -214,7 +219,7 @@ class FailoverRunnerTest {
 
   void setUpRunner() {
     runner = new FailoverRunner(new HttpModelClient(testKit.system(), TalonSettings.Upstream.DEFAULTS), cooldowns, SETTINGS,
-        ContextTrimmer.DROP_OLDEST, new TurnMetrics());
+        new TurnMetrics());
   }
 
   @Test
@@ -232,15 +237,29 @@ class FailoverRunnerTest {
   }
 
   @Test
-  void aContextOverflowIsTrimmedAndRetriedOnTheSameModel() throws Exception {
-    ModelRequest long1 = ModelRequest.of(null, List.of(new Message(Role.USER, "first question ".repeat(50)),
-        new Message(Role.ASSISTANT, "first answer ".repeat(50)), new Message(Role.USER, "second question")));
-    fake.enqueue(Script.status(400, ErrorBodies.llamaCppContextOverflow(5000, 4096)), Script.reply("fits now"));
-    List<TurnEvent> events = turn(long1);
+  void aContextOverflowIsCompactedAndRetriedOnTheSameModel() throws Exception {
+    List<Model> chain = catalog.defaultAgent().candidates();
+    ModelView view = new ModelView("t1", ModelRequest.of(null, List.of(new Message(Role.USER, "second question"))),
+        null, List.of(new ModelView.Earlier("t0", List.of(new Message(Role.USER, "first question ".repeat(50)),
+            new Message(Role.ASSISTANT, "first answer ".repeat(50))))), null,
+        new ModelView.Compacting(dev.talon.config.CompactionSettings.DEFAULTS, chain));
+    fake.enqueue(Script.status(400, ErrorBodies.llamaCppContextOverflow(5000, 4096)),
+        Script.reply("## Goal\nanswer the questions"), Script.reply("fits now"));
+    List<TurnEvent> events = turn(view, null);
     assertEquals("fits now", result(events).text());
-    assertEquals(List.of("a", "a"), calledModels);
+    assertEquals(List.of("a", "a", "a"), calledModels, "the summary too is written by the model that overflowed");
+    TurnEvent.CompactionStarted started = (TurnEvent.CompactionStarted) events.stream()
+        .filter(TurnEvent.CompactionStarted.class::isInstance).findFirst().orElseThrow();
+    assertEquals(Compaction.OVERFLOW, started.trigger());
+    assertEquals(1, started.foldedTurns());
+    Compaction compaction = events.stream().filter(TurnEvent.Compacted.class::isInstance)
+        .map(e -> ((TurnEvent.Compacted) e).compaction()).findFirst().orElseThrow();
+    assertEquals("t1", compaction.firstKeptTurnId(), "every earlier turn is folded; the turn itself stays");
+    assertTrue(compaction.tokensAfter() < compaction.tokensBefore());
     List<dev.talon.testing.Request> requests = fake.requests();
-    assertEquals(1, requests.get(requests.size() - 1).body().path("input").size(), "only the newest user message is left");
+    com.fasterxml.jackson.databind.JsonNode input = requests.get(requests.size() - 1).body().path("input");
+    assertEquals(2, input.size(), "the summary, then the turn's own input");
+    assertTrue(input.get(0).toString().contains("answer the questions"), input.toString());
     assertNull(cooldowns.coolingUntil(catalog.resolve("local/a")), "an overflow does not cool a model down");
   }
 
@@ -341,21 +360,10 @@ class FailoverRunnerTest {
   @Test
   void cancellingTheTurnClosesTheUpstreamCall() throws Exception {
     fake.enqueue(Script.reply("one two three four five six seven").tokenDelay(Duration.ofMillis(200)));
-    List<TurnEvent> firstTwo = runner.run("t1", catalog.defaultAgent().candidates(), HELLO, null).take(2)
+    List<TurnEvent> firstTwo = runner.run("t1", catalog.defaultAgent().candidates(), ModelView.of(HELLO), null).take(2)
         .runWith(Sink.seq(), testKit.system()).toCompletableFuture().get(10, TimeUnit.SECONDS);
     assertInstanceOf(TurnEvent.TextDelta.class, firstTwo.get(1));
     assertNotNull(fake.awaitConnectionClosed(Duration.ofSeconds(1)));
-  }
-
-  @Test
-  void trimmingNeverSeparatesACallFromItsOutput() {
-    ModelRequest request = ModelRequest.of("sys", List.of(new Message(Role.USER, "q1"),
-        new ModelRequest.FunctionCall("c1", "f", "{}"), new ModelRequest.FunctionCallOutput("c1", "r"),
-        new Message(Role.ASSISTANT, "a1"), new Message(Role.USER, "q2")));
-    ModelRequest trimmed = ContextTrimmer.DROP_OLDEST.trim(request);
-    assertEquals(List.of(new Message(Role.USER, "q2")), trimmed.input());
-    assertEquals("sys", trimmed.instructions());
-    assertEquals(trimmed, ContextTrimmer.DROP_OLDEST.trim(trimmed), "nothing more to drop");
   }
 
   static final class MutableClock extends Clock {

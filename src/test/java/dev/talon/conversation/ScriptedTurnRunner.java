@@ -95,9 +95,8 @@ public final class ScriptedTurnRunner implements TurnRunner {
   }
 
   @Override
-  public Source<TurnEvent, NotUsed> run(String turnId, List<Model> candidates, ModelRequest request,
-      MidStream midStream) {
-    calls.add(new Call(turnId, candidates, request, midStream));
+  public Source<TurnEvent, NotUsed> run(String turnId, List<Model> candidates, ModelView view, MidStream midStream) {
+    calls.add(new Call(turnId, candidates, view.request(), midStream));
     Script script = scripts.poll();
     if (script == null) {
       script = new Script(List.of("ok"), null);
