@@ -217,9 +217,10 @@ public final class ConversationEntity
    * @param model the model the next turn calls first, or null when the conversation has no turn
    * @param budgetTokens that model's prompt budget
    * @param latest the latest compaction, or null
+   * @param compacting a compaction outside a turn is running
    */
   public record Context(long tokens, String model, int budgetTokens, int compactions, Compaction latest,
-      int turnCount, int keptTurns) implements JsonSerializable {}
+      int turnCount, int keptTurns, boolean compacting) implements JsonSerializable {}
 
   // ---- events --------------------------------------------------------------------------------
 
@@ -893,13 +894,13 @@ public final class ConversationEntity
   private Context context(State state) {
     Turn last = state.lastTurn();
     if (last == null) {
-      return new Context(0, null, 0, state.compactions(), state.latest(), state.turnCount(), 0);
+      return new Context(0, null, 0, state.compactions(), state.latest(), state.turnCount(), 0, false);
     }
     TurnPlan next = TurnPlan.next(catalog, last);
     Model model = next.candidates().get(0);
     ModelView view = state.view(null, ModelRequest.of(null, List.of()), next.compacting());
     return new Context(view.tokens(), model.ref(), view.budget(model).promptTokens(), state.compactions(),
-        state.latest(), state.turnCount(), state.turns().size());
+        state.latest(), state.turnCount(), state.turns().size(), job != null);
   }
 
   private static TurnFailed failed(String turnId, TurnEvent.Failed failure) {

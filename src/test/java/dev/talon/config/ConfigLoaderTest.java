@@ -440,6 +440,28 @@ class ConfigLoaderTest {
     void aConfigWithNothingToRunIsAnError() {
       assertEquals("agents.defaults.model", only(errors("{}")).path());
     }
+
+    @Test
+    void readsTheCompactionSettingsAndResolvesTheSummariserByAlias() {
+      TalonConfig config = load(LOCAL.replace("models: {\n", """
+          agents: { defaults: {
+            models: { "lmstudio/qwen3": { alias: "q" } },
+            compaction: { enabled: false, reserveTokens: 0, keepRecentTokens: 4000, model: "q",
+                          maxSummaryChars: 8000, mode: "safeguard" } } },
+            models: {
+          """));
+      CompactionSettings compaction = config.catalog().defaultAgent().compaction();
+      assertEquals(new CompactionSettings(false, 0, 4000, config.catalog().resolve("lmstudio/qwen3"), 8000), compaction);
+      assertTrue(config.notices().stream().anyMatch(n -> n.path().equals("agents.defaults.compaction.mode")),
+          "OpenClaw's own compaction keys are noticed, not refused");
+      assertEquals(CompactionSettings.DEFAULTS, load(LOCAL).catalog().defaultAgent().compaction());
+    }
+
+    @Test
+    void anUnknownCompactionModelIsAnErrorAtItsPath() {
+      assertEquals("agents.defaults.compaction.model", only(errors(LOCAL.replace("models: {\n",
+          "agents: { defaults: { compaction: { model: 'nope/none' } } },\n  models: {\n"))).path());
+    }
   }
 
   @Nested

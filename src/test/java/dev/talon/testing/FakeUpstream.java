@@ -28,6 +28,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.BiFunction;
+import java.util.function.Function;
 import java.util.function.Predicate;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.ClassicActorSystemProvider;
@@ -73,7 +74,7 @@ public final class FakeUpstream implements AutoCloseable {
   private final ActorSystem<Void> ownSystem;
   private final Responder responder;
   private final Queue<Script> scripts = new ConcurrentLinkedQueue<>();
-  private volatile Script defaultScript = Script.reply("Hello, world!");
+  private volatile Function<Request, Script> defaultScript = request -> Script.reply("Hello, world!");
   private volatile List<ServedModel> models = List.of(ServedModel.of("fake-model"));
   private volatile ServerKind modelsShape = ServerKind.OPENAI;
   private volatile int healthStatus = 200;
@@ -169,7 +170,12 @@ public final class FakeUpstream implements AutoCloseable {
 
   /** The script used once the queue is empty; initially a short plain reply. */
   public FakeUpstream setDefault(Script script) {
-    defaultScript = script;
+    return setDefault(request -> script);
+  }
+
+  /** Once the queue is empty, each request gets the script {@code choose} makes for it. */
+  public FakeUpstream setDefault(Function<Request, Script> choose) {
+    defaultScript = choose;
     return this;
   }
 
@@ -280,7 +286,7 @@ public final class FakeUpstream implements AutoCloseable {
 
   private Route generate(Request request, BiFunction<Request, Script, Renderer> renderers) {
     Script polled = scripts.poll();
-    Script script = polled != null ? polled : defaultScript;
+    Script script = polled != null ? polled : defaultScript.apply(request);
     Runnable onClientClose =
         () -> {
           synchronized (requests) {
