@@ -15,8 +15,8 @@ public final class CutPoint {
 
   /**
    * The index of the first turn kept: walking back from the newest, it keeps turns while they add
-   * up to at most {@code keepTokens}, and always keeps the turns from {@code mustKeep} on plus
-   * whatever their function outputs answer. 0 means nothing can be folded.
+   * up to at most {@code keepTokens} (the turns from {@code mustKeep} on count, and always stay,
+   * with whatever calls their function outputs answer). 0 means nothing can be folded.
    *
    * @param turns each turn's items, oldest first
    * @param mustKeep the index of the first turn that stays whatever its size ({@code turns.size()} for none)
@@ -30,11 +30,12 @@ public final class CutPoint {
     }));
     // Outputs in the kept part whose call has not been met yet, walking back.
     Set<String> unanswered = new HashSet<>();
+    long kept = 0;
     for (int i = mustKeep; i < turns.size(); i++) {
       track(turns.get(i), called, unanswered);
+      kept += TokenEstimate.of(turns.get(i));
     }
     int cut = unanswered.isEmpty() ? mustKeep : -1;
-    long kept = 0;
     for (int i = mustKeep - 1; i >= 0; i--) {
       track(turns.get(i), called, unanswered);
       kept += TokenEstimate.of(turns.get(i));

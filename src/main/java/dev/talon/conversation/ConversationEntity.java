@@ -179,6 +179,9 @@ public final class ConversationEntity
   /** The request names an unknown agent or model, or has no input. */
   public record Rejected(String reason) implements StartReply {}
 
+  /** A compaction was asked of a conversation whose model view holds no turn older than its newest. */
+  public record NothingToCompact(int keptTurns) implements StartReply {}
+
   /** The previous turn named is not in this conversation. */
   public record UnknownPrevious(String previousTurnId) implements StartReply {}
 
@@ -643,10 +646,13 @@ public final class ConversationEntity
   }
 
   private Effect<Event, State> compact(State state, Compact compact) {
-    Job started = startJob(state, Compaction.MANUAL, compact.focus());
-    if (started == null) {
-      return Effect().reply(compact.replyTo(), new Rejected("the conversation has no turns to compact"));
+    if (state.turns().isEmpty()) {
+      return Effect().reply(compact.replyTo(), new Rejected("the conversation has no turns"));
     }
+    if (state.turns().size() < 2) {
+      return Effect().reply(compact.replyTo(), new NothingToCompact(state.turns().size()));
+    }
+    Job started = startJob(state, Compaction.MANUAL, compact.focus());
     return Effect().reply(compact.replyTo(), new TurnAccepted(started.id(), sourceRef(started.log(), 0)));
   }
 
@@ -836,19 +842,17 @@ public final class ConversationEntity
     }
   }
 
-  /** Starts a compaction outside a turn; null when there is nothing to compact. */
+  /** Starts a compaction outside a turn, of a conversation that has turns. */
   private Job startJob(State state, String trigger, String focus) {
-    Turn last = state.lastTurn();
-    if (last == null) {
-      return null;
-    }
-    TurnPlan next = TurnPlan.next(catalog, last);
+    TurnPlan next = TurnPlan.next(catalog, state.lastTurn());
     ModelView view = state.view(null, ModelRequest.of(null, List.of()), next.compacting());
     String id = "compaction-" + UUID.randomUUID();
     TurnLog jobLog = TurnLog.held(id);
     jobLog.release();
     Pair<UniqueKillSwitch, CompletionStage<Optional<TurnEvent>>> running = consume(
-        compaction.run(view, next.candidates().get(0), trigger, focus, 0), jobLog, COMPACTION_OUTCOME, event -> { });
+        // Asked for, it folds at least half of what there is, even when everything would fit.
+        compaction.run(view, next.candidates().get(0), trigger, focus, Compaction.MANUAL.equals(trigger) ? 1 : 0),
+        jobLog, COMPACTION_OUTCOME, event -> { });
     job = new Job(id, trigger, jobLog, running.first());
     context.pipeToSelf(running.second(), (outcome, error) -> new JobFinished(id, outcome == null || outcome.isEmpty()
         ? new TurnEvent.Failed("the compaction ended without an outcome: " + error, INTERNAL, List.of())

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.typesafe.config.ConfigFactory;
+import dev.talon.config.ConfigLoader;
 import dev.talon.config.Model;
 import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonSettings;
@@ -16,8 +17,10 @@ import dev.talon.conversation.ConversationEntity.Busy;
 import dev.talon.conversation.ConversationEntity.CancelTurn;
 import dev.talon.conversation.ConversationEntity.Cancelled;
 import dev.talon.conversation.ConversationEntity.Command;
+import dev.talon.conversation.ConversationEntity.Compact;
 import dev.talon.conversation.ConversationEntity.Delete;
 import dev.talon.conversation.ConversationEntity.Event;
+import dev.talon.conversation.ConversationEntity.GetContext;
 import dev.talon.conversation.ConversationEntity.GetTranscript;
 import dev.talon.conversation.ConversationEntity.NotRunning;
 import dev.talon.conversation.ConversationEntity.Rejected;
@@ -43,6 +46,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -84,11 +88,23 @@ class ConversationEntityTest {
   }
 
   EventSourcedBehaviorTestKit<Command, Event, State> entity(TalonSettings.Conversations settings) {
+    return entity(settings, catalog);
+  }
+
+  EventSourcedBehaviorTestKit<Command, Event, State> entity(TalonSettings.Conversations settings,
+      ModelCatalog models) {
     EntityContext<Command> context =
         new EntityContext<>(ConversationEntity.TYPE_KEY, "session-" + sessions.incrementAndGet(), shard.ref());
     return EventSourcedBehaviorTestKit.create(testKit.system(),
-        ConversationEntity.create(context, catalog, runner, settings, this::erase, this::turnInJournal));
+        ConversationEntity.create(context, models, runner, settings, this::erase, this::turnInJournal));
   }
+
+  /** The fixture's agents on models with a 4,096-token window: a prompt budget of 2,048. */
+  static final ModelCatalog SMALL_WINDOWS = ConfigLoader.parse("""
+      { agents: { defaults: { model: { primary: "local/alpha" } } },
+        models: { mode: "replace", providers: { local: { baseUrl: "http://127.0.0.1:1/v1", apiKey: "none",
+          api: "openai-completions", models: [{ id: "alpha", contextWindow: 4096, maxTokens: 512 }] } } } }
+      """, "small.json5", Map.<String, String>of()::get).catalog();
 
   /** The in-memory journal's own erasure; {@link #eraseFailure} makes it fail instead. */
   CompletableFuture<Done> erase(String persistenceId) {
@@ -539,6 +555,92 @@ class ConversationEntityTest {
     assertInstanceOf(TurnEvent.Completed.class, events.get(events.size() - 1));
     assertEquals(List.of(new ModelRequest.Message(Role.USER, "are you there?"),
         new ModelRequest.Message(Role.USER, "hello?")), runner.nextCall().request().input());
+  }
+
+  @Test
+  void aCompactionAskedForFoldsTheOlderTurnsIntoASummaryThatTheNextTurnIsSent() throws Exception {
+    List<String> ids = new ArrayList<>();
+    for (String text : List.of("one", "two", "three", "four")) {
+      TurnAccepted accepted = accepted(text);
+      collect(accepted.events());
+      ids.add(accepted.turnId());
+    }
+    runner.lastCall();
+    runner.answer("## Goal\ncount to four");
+    TurnAccepted compaction = kit.<StartReply>runCommand(replyTo -> new Compact("the numbers", replyTo))
+        .replyOfType(TurnAccepted.class);
+    List<TurnEvent> events = collect(compaction.events());
+    assertInstanceOf(TurnEvent.CompactionStarted.class, events.get(0));
+    Compaction done = assertInstanceOf(TurnEvent.Compacted.class, events.get(events.size() - 1)).compaction();
+    String asked = ((ModelRequest.Message) runner.lastCall().request().input().get(0)).text();
+    assertTrue(asked.contains("the numbers") && asked.contains("[user] one"), asked);
+
+    State state = awaitState(s -> s.latest() != null);
+    assertEquals(done, state.latest());
+    assertEquals(Compaction.MANUAL, done.trigger());
+    assertEquals("## Goal\ncount to four", done.summary());
+    assertEquals(4, state.turnCount());
+    assertEquals(ids.subList(4 - state.turns().size(), 4), state.turns().stream().map(Turn::turnId).toList(),
+        "the newest turns stay, whole");
+    assertTrue(state.turns().size() < 4);
+    kit.restart();
+    assertEquals(state, kit.getState(), "the same view comes back from the journal, no model called");
+
+    turn("five");
+    List<ModelRequest.Item> sent = runner.lastCall().request().input();
+    assertTrue(((ModelRequest.Message) sent.get(0)).text().endsWith("count to four"), sent::toString);
+    // A folded turn is still one of the conversation's: naming it is "not the latest", not "unknown".
+    assertInstanceOf(PreviousNotLatest.class, startAfter(ids.get(0), true, "six").reply());
+    assertInstanceOf(UnknownPrevious.class, startAfter("no-such-turn", true, "six").reply());
+  }
+
+  @Test
+  void aTurnThatLeavesTheViewOverBudgetIsCompactedRightAfterIt() throws Exception {
+    kit = entity(SETTINGS, SMALL_WINDOWS);
+    runner.answer("a".repeat(2000));
+    turn("first");
+    runner.answer("b".repeat(8000)); // 2,000 tokens more: over the budget of 2,048
+    runner.answer("## Goal\nkeep going");
+    TurnAccepted second = accepted("second");
+    collect(second.events());
+    State state = awaitState(s -> s.latest() != null);
+    assertEquals(Compaction.THRESHOLD, state.latest().trigger());
+    assertEquals(List.of(second.turnId()), state.turns().stream().map(Turn::turnId).toList());
+  }
+
+  @Test
+  void aTurnStopsACompactionAfterATurnButNotOneAClientAskedFor() throws Exception {
+    kit = entity(SETTINGS, SMALL_WINDOWS);
+    runner.answer("a".repeat(2000));
+    turn("first");
+    runner.answer("b".repeat(8000));
+    ScriptedTurnRunner.Script summary = runner.hold("## Goal");
+    turn("second");
+    awaitState(s -> true);
+    assertTrue(kit.runCommand(GetContext::new).reply().compacting());
+    assertInstanceOf(Busy.class, kit.<StartReply>runCommand(replyTo -> new Compact(null, replyTo)).reply());
+
+    // The next turn does not wait for the background compaction: it stops it.
+    TurnAccepted third = accepted("third");
+    summary.terminated().get(10, TimeUnit.SECONDS);
+    collect(third.events());
+    // Still over budget after it: the conversation compacts again, this time to the end.
+    State state = awaitState(s -> s.latest() != null);
+    assertEquals("ok", state.latest().summary(), "written after the third turn, not by the stopped compaction");
+    testKit.createTestProbe().awaitAssert(Duration.ofSeconds(10), () -> {
+      assertFalse(kit.runCommand(GetContext::new).reply().compacting());
+      return null;
+    });
+
+    // One a client asked for makes the next turn wait its turn.
+    kit = entity(SETTINGS);
+    turn("one");
+    turn("two");
+    ScriptedTurnRunner.Script asked = runner.hold("## Goal");
+    kit.<StartReply>runCommand(replyTo -> new Compact(null, replyTo)).replyOfType(TurnAccepted.class);
+    assertInstanceOf(Busy.class, start(null, null, userSays("fourth")).reply());
+    asked.release();
+    awaitState(s -> s.latest() != null);
   }
 
   @Test

@@ -107,20 +107,23 @@ public final class ScriptedTurnRunner implements TurnRunner {
     Source<TurnEvent, NotUsed> head = Source.from(Stream.<TurnEvent>concat(
         Stream.of(new TurnEvent.Started(turnId, model)),
         played.deltas.stream().map(TurnEvent.TextDelta::new)).toList());
-    Source<TurnEvent, NotUsed> outcome = Source.completionStage(played.released.thenApply(ignored -> outcome(played, model)));
+    // A server counts what it was sent: about what Talon estimates.
+    long prompt = dev.talon.compaction.TokenEstimate.of(view.request());
+    Source<TurnEvent, NotUsed> outcome = Source.completionStage(played.released.thenApply(ignored ->
+        outcome(played, model, prompt)));
     return head.concat(outcome).watchTermination((notUsed, done) -> {
       done.whenComplete((d, error) -> played.terminated.complete(Done.getInstance()));
       return notUsed;
     });
   }
 
-  private static TurnEvent outcome(Script script, String model) {
+  private static TurnEvent outcome(Script script, String model, long promptTokens) {
     if (script.failure != null) {
       Attempt attempt = new Attempt(model, "SERVER_ERROR", 500, script.failure, 3);
       return new TurnEvent.Failed(script.failure, "SERVER_ERROR", List.of(attempt));
     }
     return new TurnEvent.Completed(new TurnResult(List.of(new OutputItem.Text(script.text())), null, model,
-        List.of(new Attempt(model, null, 200, null, 5)), new TokenUsage(12, script.deltas.size(), 0, 0), 0.001,
+        List.of(new Attempt(model, null, 200, null, 5)), new TokenUsage(promptTokens, dev.talon.compaction.TokenEstimate.ofText(script.text()), 0, 0), 0.001,
         "stop", List.of(new TurnResult.Part(model, 0, script.text().length()))));
   }
 }
