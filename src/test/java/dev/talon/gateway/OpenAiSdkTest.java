@@ -1,6 +1,7 @@
 package dev.talon.gateway;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
@@ -248,6 +249,19 @@ class OpenAiSdkTest extends OnANode {
       Turn turn = own.transcript(sessionOf(streamed.response())).turns().get(0);
       assertEquals(List.of(new OutputItem.Text("The final answer.")), turn.result().output());
     }
+  }
+
+  @Test
+  void aCompactionInTheStreamIsSkippedByTheSdkAndShownInTheResponse() {
+    Response first = client.responses().create(ResponseCreateParams.builder().model("openclaw")
+        .input("Remember the number 7. " + "filler ".repeat(200)).build());
+    api.fake.enqueue(Script.status(400, ErrorBodies.llamaCppContextOverflow(5000, 4096)),
+        Script.reply("## Goal\nremember 7"), Script.reply("It was 7."));
+    Streamed streamed = stream(ResponseCreateParams.builder().model("openclaw").input("Which number?")
+        .putAdditionalHeader(TurnRequest.SESSION_HEADER, sessionOf(first)).build());
+    assertEquals("It was 7.", streamed.completedText());
+    assertEquals(1, ((List<?>) talon(streamed.response()).get("compactions").asArray().orElseThrow()).size());
+    assertTrue(lastUpstreamInput().get(0).contains("remember 7"), lastUpstreamInput().toString());
   }
 
   /** The last upstream request's conversation as "role: text" lines, whatever its api. */
