@@ -25,7 +25,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -101,26 +100,26 @@ public final class CompactionBench {
       runtime.close();
       closeH2(JournalDatabase.defaultH2Url(data));
 
+      // A node of its own for every recovery: the first conversation a node reads after the
+      // warm-ups pays for what is still cold (H2's pages, the shard), and each leg should pay alike.
       for (int round = 0; round < RESTARTS; round++) {
-        TalonRuntime fresh = ConversationBench.start(config, data);
-        for (Leg leg : warmUps) {
-          leg.transcript(fresh);
+        for (Leg[] pair : pairs) {
+          for (Leg leg : pair) {
+            TalonRuntime fresh = ConversationBench.start(config, data);
+            for (Leg warmUp : warmUps) {
+              warmUp.transcript(fresh);
+            }
+            leg.recover(fresh, round == RESTARTS - 1);
+            fresh.close();
+            closeH2(JournalDatabase.defaultH2Url(data));
+          }
         }
-        List<Leg> order = new ArrayList<>();
-        pairs.forEach(pair -> order.addAll(List.of(pair)));
-        if (round % 2 == 1) {
-          Collections.reverse(order); // neither leg always goes first after the warm-up
-        }
-        for (Leg leg : order) {
-          leg.recover(fresh, round == RESTARTS - 1);
-        }
-        fresh.close();
-        closeH2(JournalDatabase.defaultH2Url(data));
       }
       for (Leg[] pair : pairs) {
         print(pair[0], pair[1]);
       }
     } finally {
+      GatewayBench.deleteQuietly(data);
       fakeSystem.terminate();
       fakeSystem.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
     }
@@ -163,7 +162,6 @@ public final class CompactionBench {
     void drive(TalonRuntime runtime, FakeUpstream fake) throws Exception {
       System.err.printf("driving %s, %d turns on %s%n", name, turns, model);
       Random random = new Random(42);
-      fake.takeRequests();
       long start = System.nanoTime();
       for (int i = 0; i < turns; i++) {
         // The summarisers answer with this text as well: summaries as long as an answer.
@@ -290,7 +288,7 @@ public final class CompactionBench {
   }
 
   static void print(Leg with, Leg without) {
-    System.out.printf("%n%,d turns (budget of %s: %,d prompt tokens; %d restarts for recovery)%n", with.turns,
+    System.out.printf("%n%,d turns (budget of %s: %,d prompt tokens; recovery: %d fresh nodes per conversation)%n", with.turns,
         WITH, with.budgetTokens, RESTARTS);
     System.out.printf("%-62s %14s %14s %12s%n", "", "with", "without", "with/without");
     row("turns/s (one after the other, incl. background compactions)", with.turns / with.drivingSeconds, without.turns / without.drivingSeconds, "%,.1f");
@@ -311,10 +309,16 @@ public final class CompactionBench {
     row("turns held by the entity", with.heldTurns, without.heldTurns, "%,.0f");
     row("recovery, fresh node to first transcript, median, ms", pct(with.recoveryMs, 50),
         pct(without.recoveryMs, 50), "%,.1f");
+    System.out.printf("  recovery samples, ms: with %s, without %s%n", samples(with.recoveryMs),
+        samples(without.recoveryMs));
     row("recovered State as a snapshot (jackson-json), KB", with.snapshotBytes / 1024.0,
         without.snapshotBytes / 1024.0, "%,.1f");
     row(String.format("recovered State on the heap (MemoryMXBean, %d / %d copies), KB", with.heapCopies,
         without.heapCopies), with.heapBytes / 1024.0, without.heapBytes / 1024.0, "%,.1f");
+  }
+
+  static String samples(List<Double> ms) {
+    return ms.stream().map(m -> String.format("%.1f", m)).toList().toString();
   }
 
   static void row(String label, double with, double without, String format) {
@@ -339,7 +343,7 @@ public final class CompactionBench {
     return words;
   }
 
-  /** Sentences of made-up words, between {@code min} and {@code max} characters long. */
+  /** Sentences of made-up words, about {@code min} to {@code max} characters long. */
   static String text(Random random, int min, int max) {
     int length = min + random.nextInt(max - min + 1);
     StringBuilder text = new StringBuilder(length + 16);
