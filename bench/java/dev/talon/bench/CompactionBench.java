@@ -163,26 +163,31 @@ public final class CompactionBench {
       System.err.printf("driving %s, %d turns on %s%n", name, turns, model);
       Random random = new Random(42);
       long start = System.nanoTime();
+      int known = 0; // the compactions the state held after the previous turn
       for (int i = 0; i < turns; i++) {
         // The summarisers answer with this text as well: summaries as long as an answer.
         fake.setDefault(Script.reply(text(random, 100, 1500)));
         long turnStart = System.nanoTime();
         TurnTiming timing = turn(runtime, text(random, 50, 400));
-        Instant completed = Instant.now();
         double ms = (System.nanoTime() - turnStart) / 1e6;
         turnMs.add(ms);
-        if (timing.compacting > 0) {
+        if (timing.compactions > 0) {
           compactingTurnMs.add(ms);
           inTurn += timing.compactions;
-          inTurnNanos += timing.compacting;
+          inTurnNanos += timing.compactingNanos;
         }
         Context context = context(runtime);
         if (context.tokens() > context.budgetTokens()) {
-          // Over budget after the turn: the entity started a compaction in the background.
+          // Over budget after the turn: the entity is compacting in the background.
           context = awaitCompaction(runtime, context.compactions());
-          afterTurn++;
-          afterTurnNanos += Duration.between(completed, context.latest().at()).toNanos();
         }
+        // Counted by the state, since one may have ended before the first ask above.
+        if (context.compactions() > known + timing.compactions) {
+          afterTurn++;
+          // From the client's Completed, which the entity sends just before it starts the compaction.
+          afterTurnNanos += Math.max(0, Duration.between(timing.completedAt, context.latest().at()).toNanos());
+        }
+        known = context.compactions();
         summariserCalls += (int) fake.takeRequests().stream().filter(CompactionBench::summariser).count();
         if (i == turns - 1) {
           compactions = context.compactions();
@@ -193,8 +198,13 @@ public final class CompactionBench {
       System.err.printf("  %d turns in %.1f s%n", turns, drivingSeconds);
     }
 
-    /** When a turn compacted before its model call: how many times, and for how long in all. */
-    record TurnTiming(int compactions, long compacting) {}
+    /** What a turn's events showed: the compactions before its model calls, and when it completed. */
+    static final class TurnTiming {
+      int compactions;
+      long compactingNanos;
+      long compactionStart;
+      Instant completedAt;
+    }
 
     TurnTiming turn(TalonRuntime runtime, String input) throws Exception {
       StartReply reply = runtime.conversations().startTurn(session, null, model, say(input), null)
@@ -202,20 +212,22 @@ public final class CompactionBench {
       if (!(reply instanceof TurnAccepted accepted)) {
         throw new IllegalStateException(session + ": turn not accepted: " + reply);
       }
-      long[] timing = new long[3]; // compactions, nanos inside them, start of the open one
+      TurnTiming timing = new TurnTiming();
       TurnEvent last = accepted.events().getSource().runFold((TurnEvent) null, (previous, event) -> {
         if (event instanceof TurnEvent.CompactionStarted) {
-          timing[2] = System.nanoTime();
+          timing.compactionStart = System.nanoTime();
         } else if (event instanceof TurnEvent.Compacted) {
-          timing[0]++;
-          timing[1] += System.nanoTime() - timing[2];
+          timing.compactions++;
+          timing.compactingNanos += System.nanoTime() - timing.compactionStart;
+        } else if (event instanceof TurnEvent.Completed) {
+          timing.completedAt = Instant.now();
         }
         return event;
       }, runtime.system()).toCompletableFuture().get(300, TimeUnit.SECONDS);
       if (!(last instanceof TurnEvent.Completed)) {
         throw new IllegalStateException(session + ": turn ended with " + last);
       }
-      return new TurnTiming((int) timing[0], timing[1]);
+      return timing;
     }
 
     Context context(TalonRuntime runtime) throws Exception {
