@@ -50,7 +50,8 @@ import org.apache.pekko.serialization.Serializers;
 public final class CompactionBench {
   /** How every summariser request's instructions begin (Summaries.INSTRUCTIONS). */
   static final String SUMMARISER = "You maintain the memory of a long conversation";
-  static final int RESTARTS = 3;
+  /** Fresh nodes per conversation, each timing one recovery: the median is printed. */
+  static final int RECOVERIES = 3;
   static final int WARM_UP_TURNS = 100;
   static final String WITH = "fake/small";
   static final String WITHOUT = "fake/huge";
@@ -102,14 +103,14 @@ public final class CompactionBench {
 
       // A node of its own for every recovery: the first conversation a node reads after the
       // warm-ups pays for what is still cold (H2's pages, the shard), and each leg should pay alike.
-      for (int round = 0; round < RESTARTS; round++) {
+      for (int round = 0; round < RECOVERIES; round++) {
         for (Leg[] pair : pairs) {
           for (Leg leg : pair) {
             TalonRuntime fresh = ConversationBench.start(config, data);
             for (Leg warmUp : warmUps) {
               warmUp.transcript(fresh);
             }
-            leg.recover(fresh, round == RESTARTS - 1);
+            leg.recover(fresh, round == RECOVERIES - 1);
             fresh.close();
             closeH2(JournalDatabase.defaultH2Url(data));
           }
@@ -301,7 +302,7 @@ public final class CompactionBench {
 
   static void print(Leg with, Leg without) {
     System.out.printf("%n%,d turns (budget of %s: %,d prompt tokens; recovery: %d fresh nodes per conversation)%n", with.turns,
-        WITH, with.budgetTokens, RESTARTS);
+        WITH, with.budgetTokens, RECOVERIES);
     System.out.printf("%-62s %14s %14s %12s%n", "", "with", "without", "with/without");
     row("turns/s (one after the other, incl. background compactions)", with.turns / with.drivingSeconds, without.turns / without.drivingSeconds, "%,.1f");
     row("turn wall time p50, ms", pct(with.turnMs, 50), pct(without.turnMs, 50), "%,.2f");
