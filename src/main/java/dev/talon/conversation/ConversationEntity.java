@@ -3,6 +3,7 @@ package dev.talon.conversation;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonSubTypes;
 import com.fasterxml.jackson.annotation.JsonTypeInfo;
+import dev.talon.compaction.TokenEstimate;
 import dev.talon.config.Model;
 import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonSettings;
@@ -833,11 +834,17 @@ public final class ConversationEntity
 
   // ---- compactions outside a turn ------------------------------------------------------------
 
-  /** After a turn: when the view is over the budget of the model the next turn would call, compact now. */
+  /**
+   * After a turn: when the view with room for a next message as long as the longest the view
+   * holds would not fit the model the next turn calls, compact now, while the user reads, rather
+   * than ahead of that turn's answer.
+   */
   private void compactIfOverBudget(State state) {
     TurnPlan next = TurnPlan.next(catalog, state.lastTurn());
+    long nextMessage = state.turns().stream().mapToLong(turn -> TokenEstimate.of(Turn.inputView(turn.input())))
+        .max().orElse(0);
     if (next.agent().compaction().enabled() && !state.view(null, ModelRequest.of(null, List.of()), next.compacting())
-        .fits(next.candidates().get(0))) {
+        .fits(next.candidates().get(0), nextMessage)) {
       startJob(state, Compaction.THRESHOLD, null);
     }
   }

@@ -15,7 +15,7 @@ import java.util.List;
  * view; a compaction during the run replaces the summary and drops the turns it folded.
  *
  * <p>Its size is the provider's own count where there is one: the tokens the last answered turn
- * reported (its request and its answer), plus an estimate of what came after; otherwise an
+ * reported (its request and its answer), plus an estimate of what came after; never less than an
  * estimate of everything.
  */
 public final class ModelView {
@@ -75,17 +75,23 @@ public final class ModelView {
         turn.temperature(), turn.reasoningEffort());
   }
 
-  /** The tokens the request holds, as well as they are known. */
+  /**
+   * The tokens the request holds, as well as they are known: the provider's count of the view up
+   * to its last answered turn plus an estimate of the rest, or the estimate of everything when that
+   * is more. A provider's count can be the smaller (a tokenizer that packs prose tightly, a server
+   * that counts streamed pieces as tokens) and the budget must hold by both.
+   */
   public long tokens() {
+    long estimate = TokenEstimate.of(request());
     int covered = reported == null ? -1 : indexOf(reported.turnId());
     if (covered < 0) {
-      return TokenEstimate.of(request());
+      return estimate;
     }
-    long tokens = reported.tokens() + TokenEstimate.of(turn.input());
+    long counted = reported.tokens() + TokenEstimate.of(turn.input());
     for (int i = covered + 1; i < earlier.size(); i++) {
-      tokens += TokenEstimate.of(earlier.get(i).items());
+      counted += TokenEstimate.of(earlier.get(i).items());
     }
-    return tokens;
+    return Math.max(counted, estimate);
   }
 
   /** Whether a compaction can be asked of this view. */
@@ -100,7 +106,12 @@ public final class ModelView {
 
   /** Whether the request fits {@code model}'s budget; a view that cannot be compacted always does. */
   public boolean fits(Model model) {
-    return compacting == null || tokens() <= budget(model).promptTokens();
+    return fits(model, 0);
+  }
+
+  /** Whether the request, and {@code more} tokens after it, fit {@code model}'s budget. */
+  public boolean fits(Model model, long more) {
+    return compacting == null || tokens() + more <= budget(model).promptTokens();
   }
 
   String turnId() {
