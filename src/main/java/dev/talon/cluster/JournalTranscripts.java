@@ -58,7 +58,7 @@ public final class JournalTranscripts implements JournalReader {
     return journal.currentEventsByPersistenceId(persistenceId, 0L, Long.MAX_VALUE)
         .map(envelope -> (ConversationEntity.Event) envelope.event())
         .mapConcat(replay::apply)
-        .concat(Source.lazySource(() -> Source.from(replay.last().stream().toList())))
+        .concatLazy(Source.lazySource(() -> Source.from(replay.last().stream().toList())))
         .mapMaterializedValue(ignored -> NotUsed.getInstance());
   }
 }
