@@ -132,7 +132,8 @@ public final class ApiRoutes extends AllDirectives {
                             .orElse(DEFAULT_PAGE)))))),
                 delete(() -> answer(request -> delete(pathKey(key)))))),
             path(PathMatchers.segment("conversations").slash(PathMatchers.segment()).slash("compact"), key ->
-                post(() -> answer(request -> compact(pathKey(key), request)))))))))));
+                // a compaction calls a model, as a turn does: it takes a turn's place, and a drain waits for it
+                post(() -> answer(admission.limiting(request -> compact(pathKey(key), request))))))))))));
   }
 
   // ---- Responses ----------------------------------------------------------------------------

@@ -50,9 +50,15 @@ class CompactionApiTest {
         """.formatted(compaction));
   }
 
+  /** A Responses request of the conversation {@code key}. */
+  static HttpRequest turn(TalonApi api, String key, String json) {
+    return api.request("/v1/responses").header("Content-Type", "application/json")
+        .header(TurnRequest.SESSION_HEADER, key).POST(HttpRequest.BodyPublishers.ofString(json)).build();
+  }
+
   static HttpResponse<String> send(TalonApi api, String key, String input) throws Exception {
-    return api.post("/v1/responses", TalonApi.JSON.createObjectNode().put("input", input).toString(),
-        TurnRequest.SESSION_HEADER, key);
+    return api.http.send(turn(api, key, TalonApi.JSON.createObjectNode().put("input", input).toString()),
+        HttpResponse.BodyHandlers.ofString());
   }
 
   /** Turns answered {@code answer 1}, {@code answer 2}…; returns their response ids. */
@@ -178,10 +184,8 @@ class CompactionApiTest {
       // While a turn runs, the conversation is busy.
       api.fake.enqueue(Script.reply("slowly").firstTokenDelay(Duration.ofSeconds(1)));
       int before = api.fake.requests().size();
-      CompletableFuture<HttpResponse<String>> running = api.http.sendAsync(api.request("/v1/responses")
-          .header("Content-Type", "application/json").header(TurnRequest.SESSION_HEADER, "focus")
-          .POST(HttpRequest.BodyPublishers.ofString("{\"input\":\"Take your time.\"}")).build(),
-          HttpResponse.BodyHandlers.ofString());
+      CompletableFuture<HttpResponse<String>> running = api.http.sendAsync(
+          turn(api, "focus", "{\"input\":\"Take your time.\"}"), HttpResponse.BodyHandlers.ofString());
       api.fake.awaitRequests(before + 1, Duration.ofSeconds(10));
       assertError(compact(api, "focus", ""), 409, "invalid_request_error", "conversation_busy", null);
       ok(running.get());
@@ -209,10 +213,8 @@ class CompactionApiTest {
       Script overflow = Script.status(400, ErrorBodies.llamaCppContextOverflow(5000, 4096));
       api.fake.enqueue(overflow, Script.reply(SUMMARY), Script.reply("Recovered answer."));
       List<ResponsesSseTest.Event> events;
-      try (ResponsesSseTest.Sse sse = new ResponsesSseTest.Sse(api.http.send(api.request("/v1/responses")
-          .header("Content-Type", "application/json").header(TurnRequest.SESSION_HEADER, "overflow")
-          .POST(HttpRequest.BodyPublishers.ofString("{\"input\":\"And then?\",\"stream\":true}")).build(),
-          HttpResponse.BodyHandlers.ofLines()))) {
+      try (ResponsesSseTest.Sse sse = new ResponsesSseTest.Sse(api.http.send(
+          turn(api, "overflow", "{\"input\":\"And then?\",\"stream\":true}"), HttpResponse.BodyHandlers.ofLines()))) {
         events = sse.rest();
       }
       assertInOrder(ResponsesSseTest.types(events), CompactionJson.STARTED, CompactionJson.COMPLETED,
