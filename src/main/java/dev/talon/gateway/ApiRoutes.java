@@ -223,13 +223,15 @@ public final class ApiRoutes extends AllDirectives {
 
   /** A page of the transcript, read from the journal: the conversation's memory holds only what models see. */
   private CompletionStage<HttpResponse> transcript(String key, int after, int limit) {
-    return conversations.context(key).thenCombine(conversations.page(key, after, limit), (context, page) -> {
+    // The conversation answers first, and the journal is read after: a turn an earlier run left
+    // unfinished is journaled as interrupted before the conversation answers anything.
+    return conversations.context(key).thenCompose(context -> {
       // A conversation without turns is one that never was, or was erased: unknown either way.
       if (context.turnCount() == 0) {
         throw conversationNotFound(key);
       }
-      return json(200, TranscriptJson.of(key, page, context, turnId -> ids.of(key, turnId),
-          settings.exposeReasoning()));
+      return conversations.page(key, after, limit).thenApply(page -> json(200,
+          TranscriptJson.of(key, page, context, turnId -> ids.of(key, turnId), settings.exposeReasoning())));
     });
   }
 

@@ -211,17 +211,19 @@ class ImagesTest {
   }
 
   @Test
-  void anImageCountsInTheContextWhenAnOverflowIsTrimmed() throws Exception {
-    String[] session = {"x-talon-session-key", "images-trimmed-1"};
+  void anImageCountsInTheContextWhenAnOverflowIsCompacted() throws Exception {
+    String[] session = {"x-talon-session-key", "images-compacted-1"};
     sent("/v1/responses", "{\"model\":\"vision/v\",\"input\":\"" + "older words ".repeat(300) + "\"}", session);
     sent("/v1/responses", responsesUserImage("vision/v"), session);
-    api.fake.enqueue(Script.status(400, ErrorBodies.llamaCppContextOverflow(5000, 4096)), Script.reply("fits"));
+    api.fake.enqueue(Script.status(400, ErrorBodies.llamaCppContextOverflow(5000, 4096)),
+        Script.reply("SUMMARY: older words, then an image."), Script.reply("fits"));
     HttpResponse<String> response = api.post("/v1/responses", "{\"model\":\"vision/v\",\"input\":\"now\"}", session);
     assertEquals(200, response.statusCode(), response.body());
     List<Request> requests = api.fake.requests();
-    assertEquals(5, requests.get(requests.size() - 2).body().path("input").size(), "the whole conversation first");
-    // by text alone the older words would be the larger half; the image weighs more
-    assertEquals(1, requests.get(requests.size() - 1).body().path("input").size(),
-        "the image's turn is dropped with the older one: " + requests.get(requests.size() - 1).body());
+    assertEquals(5, requests.get(requests.size() - 3).body().path("input").size(), "the whole conversation first");
+    // by text alone the older words would be the larger half, and the image's turn would be kept;
+    // the image weighs more, so it is folded into the summary with the older one
+    assertEquals(2, requests.get(requests.size() - 1).body().path("input").size(),
+        "the summary and the new input: " + requests.get(requests.size() - 1).body());
   }
 }
