@@ -26,8 +26,6 @@ public final class JournalTranscripts implements JournalReader {
   /** Turns of one conversation, and whether more follow them. */
   public record Page(List<TurnReplay.Numbered> turns, boolean more) {}
 
-  private static final Object END = new Object();
-
   private final JdbcReadJournal journal;
   private final Materializer materializer;
 
@@ -57,13 +55,11 @@ public final class JournalTranscripts implements JournalReader {
 
   private Source<TurnReplay.Numbered, NotUsed> turns(String persistenceId) {
     TurnReplay replay = new TurnReplay();
-    // The last turn is told once the events are over, which the marker says (a lazily made tail
-    // source may be made before the events ran).
+    // concatLazy: the last turn exists only once the events are over.
     return journal.currentEventsByPersistenceId(persistenceId, 0L, Long.MAX_VALUE)
-        .map(envelope -> envelope.event())
-        .concat(Source.single(END))
-        .mapConcat(event -> event == END ? replay.last().stream().toList()
-            : replay.apply((ConversationEntity.Event) event))
+        .map(envelope -> (ConversationEntity.Event) envelope.event())
+        .mapConcat(replay::apply)
+        .concatLazy(Source.lazySource(() -> Source.from(replay.last().stream().toList())))
         .mapMaterializedValue(ignored -> NotUsed.getInstance());
   }
 }

@@ -54,7 +54,7 @@ public final class ApiError extends RuntimeException {
 
   static ApiError busy(String turnId) {
     return new ApiError(409, "invalid_request_error", "conversation_busy", null,
-        "The conversation is busy with another turn (" + turnId + "); wait for it to end or cancel it.");
+        "The conversation is busy with another turn or a compaction (" + turnId + "); wait for it to end, or cancel the turn.");
   }
 
   static ApiError tooLarge(long limit) {

@@ -8,6 +8,7 @@ import dev.talon.config.ModelCatalog;
 import dev.talon.conversation.ConversationEntity.Busy;
 import dev.talon.conversation.ConversationEntity.Cancelled;
 import dev.talon.conversation.ConversationEntity.PreviousNotLatest;
+import dev.talon.conversation.ConversationEntity.NothingToCompact;
 import dev.talon.conversation.ConversationEntity.Rejected;
 import dev.talon.conversation.ConversationEntity.StartReply;
 import dev.talon.conversation.ConversationEntity.Status;
@@ -68,6 +69,9 @@ public final class ApiRoutes extends AllDirectives {
   private static final int PREAMBLE_EVENTS = 256;
   private static final ByteString KEEP_ALIVE = ByteString.fromString(": keep-alive\n\n");
   private static final Logger log = LoggerFactory.getLogger(ApiRoutes.class);
+  /** Turns per page of {@code GET /v1/conversations/{key}}: by default, and at most. */
+  private static final int DEFAULT_PAGE = 100;
+  private static final int MAX_PAGE = 1000;
 
   private final ModelCatalog catalog;
   private final Conversations conversations;
@@ -111,7 +115,8 @@ public final class ApiRoutes extends AllDirectives {
             path(PathMatchers.segment("responses").slash(PathMatchers.segment()), id -> get(() ->
                 parameterOptional("stream", stream -> parameterOptional("starting_after", after ->
                     answer(request -> getResponse(id, stream.map(Boolean::parseBoolean).orElse(false),
-                        after.map(ApiRoutes::sequenceNumber).orElse(-1))))))),
+                        after.map(value -> integer("starting_after", value, Integer.MIN_VALUE, Integer.MAX_VALUE,
+                            "an integer sequence number")).orElse(-1))))))),
             path(PathMatchers.segment("responses").slash(PathMatchers.segment()).slash("cancel"), id ->
                 post(() -> answer(request -> cancelResponse(id)))),
             path(PathMatchers.segment("chat").slash("completions"), () ->
@@ -120,8 +125,16 @@ public final class ApiRoutes extends AllDirectives {
             path(PathMatchers.segment("models").slash(PathMatchers.remaining()), id -> get(() ->
                 answer(request -> model(id)))),
             path(PathMatchers.segment("conversations").slash(PathMatchers.segment()), key -> concat(
-                get(() -> answer(request -> transcript(pathKey(key)))),
-                delete(() -> answer(request -> delete(pathKey(key)))))))))))));
+                get(() -> parameterOptional("after", after -> parameterOptional("limit", limit ->
+                    answer(request -> transcript(pathKey(key),
+                        after.map(value -> integer("after", value, 0, Integer.MAX_VALUE, "a turn number, 0 or more"))
+                            .orElse(0),
+                        limit.map(value -> integer("limit", value, 1, MAX_PAGE, "from 1 to " + MAX_PAGE))
+                            .orElse(DEFAULT_PAGE)))))),
+                delete(() -> answer(request -> delete(pathKey(key)))))),
+            path(PathMatchers.segment("conversations").slash(PathMatchers.segment()).slash("compact"), key ->
+                // a compaction calls a model, as a turn does: it takes a turn's place, and a drain waits for it
+                post(() -> answer(admission.limiting(request -> compact(pathKey(key), request))))))))))));
   }
 
   // ---- Responses ----------------------------------------------------------------------------
@@ -209,15 +222,52 @@ public final class ApiRoutes extends AllDirectives {
 
   // ---- conversations and models -------------------------------------------------------------
 
-  private CompletionStage<HttpResponse> transcript(String key) {
-    return conversations.transcript(key).thenApply(transcript -> {
-      // A conversation that holds nothing is one that never was, or was erased: unknown either way.
-      if (transcript.turns().isEmpty()) {
-        throw ApiError.notFound("conversation_not_found", null, "No conversation '" + key + "' exists.");
+  /** A page of the transcript, read from the journal: the conversation's memory holds only what models see. */
+  private CompletionStage<HttpResponse> transcript(String key, int after, int limit) {
+    // The conversation answers first, and the journal is read after: a turn an earlier run left
+    // unfinished is journaled as interrupted before the conversation answers anything.
+    return conversations.context(key).thenCompose(context -> {
+      // A conversation without turns is one that never was, or was erased: unknown either way.
+      if (context.turnCount() == 0) {
+        throw conversationNotFound(key);
       }
-      return json(200, TranscriptJson.of(key, transcript, turn -> ids.of(key, turn.turnId()),
-          settings.exposeReasoning()));
+      return conversations.page(key, after, limit).thenApply(page -> json(200,
+          TranscriptJson.of(key, page, context, turnId -> ids.of(key, turnId), settings.exposeReasoning())));
     });
+  }
+
+  /** Compacts the conversation now, with the client's focus if it gave one; answers once it is done. */
+  private CompletionStage<HttpResponse> compact(String key, HttpRequest http) {
+    return bytes(http).thenCompose(body -> conversations.compact(key, focus(body))).thenCompose(reply -> {
+      if (reply instanceof Rejected) {
+        throw conversationNotFound(key); // it has no turns
+      }
+      if (reply instanceof NothingToCompact) {
+        throw new ApiError(409, "invalid_request_error", "nothing_to_compact", null, "Conversation '" + key
+            + "' has nothing older than its newest turn to compact.");
+      }
+      return events(accepted(reply, key).events().getSource()).runWith(Sink.seq(), materializer);
+    }).thenApply(events -> {
+      TurnEvent.Compacted compacted = (TurnEvent.Compacted) outcome(events);
+      ObjectNode out = Json.object().put("object", "conversation.compaction").put("session_key", key);
+      return json(200, out.setAll(CompactionJson.stored(compacted.compaction(), turnId -> ids.of(key, turnId))));
+    });
+  }
+
+  /** The {@code instructions} of an optional body {@code {"instructions": "..."}}, or null. */
+  private static String focus(ByteString body) {
+    if (body.isEmpty()) {
+      return null;
+    }
+    var instructions = Json.requestObject(body.toArray()).path("instructions");
+    if (!instructions.isMissingNode() && !instructions.isNull() && !instructions.isTextual()) {
+      throw ApiError.badRequest("instructions", "instructions must be a string: what the summary should focus on.");
+    }
+    return instructions.textValue();
+  }
+
+  private static ApiError conversationNotFound(String key) {
+    return ApiError.notFound("conversation_not_found", null, "No conversation '" + key + "' exists.");
   }
 
   private CompletionStage<HttpResponse> delete(String key) {
@@ -315,17 +365,22 @@ public final class ApiRoutes extends AllDirectives {
 
   /** The outcome of a turn that was not streamed; a failed turn is the request's error (502/503). */
   private static TurnEvent.Completed completed(List<TurnEvent> events) {
+    return (TurnEvent.Completed) outcome(events);
+  }
+
+  /** The last of a job's events, unless it failed: then the request's error. */
+  private static TurnEvent outcome(List<TurnEvent> events) {
     TurnEvent last = events.get(events.size() - 1);
     if (last instanceof TurnEvent.Failed failed) {
       throw ApiError.turnFailed(failed);
     }
-    return (TurnEvent.Completed) last;
+    return last;
   }
 
+  /** The turn, wherever it is kept: a compaction may have folded it out of the conversation's memory. */
   private CompletionStage<Turn> storedTurn(ResponseIds.Ref ref) {
-    return conversations.transcript(ref.sessionKey()).thenApply(transcript -> transcript.turns().stream()
-        .filter(turn -> turn.turnId().equals(ref.turnId())).findFirst()
-        .orElseThrow(() -> notFound(ids.of(ref.sessionKey(), ref.turnId()))));
+    return conversations.turn(ref.sessionKey(), ref.turnId()).thenApply(turn ->
+        turn.orElseThrow(() -> notFound(ids.of(ref.sessionKey(), ref.turnId()))));
   }
 
   private static String pathKey(String key) {
@@ -393,8 +448,13 @@ public final class ApiRoutes extends AllDirectives {
     return failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
   }
 
-  /** The body as a JSON object; Pekko enforces gateway.maxBodyMegabytes as it is read. */
+  /** The body as a JSON object. */
   private CompletionStage<ObjectNode> body(HttpRequest request) {
+    return bytes(request).thenApply(body -> Json.requestObject(body.toArray()));
+  }
+
+  /** The body as sent; Pekko enforces gateway.maxBodyMegabytes as it is read. */
+  private CompletionStage<ByteString> bytes(HttpRequest request) {
     return request.entity().getDataBytes().completionTimeout(settings.limits().bodyReadTimeout())
         .runFold(ByteString.emptyByteString(), ByteString::concat, materializer)
         .handle((body, failure) -> {
@@ -405,7 +465,7 @@ public final class ApiRoutes extends AllDirectives {
           if (cause != null) {
             throw ApiError.badRequest(null, "The request body could not be read: " + cause.getMessage());
           }
-          return Json.requestObject(body.toArray());
+          return body;
         });
   }
 
@@ -429,12 +489,17 @@ public final class ApiRoutes extends AllDirectives {
         .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, Json.bytes(body)));
   }
 
-  private static int sequenceNumber(String value) {
+  /** The query parameter {@code param} as an integer from {@code min} to {@code max}, else a 400 naming it. */
+  private static int integer(String param, String value, int min, int max, String expected) {
     try {
-      return Integer.parseInt(value);
+      int number = Integer.parseInt(value);
+      if (number >= min && number <= max) {
+        return number;
+      }
     } catch (NumberFormatException e) {
-      throw ApiError.badRequest("starting_after", "starting_after must be an integer sequence number.");
+      // answered below, as a number out of range is
     }
+    throw ApiError.badRequest(param, param + " must be " + expected + ".");
   }
 
   private RejectionHandler rejections() {

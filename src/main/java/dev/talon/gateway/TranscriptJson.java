@@ -4,7 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.node.TextNode;
-import dev.talon.conversation.ConversationEntity.Transcript;
+import dev.talon.cluster.JournalTranscripts;
+import dev.talon.conversation.ConversationEntity.Context;
 import dev.talon.conversation.ConversationEntity.Turn;
 import dev.talon.conversation.InputItem;
 import dev.talon.conversation.OutputItem;
@@ -23,14 +24,30 @@ final class TranscriptJson {
   private TranscriptJson() {}
 
   /**
-   * @param responseId the response id of a turn
+   * A page of the conversation's turns, with where the next page starts and what models see of it.
+   *
+   * @param responseId the response id of a turn, by its turn id
    * @param exposeReasoning whether turns journaled before their presentation was kept show reasoning
    */
-  static ObjectNode of(String sessionKey, Transcript transcript, Function<Turn, String> responseId,
-      boolean exposeReasoning) {
-    ObjectNode out = Json.object().put("object", "conversation").put("session_key", sessionKey);
+  static ObjectNode of(String sessionKey, JournalTranscripts.Page page, Context context,
+      Function<String, String> responseId, boolean exposeReasoning) {
+    ObjectNode out = Json.object().put("object", "conversation").put("session_key", sessionKey)
+        .put("turn_count", context.turnCount());
     ArrayNode turns = out.putArray("turns");
-    transcript.turns().forEach(turn -> turns.add(turn(turn, responseId.apply(turn), exposeReasoning)));
+    page.turns().forEach(numbered -> turns.add(Json.object().put("number", numbered.number())
+        .setAll(turn(numbered.turn(), responseId.apply(numbered.turn().turnId()), exposeReasoning))));
+    out.put("has_more", page.more())
+        .put("next_after", page.turns().isEmpty() ? null : page.turns().get(page.turns().size() - 1).number());
+    out.set("context", context(context, responseId));
+    return out;
+  }
+
+  /** What models see of the conversation: its size against the budget, and its latest summary. */
+  private static ObjectNode context(Context context, Function<String, String> responseId) {
+    ObjectNode out = Json.object().put("tokens", context.tokens()).put("budget_tokens", context.budgetTokens())
+        .put("model", context.model()).put("compactions", context.compactions())
+        .put("kept_turns", context.keptTurns()).put("compacting", context.compacting());
+    out.set("latest_compaction", context.latest() == null ? null : CompactionJson.stored(context.latest(), responseId));
     return out;
   }
 
