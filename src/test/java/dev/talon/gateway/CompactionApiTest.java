@@ -161,6 +161,9 @@ class CompactionApiTest {
       String long2 = "The database migration runs before the blue-green switch. ".repeat(20);
       turns(api, "focus", long1, long2, "And the rollback?");
       assertBadRequest(compact(api, "focus", "{\"instructions\":42}"), "instructions");
+      turns(api, "lonely", "Just one turn.");
+      assertError(compact(api, "lonely", ""), 409, "invalid_request_error", "nothing_to_compact", null);
+      assertError(compact(api, "nobody", ""), 404, "invalid_request_error", "conversation_not_found", null);
 
       api.fake.enqueue(Script.reply(SUMMARY));
       JsonNode compaction = ok(compact(api, "focus", "{\"instructions\":\"the deployment plan\"}"));
