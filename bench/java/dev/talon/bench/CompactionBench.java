@@ -261,10 +261,10 @@ public final class CompactionBench {
         Context context = context(runtime);
         heldTurns = transcript.turns().size();
         // The state as a snapshot now would hold it; the resent-history fingerprint (a count and
-        // a hash) is recomputed from the turns, and the provider's last count left out: both a
-        // few dozen bytes.
+        // a hash) and the turns' sizes are recomputed from the turns, and the provider's last
+        // count left out: a few dozen bytes.
         measureState(runtime, new State(transcript.turns(), transcript.turnCount(), context.latest(),
-            context.compactions(), null, null));
+            context.compactions(), null, null, null));
       }
     }
 

@@ -136,7 +136,7 @@ public final class CompactionStage {
   private static long keepTokens(ModelView view, Budget budget, CompactionSettings settings, int halvings) {
     long earlier = 0;
     for (ModelView.Earlier turn : view.earlier()) {
-      earlier += dev.talon.compaction.TokenEstimate.of(turn.items());
+      earlier += turn.tokens();
     }
     long over = Math.max(0, view.tokens() - budget.promptTokens());
     long keep = Math.min(budget.keepTokens(settings), earlier - over - (over > 0 ? budget.summaryTokens(settings) : 0));

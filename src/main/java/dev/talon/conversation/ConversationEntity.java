@@ -330,6 +330,13 @@ public final class ConversationEntity
 
   public record Failure(String reason, String kind, List<Attempt> attempts) implements JsonSerializable {}
 
+  /** A turn's estimated tokens: its input, and its output if it completed. */
+  public record TurnSize(long input, long output) implements JsonSerializable {
+    static TurnSize of(Turn turn) {
+      return new TurnSize(TokenEstimate.of(Turn.inputView(turn.input())), TokenEstimate.of(Turn.outputView(turn.result())));
+    }
+  }
+
   /**
    * What the entity holds: the model view and what the next turn needs, not the whole history.
    *
@@ -338,10 +345,12 @@ public final class ConversationEntity
    * @param latest the latest compaction, or null
    * @param history the fingerprint of everything the model was shown (see {@link ResentHistory})
    * @param reported the provider's count of the view up to a turn, or null
+   * @param sizes each turn's estimated tokens, counted once: a turn's request is then sized
+   *     without reading the whole conversation again
    */
   public record State(List<Turn> turns, int turnCount, Compaction latest, int compactions, ResentHistory history,
-      ModelView.Reported reported) implements JsonSerializable {
-    public static final State EMPTY = new State(List.of(), 0, null, 0, ResentHistory.EMPTY, null);
+      ModelView.Reported reported, List<TurnSize> sizes) implements JsonSerializable {
+    public static final State EMPTY = new State(List.of(), 0, null, 0, ResentHistory.EMPTY, null, List.of());
 
     public State {
       turns = List.copyOf(turns);
@@ -350,6 +359,8 @@ public final class ConversationEntity
       if (history == null) {
         history = ResentHistory.EMPTY.with(turns.stream().flatMap(turn -> turn.modelView().stream()).toList());
       }
+      sizes = sizes == null || sizes.size() != turns.size() ? turns.stream().map(TurnSize::of).toList()
+          : List.copyOf(sizes);
     }
 
     /** The turn in progress (always the last one), or null. */
@@ -373,12 +384,18 @@ public final class ConversationEntity
     /** The turns the model sees again, all but the running one, with their items. */
     List<ModelView.Earlier> earlier() {
       List<ModelView.Earlier> earlier = new ArrayList<>(turns.size());
-      for (Turn turn : turns) {
+      for (int i = 0; i < turns.size(); i++) {
+        Turn turn = turns.get(i);
         if (turn.status() != Status.RUNNING) {
-          earlier.add(new ModelView.Earlier(turn.turnId(), turn.modelView()));
+          earlier.add(new ModelView.Earlier(turn.turnId(), turn.modelView(), sizes.get(i).input() + sizes.get(i).output()));
         }
       }
       return earlier;
+    }
+
+    /** The longest input the view holds: what the next message may well be. */
+    long longestInput() {
+      return sizes.stream().mapToLong(TurnSize::input).max().orElse(0);
     }
 
     /** The view a request is built from: the summary, the turns after it, and {@code turn}'s input. */
@@ -389,7 +406,10 @@ public final class ConversationEntity
     State start(TurnStarted e) {
       List<Turn> next = new ArrayList<>(turns);
       next.add(Turn.started(e));
-      return new State(next, turnCount + 1, latest, compactions, history.with(Turn.inputView(e.input())), reported);
+      List<TurnSize> nextSizes = new ArrayList<>(sizes);
+      nextSizes.add(new TurnSize(TokenEstimate.of(Turn.inputView(e.input())), 0));
+      return new State(next, turnCount + 1, latest, compactions, history.with(Turn.inputView(e.input())), reported,
+          nextSizes);
     }
 
     State complete(TurnCompleted e) {
@@ -412,14 +432,19 @@ public final class ConversationEntity
       while (kept < turns.size() && !turns.get(kept).turnId().equals(e.compaction().firstKeptTurnId())) {
         kept++;
       }
-      List<Turn> after = kept < turns.size() ? turns.subList(kept, turns.size()) : turns;
-      return new State(after, turnCount, e.compaction(), compactions + 1, history, null);
+      int from = kept < turns.size() ? kept : 0;
+      return new State(turns.subList(from, turns.size()), turnCount, e.compaction(), compactions + 1, history, null,
+          sizes.subList(from, sizes.size()));
     }
 
     private State endRunningTurn(Event outcome, ResentHistory newHistory, ModelView.Reported newReported) {
       List<Turn> next = new ArrayList<>(turns);
-      next.set(next.size() - 1, runningTurn().ended(outcome));
-      return new State(next, turnCount, latest, compactions, newHistory, newReported);
+      Turn ended = runningTurn().ended(outcome);
+      next.set(next.size() - 1, ended);
+      List<TurnSize> nextSizes = new ArrayList<>(sizes);
+      nextSizes.set(nextSizes.size() - 1, new TurnSize(sizes.get(sizes.size() - 1).input(),
+          TokenEstimate.of(Turn.outputView(ended.result()))));
+      return new State(next, turnCount, latest, compactions, newHistory, newReported, nextSizes);
     }
   }
 
@@ -841,10 +866,8 @@ public final class ConversationEntity
    */
   private void compactIfOverBudget(State state) {
     TurnPlan next = TurnPlan.next(catalog, state.lastTurn());
-    long nextMessage = state.turns().stream().mapToLong(turn -> TokenEstimate.of(Turn.inputView(turn.input())))
-        .max().orElse(0);
     if (next.agent().compaction().enabled() && !state.view(null, ModelRequest.of(null, List.of()), next.compacting())
-        .fits(next.candidates().get(0), nextMessage)) {
+        .fits(next.candidates().get(0), state.longestInput())) {
       startJob(state, Compaction.THRESHOLD, null);
     }
   }

@@ -20,8 +20,15 @@ import java.util.List;
  */
 public final class ModelView {
 
-  /** A turn the model sees again: its id and its items (input, and output if it completed). */
-  public record Earlier(String turnId, List<ModelRequest.Item> items) {}
+  /**
+   * A turn the model sees again: its id, its items (input, and output if it completed) and their
+   * estimated tokens, counted once when the turn was journaled.
+   */
+  public record Earlier(String turnId, List<ModelRequest.Item> items, long tokens) {
+    public Earlier(String turnId, List<ModelRequest.Item> items) {
+      this(turnId, items, TokenEstimate.of(items));
+    }
+  }
 
   /** What a view may compact with: the agent's settings and the models that write its summaries. */
   public record Compacting(CompactionSettings settings, List<Model> summarisers) {}
@@ -82,14 +89,15 @@ public final class ModelView {
    * that counts streamed pieces as tokens) and the budget must hold by both.
    */
   public long tokens() {
-    long estimate = TokenEstimate.of(request());
+    // Each earlier turn's estimate was made once; a turn's request costs only its own new input.
+    long estimate = TokenEstimate.of(turn) + (summary == null ? 0 : TokenEstimate.of(Summaries.inView(summary)));
     int covered = reported == null ? -1 : indexOf(reported.turnId());
-    if (covered < 0) {
-      return estimate;
-    }
-    long counted = reported.tokens() + TokenEstimate.of(turn.input());
-    for (int i = covered + 1; i < earlier.size(); i++) {
-      counted += TokenEstimate.of(earlier.get(i).items());
+    long counted = covered < 0 ? 0 : reported.tokens() + TokenEstimate.of(turn.input());
+    for (int i = 0; i < earlier.size(); i++) {
+      estimate += earlier.get(i).tokens();
+      if (i > covered && covered >= 0) {
+        counted += earlier.get(i).tokens();
+      }
     }
     return Math.max(counted, estimate);
   }
