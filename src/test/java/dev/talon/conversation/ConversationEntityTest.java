@@ -18,6 +18,7 @@ import dev.talon.conversation.ConversationEntity.CancelTurn;
 import dev.talon.conversation.ConversationEntity.Cancelled;
 import dev.talon.conversation.ConversationEntity.Command;
 import dev.talon.conversation.ConversationEntity.Compact;
+import dev.talon.conversation.ConversationEntity.Context;
 import dev.talon.conversation.ConversationEntity.Delete;
 import dev.talon.conversation.ConversationEntity.Event;
 import dev.talon.conversation.ConversationEntity.GetContext;
@@ -100,11 +101,15 @@ class ConversationEntityTest {
   }
 
   /** The fixture's agents on models with a 4,096-token window: a prompt budget of 2,048. */
-  static final ModelCatalog SMALL_WINDOWS = ConfigLoader.parse("""
-      { agents: { defaults: { model: { primary: "local/alpha" } } },
-        models: { mode: "replace", providers: { local: { baseUrl: "http://127.0.0.1:1/v1", apiKey: "none",
-          api: "openai-completions", models: [{ id: "alpha", contextWindow: 4096, maxTokens: 512 }] } } } }
-      """, "small.json5", Map.<String, String>of()::get).catalog();
+  static final ModelCatalog SMALL_WINDOWS = smallWindows("");
+
+  static ModelCatalog smallWindows(String compaction) {
+    return ConfigLoader.parse("""
+        { agents: { defaults: { model: { primary: "local/alpha" }, compaction: { %s } } },
+          models: { mode: "replace", providers: { local: { baseUrl: "http://127.0.0.1:1/v1", apiKey: "none",
+            api: "openai-completions", models: [{ id: "alpha", contextWindow: 4096, maxTokens: 512 }] } } } }
+        """.formatted(compaction), "small.json5", Map.<String, String>of()::get).catalog();
+  }
 
   /** The in-memory journal's own erasure; {@link #eraseFailure} makes it fail instead. */
   CompletableFuture<Done> erase(String persistenceId) {
@@ -606,6 +611,19 @@ class ConversationEntityTest {
     State state = awaitState(s -> s.latest() != null);
     assertEquals(Compaction.THRESHOLD, state.latest().trigger());
     assertEquals(List.of(second.turnId()), state.turns().stream().map(Turn::turnId).toList());
+  }
+
+  @Test
+  void turnedOffThereIsNoCompactionAfterATurn() throws Exception {
+    kit = entity(SETTINGS, smallWindows("enabled: false"));
+    runner.answer("a".repeat(2000));
+    turn("first");
+    runner.answer("b".repeat(8000));
+    runner.hold("## Goal"); // a compaction after the turn would be held here, and show as running
+    turn("second");
+    Context context = kit.runCommand(GetContext::new).reply();
+    assertTrue(context.tokens() > context.budgetTokens(), context::toString);
+    assertFalse(context.compacting(), "only a turn that would not fit compacts now, in the turn");
   }
 
   @Test
