@@ -5,23 +5,28 @@ import static dev.talon.bench.ConversationBench.pct;
 import static dev.talon.bench.ConversationBench.say;
 import static dev.talon.bench.ConversationBench.usedHeapAfterGc;
 
-import com.typesafe.config.ConfigFactory;
 import dev.talon.cluster.JournalDatabase;
 import dev.talon.cluster.TalonRuntime;
+import dev.talon.compaction.TokenEstimate;
 import dev.talon.config.ConfigLoader;
+import dev.talon.config.Model;
 import dev.talon.config.TalonConfig;
 import dev.talon.conversation.ConversationEntity.Context;
 import dev.talon.conversation.ConversationEntity.State;
 import dev.talon.conversation.ConversationEntity.StartReply;
 import dev.talon.conversation.ConversationEntity.Transcript;
 import dev.talon.conversation.ConversationEntity.TurnAccepted;
+import dev.talon.conversation.Cooldowns;
+import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.TurnEvent;
-import dev.talon.testing.FakeUpstream;
-import dev.talon.testing.Request;
-import dev.talon.testing.Script;
+import dev.talon.conversation.TurnMetrics;
+import dev.talon.upstream.ModelClient;
+import dev.talon.upstream.ModelEvent;
+import dev.talon.upstream.ModelRequest;
 import java.lang.ref.Reference;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -29,23 +34,32 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.pekko.NotUsed;
 import org.apache.pekko.serialization.Serialization;
 import org.apache.pekko.serialization.SerializationExtension;
 import org.apache.pekko.serialization.Serializer;
 import org.apache.pekko.serialization.Serializers;
+import org.apache.pekko.stream.javadsl.Source;
 
 /**
  * What compaction buys a long conversation and what it costs: the same turns (user 50–400
  * chars, answers 100–1,500) on a model with a small window, which compacts, and on one whose
- * window is so large that nothing is ever compacted, both in one run on one node (H2 journal)
- * against the fake upstream. Per conversation length it prints time spent compacting per turn,
+ * window is so large that nothing is ever compacted, both in one run on one node (H2 journal).
+ * Per conversation length it prints turns/s, turn wall time, time spent compacting per turn,
  * summariser calls, recovery time of the entity on a fresh node, and the size of its recovered
  * state (snapshot bytes and heap), with the ratios with / without.
- * Usage: bench/run CompactionBench [turns...] (default 1000 10000). The conversation without
- * compaction resends its whole history every turn, so its cost grows with the square of its
- * length: 10,000 turns upload about 50 GB to the fake.
+ *
+ * <p>The upstream is an in-process {@link ModelClient} ({@link InstantModel}) behind the node's
+ * own {@link FailoverRunner}: it answers at once with the text the bench chose for the turn (a
+ * summariser request gets a summary of 1,500-3,500 chars, which Talon cuts to its cap), its
+ * usage and a stop, with no HTTP, no serialization and no wait. So the numbers are Talon's own
+ * costs: the entity, the journal and the compaction logic. An HTTP fake would mostly measure
+ * the wire: the conversation without compaction resends its whole history every turn, so at
+ * 10,000 turns it would upload about 50 GB over loopback, in requests past Pekko's 8 MB limit.
+ *
+ * <p>Usage: bench/run CompactionBench [turns...] (default 1000 10000).
  */
 public final class CompactionBench {
   /** How every summariser request's instructions begin (Summaries.INSTRUCTIONS). */
@@ -69,44 +83,48 @@ public final class CompactionBench {
       lengths = List.of(1000, 10_000);
     }
     Path data = Files.createTempDirectory("talon-bench-compaction");
-    // Its own system, because a request without compaction outgrows Pekko's 8 MB default
-    // entity limit at about 8,000 turns.
-    ActorSystem<Void> fakeSystem = ActorSystem.create(Behaviors.empty(), "fake-upstream", ConfigFactory
-        .parseString("pekko.http.server.parsing.max-content-length = infinite").withFallback(ConfigFactory.load()));
-    try (FakeUpstream fake = FakeUpstream.start(fakeSystem)) {
-      // openai-responses: a summariser request is told apart by its instructions field.
-      TalonConfig config = ConfigLoader.parse("{ models: { mode: 'replace', providers: { fake: { baseUrl: '"
-          + fake.baseUrl() + "', api: 'openai-responses', models: [{ id: 'small', contextWindow: 8192, maxTokens: 1024 },"
-          + " { id: 'huge', contextWindow: 100000000 }] } } } }", "bench", Map.<String, String>of()::get);
+    try {
+      // The base URL is never dialled: every call goes to the in-process client.
+      TalonConfig config = ConfigLoader.parse("{ models: { mode: 'replace', providers: { fake: { baseUrl:"
+          + " 'http://127.0.0.1:9/v1', api: 'openai-responses', models: [{ id: 'small', contextWindow: 8192,"
+          + " maxTokens: 1024 }, { id: 'huge', contextWindow: 100000000 }] } } } }", "bench",
+          Map.<String, String>of()::get);
+      InstantModel model = new InstantModel();
+      FailoverRunner runner = new FailoverRunner(model, new Cooldowns(config.talon().failover().cooldowns(),
+          Clock.systemUTC()), config.talon().failover(), new TurnMetrics());
       System.out.printf("compaction bench: the same turns (user 50-400 chars, answers 100-1,500) with compaction"
           + " (%s: contextWindow 8192, maxTokens 1024, compaction defaults) and without (%s: contextWindow"
-          + " 100,000,000, never compacts); one node, H2 journal, snapshot every %d events%n", WITH, WITHOUT,
-          config.talon().conversations().snapshotEvery());
+          + " 100,000,000, never compacts); one node, H2 journal, snapshot every %d events.%n"
+          + "upstream: an in-process model client that answers at once (summaries 1,500-3,500 chars, cut by"
+          + " Talon to its cap), no HTTP: the numbers are Talon's own costs (entity, journal, compaction);"
+          + " over HTTP the leg without compaction would resend tens of GB of history at 10,000 turns%n",
+          WITH, WITHOUT, config.talon().conversations().snapshotEvery());
 
-      TalonRuntime runtime = ConversationBench.start(config, data);
+      TalonRuntime runtime = ConversationBench.start(config, data, system -> runner);
       // The JIT and the journal warm up on both paths; their conversations warm the fresh nodes' deserializers.
       List<Leg> warmUps = List.of(new Leg("warm-up with", WITH, WARM_UP_TURNS),
           new Leg("warm-up without", WITHOUT, WARM_UP_TURNS));
       for (Leg leg : warmUps) {
-        leg.drive(runtime, fake);
+        leg.drive(runtime, model);
       }
-      List<Leg[]> pairs = new ArrayList<>();
+      // Each length is printed as soon as it is measured, so a run stopped in a long leg keeps the shorter ones.
       for (int turns : lengths) {
+        if (runtime == null) {
+          runtime = ConversationBench.start(config, data, system -> runner);
+        }
         Leg with = new Leg("with", WITH, turns);
         Leg without = new Leg("without", WITHOUT, turns);
-        with.drive(runtime, fake);
-        without.drive(runtime, fake);
-        pairs.add(new Leg[] {with, without});
-      }
-      runtime.close();
-      closeH2(JournalDatabase.defaultH2Url(data));
+        with.drive(runtime, model);
+        without.drive(runtime, model);
+        runtime.close();
+        runtime = null;
+        closeH2(JournalDatabase.defaultH2Url(data));
 
-      // A node of its own for every recovery: the first conversation a node reads after the
-      // warm-ups pays for what is still cold (H2's pages, the shard), and each leg should pay alike.
-      for (int round = 0; round < RECOVERIES; round++) {
-        for (Leg[] pair : pairs) {
-          for (Leg leg : pair) {
-            TalonRuntime fresh = ConversationBench.start(config, data);
+        // A node of its own for every recovery: the first conversation a node reads after the
+        // warm-ups pays for what is still cold (H2's pages, the shard), and each leg should pay alike.
+        for (int round = 0; round < RECOVERIES; round++) {
+          for (Leg leg : List.of(with, without)) {
+            TalonRuntime fresh = ConversationBench.start(config, data, system -> runner);
             for (Leg warmUp : warmUps) {
               warmUp.transcript(fresh);
             }
@@ -115,14 +133,43 @@ public final class CompactionBench {
             closeH2(JournalDatabase.defaultH2Url(data));
           }
         }
-      }
-      for (Leg[] pair : pairs) {
-        print(pair[0], pair[1]);
+        print(with, without);
+        System.out.flush();
       }
     } finally {
       GatewayBench.deleteQuietly(data);
-      fakeSystem.terminate();
-      fakeSystem.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    }
+  }
+
+  /**
+   * The upstream of this bench: a model that answers every call at once, in process. A turn's
+   * call gets {@link #answer}, a summariser's a summary of 1,500-3,500 chars (the same ones in
+   * every run); then usage as Talon estimates it, and a stop. Counts both kinds of call.
+   */
+  static final class InstantModel implements ModelClient {
+    final AtomicInteger turnCalls = new AtomicInteger();
+    final AtomicInteger summariserCalls = new AtomicInteger();
+    final AtomicLong promptTokens = new AtomicLong();
+    /** What the next turn's call answers; set by the bench before each turn. */
+    volatile String answer = "";
+
+    @Override
+    public Source<ModelEvent, NotUsed> stream(Model model, ModelRequest request) {
+      // Lazy, as a cold source must be: each materialization is one call.
+      return Source.lazySource(() -> {
+        String text;
+        if (request.instructions() != null && request.instructions().startsWith(SUMMARISER)) {
+          text = text(new Random(summariserCalls.incrementAndGet()), 1500, 3500);
+        } else {
+          turnCalls.incrementAndGet();
+          text = answer;
+        }
+        long input = TokenEstimate.of(request);
+        promptTokens.addAndGet(input);
+        return Source.<ModelEvent>from(List.of(new ModelEvent.TextDelta(text),
+            new ModelEvent.Usage(input, TokenEstimate.ofText(text), 0, 0),
+            new ModelEvent.Completed(ModelEvent.FinishReason.STOP)));
+      }).mapMaterializedValue(ignored -> NotUsed.getInstance());
     }
   }
 
@@ -141,6 +188,8 @@ public final class CompactionBench {
     long afterTurnNanos;
     int compactions;
     int summariserCalls;
+    int turnCalls;
+    long promptTokens;
     int budgetTokens;
     final List<Double> recoveryMs = new ArrayList<>();
     int heldTurns;
@@ -160,14 +209,17 @@ public final class CompactionBench {
      * starts once the compaction that the previous one started in the background has ended, as
      * it would with a user who reads the answer first.
      */
-    void drive(TalonRuntime runtime, FakeUpstream fake) throws Exception {
+    void drive(TalonRuntime runtime, InstantModel upstream) throws Exception {
       System.err.printf("driving %s, %d turns on %s%n", name, turns, model);
       Random random = new Random(42);
+      // One leg at a time: what the counters gained while it ran is its own.
+      int summariserBefore = upstream.summariserCalls.get();
+      int turnCallsBefore = upstream.turnCalls.get();
+      long promptBefore = upstream.promptTokens.get();
       long start = System.nanoTime();
       int known = 0; // the compactions the state held after the previous turn
       for (int i = 0; i < turns; i++) {
-        // The summarisers answer with this text as well: summaries as long as an answer.
-        fake.setDefault(Script.reply(text(random, 100, 1500)));
+        upstream.answer = text(random, 100, 1500);
         long turnStart = System.nanoTime();
         TurnTiming timing = turn(runtime, text(random, 50, 400));
         double ms = (System.nanoTime() - turnStart) / 1e6;
@@ -189,13 +241,18 @@ public final class CompactionBench {
           afterTurnNanos += Math.max(0, Duration.between(timing.completedAt, context.latest().at()).toNanos());
         }
         known = context.compactions();
-        summariserCalls += (int) fake.takeRequests().stream().filter(CompactionBench::summariser).count();
+        if (turns >= 1000 && (i + 1) % (turns / 10) == 0) {
+          System.err.printf("  %,d turns, %.1f s%n", i + 1, (System.nanoTime() - start) / 1e9);
+        }
         if (i == turns - 1) {
           compactions = context.compactions();
           budgetTokens = context.budgetTokens();
         }
       }
       drivingSeconds = (System.nanoTime() - start) / 1e9;
+      summariserCalls = upstream.summariserCalls.get() - summariserBefore;
+      turnCalls = upstream.turnCalls.get() - turnCallsBefore;
+      promptTokens = upstream.promptTokens.get() - promptBefore;
       System.err.printf("  %d turns in %.1f s%n", turns, drivingSeconds);
     }
 
@@ -272,7 +329,7 @@ public final class CompactionBench {
      * Snapshot bytes as the snapshot store writes them (Pekko's jackson-json, gzipped above
      * 32 KiB); heap as MemoryMXBean's used heap after GC around copies deserialized from those
      * bytes, the way recovery from a snapshot builds the state, so nothing else on the node
-     * (H2's page cache, the fake) counts.
+     * (H2's page cache) counts.
      */
     void measureState(TalonRuntime runtime, State state) throws Exception {
       Serialization serialization = SerializationExtension.get(runtime.system().classicSystem());
@@ -296,10 +353,6 @@ public final class CompactionBench {
     }
   }
 
-  static boolean summariser(Request request) {
-    return request.body().path("instructions").asText("").startsWith(SUMMARISER);
-  }
-
   static void print(Leg with, Leg without) {
     System.out.printf("%n%,d turns (budget of %s: %,d prompt tokens; recovery: %d fresh nodes per conversation)%n", with.turns,
         WITH, with.budgetTokens, RECOVERIES);
@@ -318,7 +371,11 @@ public final class CompactionBench {
       System.out.printf("  wall time p50 of the %d turns that compacted: %,.2f ms%n", with.compactingTurnMs.size(),
           pct(with.compactingTurnMs, 50));
     }
-    row("summariser calls (requests to the fake)", with.summariserCalls, without.summariserCalls, "%,.0f");
+    row("summariser calls (counted by the in-process client)", with.summariserCalls, without.summariserCalls, "%,.0f");
+    row("turn calls (counted by the in-process client)", with.turnCalls, without.turnCalls, "%,.0f");
+    row("prompt tokens sent per call (TokenEstimate), mean", (double) with.promptTokens
+        / Math.max(1, with.turnCalls + with.summariserCalls), (double) without.promptTokens
+        / Math.max(1, without.turnCalls + without.summariserCalls), "%,.0f");
     row("turns held by the entity", with.heldTurns, without.heldTurns, "%,.0f");
     row("recovery, fresh node to first transcript, median, ms", pct(with.recoveryMs, 50),
         pct(without.recoveryMs, 50), "%,.1f");

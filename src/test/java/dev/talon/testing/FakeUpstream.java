@@ -220,18 +220,6 @@ public final class FakeUpstream implements AutoCloseable {
     }
   }
 
-  /**
-   * Every request received so far, which the fake then forgets (later waits count from here):
-   * a benchmark of thousands of turns need not hold every body it sent.
-   */
-  public List<Request> takeRequests() {
-    synchronized (requests) {
-      List<Request> taken = List.copyOf(requests);
-      requests.clear();
-      return taken;
-    }
-  }
-
   /** Waits until at least {@code count} requests arrived; returns all of them. */
   public List<Request> awaitRequests(int count, Duration timeout) {
     return awaitList(requests, list -> list.size() >= count, timeout, count + " requests");
