@@ -69,6 +69,9 @@ public final class TokenEstimate {
   }
 
   private static boolean isCjk(int codePoint) {
+    if (codePoint < 0x1100) { // no counted script starts below Hangul Jamo: skip the script lookup
+      return false;
+    }
     Character.UnicodeScript script = Character.UnicodeScript.of(codePoint);
     return script == Character.UnicodeScript.HAN || script == Character.UnicodeScript.HIRAGANA
         || script == Character.UnicodeScript.KATAKANA || script == Character.UnicodeScript.HANGUL;
