@@ -866,7 +866,7 @@ public final class ConversationEntity
    */
   private void compactIfOverBudget(State state) {
     TurnPlan next = TurnPlan.next(catalog, state.lastTurn());
-    if (next.agent().compaction().enabled() && !state.view(null, ModelRequest.of(null, List.of()), next.compacting())
+    if (next.agent().compaction().enabled() && !viewAhead(state, next)
         .fits(next.candidates().get(0), state.longestInput())) {
       startJob(state, Compaction.THRESHOLD, null);
     }
@@ -875,7 +875,7 @@ public final class ConversationEntity
   /** Starts a compaction outside a turn, of a conversation that has turns. */
   private Job startJob(State state, String trigger, String focus) {
     TurnPlan next = TurnPlan.next(catalog, state.lastTurn());
-    ModelView view = state.view(null, ModelRequest.of(null, List.of()), next.compacting());
+    ModelView view = viewAhead(state, next);
     String id = "compaction-" + UUID.randomUUID();
     TurnLog jobLog = TurnLog.held(id);
     jobLog.release();
@@ -932,9 +932,14 @@ public final class ConversationEntity
     }
     TurnPlan next = TurnPlan.next(catalog, last);
     Model model = next.candidates().get(0);
-    ModelView view = state.view(null, ModelRequest.of(null, List.of()), next.compacting());
+    ModelView view = viewAhead(state, next);
     return new Context(view.tokens(), model.ref(), view.budget(model).promptTokens(), state.compactions(),
         state.latest(), state.turnCount(), state.turns().size(), job != null);
+  }
+
+  /** The view as the next turn would find it, before its own input. */
+  private static ModelView viewAhead(State state, TurnPlan next) {
+    return state.view(null, ModelRequest.of(null, List.of()), next.compacting());
   }
 
   private static TurnFailed failed(String turnId, TurnEvent.Failed failure) {
