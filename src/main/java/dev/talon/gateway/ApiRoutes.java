@@ -147,7 +147,7 @@ public final class ApiRoutes extends AllDirectives {
       return start(turn).thenCompose(accepted -> {
         String id = ids.of(request.sessionKey(), accepted.turnId());
         ResponsesStream stream = new ResponsesStream(Presentations.shape(id, conversation, request.presentation()));
-        Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
+        Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         return request.stream()
             ? decided(events).thenApply(live -> sse(conversation, responsesFrames(live, stream, -1)))
             : events.runWith(Sink.seq(), materializer).thenApply(all -> {
@@ -170,7 +170,7 @@ public final class ApiRoutes extends AllDirectives {
       // runs); one read back from the journal is told from the stored outcome.
       return conversations.subscribe(ref.sessionKey(), ref.turnId(), 0).thenCompose(reply -> {
         Source<TurnEvent, NotUsed> events = reply instanceof Subscribed subscribed
-            ? events(subscribed.events().getSource())
+            ? events(subscribed.events().source())
             : Source.from(Transcripts.events(turn));
         return stream
             ? CompletableFuture.completedFuture(sse(ref.sessionKey(), responsesFrames(events, encoder, startingAfter)))
@@ -209,7 +209,7 @@ public final class ApiRoutes extends AllDirectives {
         String id = "chatcmpl-" + ids.of(request.sessionKey(), accepted.turnId()).substring(ResponseIds.PREFIX.length());
         ChatStream chat = new ChatStream(id, request.presentation().createdAt(), request.model().name(),
             request.includeReasoning(), request.includeUsage());
-        Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
+        Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         if (request.stream()) {
           return decided(events).thenApply(live -> sse(conversation, live.mapConcat(chat::on)
               .map(data -> ByteString.fromString("data: " + (data instanceof String s ? s : Json.text(data)) + "\n\n"))));
@@ -246,7 +246,7 @@ public final class ApiRoutes extends AllDirectives {
         throw new ApiError(409, "invalid_request_error", "nothing_to_compact", null, "Conversation '" + key
             + "' has nothing older than its newest turn to compact.");
       }
-      return events(accepted(reply, key).events().getSource()).runWith(Sink.seq(), materializer);
+      return events(accepted(reply, key).events().source()).runWith(Sink.seq(), materializer);
     }).thenApply(events -> {
       TurnEvent.Compacted compacted = (TurnEvent.Compacted) outcome(events);
       ObjectNode out = Json.object().put("object", "conversation.compaction").put("session_key", key);
