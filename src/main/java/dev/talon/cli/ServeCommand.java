@@ -47,8 +47,9 @@ final class ServeCommand implements Callable<Integer> {
     CountDownLatch terminated = new CountDownLatch(1);
     runtime.system().getWhenTerminated().thenRun(terminated::countDown);
     ResponseIds ids = ResponseIds.forNode(gateway, data);
+    // The rehearsal needs no cluster until its last step, so it runs while the node joins.
     CompletionStage<Done> ready = runtime.whenUp()
-        .thenCompose(up -> Warmup.run(runtime.system(), config, runtime.conversations(), ids));
+        .thenCombine(Warmup.run(runtime.system(), config, runtime.conversations(), ids), (up, rehearsed) -> up);
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), gateway,
         Materializer.matFromSystem(runtime.system()), ready, ids);
     ServerBinding binding;
