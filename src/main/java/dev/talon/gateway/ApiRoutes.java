@@ -135,12 +135,12 @@ public final class ApiRoutes extends AllDirectives {
                 delete(() -> answer(request -> delete(pathKey(key)))))),
             path(PathMatchers.segment("conversations").slash(PathMatchers.segment()).slash("compact"), key ->
                 // a compaction calls a model, as a turn does: it takes a turn's place, and a drain waits for it
-                post(() -> answer(admission.limiting(request -> compact(pathKey(key), request))))))))))));
+                post(() -> answer(admission.limiting((request, place) -> compact(pathKey(key), request))))))))))));
   }
 
   // ---- Responses ----------------------------------------------------------------------------
 
-  private CompletionStage<HttpResponse> createResponse(HttpRequest http) {
+  private CompletionStage<HttpResponse> createResponse(HttpRequest http, Admission.Place place) {
     return body(http).thenCompose(body -> {
       TurnRequest request = TurnRequest.responses(body, headers(http), catalog, settings.exposeReasoning(), ids);
       Conversations.NewTurn turn = request.newTurn();
@@ -150,7 +150,7 @@ public final class ApiRoutes extends AllDirectives {
         ResponsesStream stream = new ResponsesStream(Presentations.shape(id, conversation, request.presentation()));
         Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         return request.stream()
-            ? decided(events).thenApply(live -> sse(conversation, responsesFrames(live, stream, -1)))
+            ? decided(events, place).thenApply(live -> sse(conversation, responsesFrames(live, stream, -1)))
             : events.runWith(Sink.seq(), materializer).thenApply(all -> {
               completed(all);
               return withSession(json(200, stream.finalResponse(all)), conversation);
@@ -201,7 +201,7 @@ public final class ApiRoutes extends AllDirectives {
 
   // ---- Chat Completions ---------------------------------------------------------------------
 
-  private CompletionStage<HttpResponse> createChat(HttpRequest http) {
+  private CompletionStage<HttpResponse> createChat(HttpRequest http, Admission.Place place) {
     return body(http).thenCompose(body -> {
       TurnRequest request = TurnRequest.chat(body, headers(http), catalog, settings.exposeReasoning());
       Conversations.NewTurn turn = request.newTurn();
@@ -212,7 +212,7 @@ public final class ApiRoutes extends AllDirectives {
             request.includeReasoning(), request.includeUsage());
         Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         if (request.stream()) {
-          return decided(events).thenApply(live -> sse(conversation, live.mapConcat(chat::on)
+          return decided(events, place).thenApply(live -> sse(conversation, live.mapConcat(chat::on)
               .map(data -> ByteString.fromString("data: " + (data instanceof String s ? s : Json.text(data)) + "\n\n"))));
         }
         return events.runWith(Sink.seq(), materializer).thenApply(all ->
@@ -339,17 +339,17 @@ public final class ApiRoutes extends AllDirectives {
    * client can act on instead of a 200 stream that fails; a model that is slow to start still
    * gets its status line and keep-alive comments in time. The events are buffered meanwhile.
    */
-  private CompletionStage<Source<TurnEvent, NotUsed>> decided(Source<TurnEvent, NotUsed> events) {
+  private CompletionStage<Source<TurnEvent, NotUsed>> decided(Source<TurnEvent, NotUsed> events,
+      Admission.Place place) {
     CompletableFuture<TurnEvent> decisive = new CompletableFuture<>();
-    Source<TurnEvent, NotUsed> buffered = events
+    Source<TurnEvent, NotUsed> buffered = place.running(events
         .wireTap(event -> {
           // A compaction is shown as it starts: it may take a model call's time.
           if (!(event instanceof TurnEvent.Started || event instanceof TurnEvent.ModelSwitched)) {
             decisive.complete(event);
           }
         })
-        .buffer(PREAMBLE_EVENTS, OverflowStrategy.backpressure())
-        .preMaterialize(materializer).second();
+        .buffer(PREAMBLE_EVENTS, OverflowStrategy.backpressure()));
     return decisive.thenApply(event -> {
       if (event instanceof TurnEvent.Failed failed) {
         throw ApiError.turnFailed(failed);
