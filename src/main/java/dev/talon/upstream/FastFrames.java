@@ -7,8 +7,8 @@ import java.io.IOException;
 import java.util.Set;
 
 /**
- * The frames that make up nearly all of a long stream, read token by token instead of as a tree
- * (building the tree was most of a stream's parsing time). Each reader returns null for any frame
+ * The frames that make up nearly all of a long stream, read token by token instead of as a tree,
+ * which saves a node for every field of every frame. Each reader returns null for any frame
  * it does not fully understand, malformed ones included; the caller then reads that frame as a
  * tree, so an unusual frame means exactly what it always meant, and fails as it always failed.
  */
