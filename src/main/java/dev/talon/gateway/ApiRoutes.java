@@ -194,9 +194,8 @@ public final class ApiRoutes extends AllDirectives {
 
   private Source<ByteString, NotUsed> responsesFrames(Source<TurnEvent, NotUsed> events, ResponsesStream encoder,
       int startingAfter) {
-    return events.mapConcat(encoder::on)
-        .filter(frame -> frame.data().get("sequence_number").intValue() > startingAfter)
-        .map(frame -> ByteString.fromString("event: " + frame.type() + "\ndata: " + Json.text(frame.data()) + "\n\n"));
+    return events.mapConcat(encoder::on).filter(frame -> frame.sequence() > startingAfter)
+        .map(ResponsesStream.Frame::sse);
   }
 
   // ---- Chat Completions ---------------------------------------------------------------------
@@ -212,8 +211,7 @@ public final class ApiRoutes extends AllDirectives {
             request.includeReasoning(), request.includeUsage());
         Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         if (request.stream()) {
-          return decided(events, place).thenApply(live -> sse(conversation, live.mapConcat(chat::on)
-              .map(data -> ByteString.fromString("data: " + (data instanceof String s ? s : Json.text(data)) + "\n\n"))));
+          return decided(events, place).thenApply(live -> sse(conversation, live.mapConcat(chat::on)));
         }
         return events.runWith(Sink.seq(), materializer).thenApply(all ->
             withSession(json(200, chat.completion(completed(all).result())), conversation));

@@ -23,20 +23,25 @@ import org.apache.pekko.util.ByteString;
 /** A stream body run through the real SSE unmarshaller and a parser, summed up for assertions. */
 record ParsedStream(List<ModelEvent> events, UpstreamException failure) {
 
-  /** A recorded fixture: .sse as recorded, .chunks.jsonl re-framed with event: lines. */
+  /** A recorded fixture, see {@link #fixtureBody}. */
   static ParsedStream ofFixture(ActorSystem<?> system, String name, Api api, int chunkSize) throws Exception {
+    return of(system, fixtureBody(name), api, chunkSize);
+  }
+
+  /** A recorded fixture as an SSE body: .sse as recorded, .chunks.jsonl re-framed with event: lines. */
+  static byte[] fixtureBody(String name) throws Exception {
     byte[] body = Files.readAllBytes(TestResources.upstreamFixture(name));
-    if (name.endsWith(".chunks.jsonl")) {
-      StringBuilder sse = new StringBuilder();
-      for (String line : new String(body, StandardCharsets.UTF_8).split("\n")) {
-        if (!line.isBlank()) {
-          String type = UpstreamJson.MAPPER.readTree(line).path("type").asText();
-          sse.append("event: ").append(type).append("\ndata: ").append(line).append("\n\n");
-        }
-      }
-      body = sse.toString().getBytes(StandardCharsets.UTF_8);
+    if (!name.endsWith(".chunks.jsonl")) {
+      return body;
     }
-    return of(system, body, api, chunkSize);
+    StringBuilder sse = new StringBuilder();
+    for (String line : new String(body, StandardCharsets.UTF_8).split("\n")) {
+      if (!line.isBlank()) {
+        String type = UpstreamJson.MAPPER.readTree(line).path("type").asText();
+        sse.append("event: ").append(type).append("\ndata: ").append(line).append("\n\n");
+      }
+    }
+    return sse.toString().getBytes(StandardCharsets.UTF_8);
   }
 
   static ParsedStream of(ActorSystem<?> system, String body, Api api) throws Exception {
