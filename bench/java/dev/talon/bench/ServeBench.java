@@ -148,6 +148,8 @@ public final class ServeBench {
 
   record Row(String what, String direct, String talon, String vsDirect) {}
 
+  private static final Row HEADER = new Row("", "direct", "Talon", "Talon vs direct");
+
   // ---- the run ------------------------------------------------------------------------------
 
   static void run(String[] args) throws Exception {
@@ -159,6 +161,7 @@ public final class ServeBench {
       System.out.printf("ServeBench: fake upstream, Talon (bin/talon serve) and this load client as three processes,"
           + " %d cores, load average %s; %s%n", Runtime.getRuntime().availableProcessors(), loadAverage(), o);
       LoadClient client = new LoadClient(clientSystem, IDLE, STREAM_TIMEOUT);
+      print(HEADER);
       Child fake = startFake(work);
       String fakeUrl = "http://127.0.0.1:" + fake.port();
 
@@ -199,11 +202,13 @@ public final class ServeBench {
         longStreams(client, Paths.responses(fakeUrl, talon.url(), LONG), "Responses", fake, t, o, rows);
 
         journal(client, shortChat, o, rows);
-        rows(rows, new Row("Talon RSS idle after ready / max under load", "", mb(idleKb), ""),
-            new Row("", "", mb(rss.maxKb()), String.format("%.2fx idle", (double) rss.maxKb() / idleKb)));
+        rows(rows, new Row("Talon RSS idle, after ready and its first request", "", mb(idleKb), ""),
+            new Row("Talon RSS max under load (every row from the heap row on)", "", mb(rss.maxKb()),
+                String.format("%.2fx idle", (double) rss.maxKb() / idleKb)));
       }
       System.out.printf("%n== ServeBench (direct = straight to the fake upstream; load average now %s) ==%n",
           loadAverage());
+      print(HEADER);
       rows.forEach(ServeBench::print);
       talonLogProblems(talon);
     } finally {
