@@ -129,8 +129,15 @@ public final class ServeBench {
   /** The same request straight to the fake and through Talon. */
   record Paths(Target direct, Target talon) {
     static Paths chat(String fake, String talon, Reply reply) {
-      return new Paths(new Target("direct", Api.CHAT, fake + "/v1/chat/completions", chatBody(reply.model()), 0),
-          new Target("Talon", Api.CHAT, talon + "/v1/chat/completions", chatBody(PROVIDER + "/" + reply.model()), 0));
+      return new Paths(direct(fake, reply), viaTalon(talon, reply));
+    }
+
+    static Target direct(String fake, Reply reply) {
+      return new Target("direct", Api.CHAT, fake + "/v1/chat/completions", chatBody(reply.model()), 0);
+    }
+
+    static Target viaTalon(String talon, Reply reply) {
+      return new Target("Talon", Api.CHAT, talon + "/v1/chat/completions", chatBody(PROVIDER + "/" + reply.model()), 0);
     }
 
     static Paths responses(String fake, String talon, Reply reply) {
@@ -162,11 +169,11 @@ public final class ServeBench {
           + " %d cores, load average %s; %s%n", Runtime.getRuntime().availableProcessors(), loadAverage(), o);
       LoadClient client = new LoadClient(clientSystem, IDLE, STREAM_TIMEOUT);
       print(HEADER);
-      Child fake = startFake(work);
-      String fakeUrl = "http://127.0.0.1:" + fake.port();
+      Fake fake = Fake.start(work);
+      String fakeUrl = fake.url();
 
-      StreamResult directFirst = first(client, new Target("direct", Api.CHAT, fakeUrl + "/v1/chat/completions",
-          chatBody(PACED.model()), 0));
+      // The fake's first request too: both paths start cold.
+      StreamResult directFirst = first(client, Paths.direct(fakeUrl, PACED));
       Path config = writeConfig(work, fakeUrl);
       Talon prepared = Talon.start(work, config, "data-first");
       prepared.child().kill();
@@ -175,16 +182,15 @@ public final class ServeBench {
       Talon talon = Talon.start(work, config, "data");
       Child t = talon.child();
       rows(rows, new Row("start to ready, bin/talon serve", "", ms(talon.readyMs()), ""));
-      StreamResult talonFirst = first(client, new Target("Talon", Api.CHAT, talon.url() + "/v1/chat/completions",
-          chatBody(PROVIDER + "/" + PACED.model()), 0));
+      StreamResult talonFirst = first(client, Paths.viaTalon(talon.url(), PACED));
       rows(rows, versus("first request's TTFT after ready (5 tokens, 20 ms apart; direct: fake's first)",
           ttftMs(directFirst), ttftMs(talonFirst)));
       long idleKb = t.rssKb();
 
+      Paths shortChat = Paths.chat(fakeUrl, talon.url(), SHORT);
       try (RssPoller rss = new RssPoller(t)) {
-        heapPerConversation(client, talon, fake, o, rows);
+        heapPerConversation(client, shortChat.talon(), t, o, rows);
 
-        Paths shortChat = Paths.chat(fakeUrl, talon.url(), SHORT);
         Comparison one = GatewayBench.compare(client, shortChat.direct(), shortChat.talon(), 1, o.samples(),
             WARM_UP_ONE, SHORT.text(), SHORT.tokens());
         rows(rows, added("TTFT p50, 1 stream, 20-token Chat", one.direct().ttftMs(50), one.talon().ttftMs(50)),
@@ -195,11 +201,11 @@ public final class ServeBench {
             burst.talon().ttftMs(99)), failures(burst));
 
         for (int streams : THROUGHPUT_STREAMS) {
-          throughput(client, shortChat, fake, t, streams, o.requests(), rows);
+          throughput(client, shortChat, fake.child(), t, streams, o.requests(), rows);
         }
 
-        longStreams(client, Paths.chat(fakeUrl, talon.url(), LONG), "Chat", fake, t, o, rows);
-        longStreams(client, Paths.responses(fakeUrl, talon.url(), LONG), "Responses", fake, t, o, rows);
+        longStreams(client, Paths.chat(fakeUrl, talon.url(), LONG), "Chat", fake.child(), t, o, rows);
+        longStreams(client, Paths.responses(fakeUrl, talon.url(), LONG), "Responses", fake.child(), t, o, rows);
 
         journal(client, shortChat, o, rows);
         rows(rows, new Row("Talon RSS idle, after ready and its first request", "", mb(idleKb), ""),
@@ -288,15 +294,14 @@ public final class ServeBench {
   }
 
   /** Live heap (after a full GC) before and after creating conversations, per conversation. */
-  static void heapPerConversation(LoadClient client, Talon talon, Child fake, Options o, List<Row> rows)
+  static void heapPerConversation(LoadClient client, Target target, Child talon, Options o, List<Row> rows)
       throws Exception {
-    Target target = Paths.chat("http://127.0.0.1:" + fake.port(), talon.url(), SHORT).talon();
     int streams = o.journalStreams();
     closedLoop(client, target, SHORT, streams, 2 * streams * o.turns(), conversations("heap-warm", o.turns()));
-    long before = talon.child().liveHeapBytes();
+    long before = talon.liveHeapBytes();
     Throughput made = closedLoop(client, target, SHORT, streams, o.conversations() * o.turns(),
         conversations("heap", o.turns()));
-    long after = talon.child().liveHeapBytes();
+    long after = talon.liveHeapBytes();
     rows(rows, new Row("Talon heap per resident conversation (" + made.sessions() + " x " + o.turns() + " turns)",
         "", String.format("%,.0f B", (after - before) / (double) made.sessions()),
         String.format("live heap %.1f -> %.1f MB", before / 1e6, after / 1e6)), failures(made));
@@ -395,7 +400,6 @@ public final class ServeBench {
 
     private final Process process;
     private final Path log;
-    private final CompletableFuture<Integer> port = new CompletableFuture<>();
 
     private Child(Process process, Path log) {
       this.process = process;
@@ -413,10 +417,6 @@ public final class ServeBench {
 
     long pid() {
       return process.pid();
-    }
-
-    int port() {
-      return port.join();
     }
 
     boolean alive() {
@@ -480,35 +480,42 @@ public final class ServeBench {
     }
   }
 
-  /** The fake upstream's JVM, on this JVM's classpath; returns once it listens. */
-  static Child startFake(Path work) throws Exception {
-    List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xmx512m"));
-    String pool = "java.util.concurrent.ForkJoinPool.common.parallelism";
-    if (System.getProperty(pool) != null) { // bench/run's setting, for the same reason as here
-      command.add("-D" + pool + "=" + System.getProperty(pool));
-    }
-    command.addAll(List.of("-cp", System.getProperty("java.class.path"), FakeUpstreamMain.class.getName()));
-    Path log = work.resolve("fake-upstream.log");
-    Child fake = Child.start(new ProcessBuilder(command).redirectError(log.toFile()), log);
-    Thread reader = new Thread(() -> {
-      try (BufferedReader out = new BufferedReader(new InputStreamReader(fake.process.getInputStream(),
-          StandardCharsets.UTF_8))) {
-        for (String line = out.readLine(); line != null; line = out.readLine()) {
-          if (line.startsWith(FakeUpstreamMain.LISTENING)) {
-            fake.port.complete(Integer.parseInt(line.substring(FakeUpstreamMain.LISTENING.length())));
-          }
-        }
-      } catch (IOException e) {
-        fake.port.completeExceptionally(e);
-      } finally {
-        fake.port.completeExceptionally(new IllegalStateException("the fake upstream exited:\n" + fake.logTail()));
+  /** The fake upstream's JVM, on this JVM's classpath. */
+  record Fake(Child child, int port) {
+    /** Returns once the fake listens. */
+    static Fake start(Path work) throws Exception {
+      List<String> command = new ArrayList<>(List.of(
+          Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx512m"));
+      String pool = "java.util.concurrent.ForkJoinPool.common.parallelism";
+      if (System.getProperty(pool) != null) { // bench/run's setting, for the same reason as here
+        command.add("-D" + pool + "=" + System.getProperty(pool));
       }
-    }, "fake-upstream-output");
-    reader.setDaemon(true);
-    reader.start();
-    fake.port.get(START_DEADLINE.toSeconds(), TimeUnit.SECONDS);
-    return fake;
+      command.addAll(List.of("-cp", System.getProperty("java.class.path"), FakeUpstreamMain.class.getName()));
+      Path log = work.resolve("fake-upstream.log");
+      Child child = Child.start(new ProcessBuilder(command).redirectError(log.toFile()), log);
+      CompletableFuture<Integer> port = new CompletableFuture<>();
+      Thread reader = new Thread(() -> {
+        try (BufferedReader out = new BufferedReader(new InputStreamReader(child.process.getInputStream(),
+            StandardCharsets.UTF_8))) {
+          for (String line = out.readLine(); line != null; line = out.readLine()) {
+            if (line.startsWith(FakeUpstreamMain.LISTENING)) {
+              port.complete(Integer.parseInt(line.substring(FakeUpstreamMain.LISTENING.length())));
+            }
+          }
+        } catch (IOException e) {
+          port.completeExceptionally(e);
+        } finally {
+          port.completeExceptionally(new IllegalStateException("the fake upstream exited:\n" + child.logTail()));
+        }
+      }, "fake-upstream-output");
+      reader.setDaemon(true);
+      reader.start();
+      return new Fake(child, port.get(START_DEADLINE.toSeconds(), TimeUnit.SECONDS));
+    }
+
+    String url() {
+      return "http://127.0.0.1:" + port;
+    }
   }
 
   record Talon(Child child, String url, double readyMs) {
@@ -658,7 +665,7 @@ public final class ServeBench {
     return String.format("%,.1f MB", kb / 1024.0);
   }
 
-  /** A row under the last one when a path had failures, else null. */
+  /** A row under the last one when a path had failures (their kinds printed at once), else null. */
   static Row failures(Comparison c) {
     int direct = c.direct().errors() + c.direct().stalled;
     int talon = c.talon().errors() + c.talon().stalled;
