@@ -42,13 +42,18 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  * FakeUpstreamMain}, its own JVM), Talon ({@code bin/talon serve} on a generated config, provider
  * api {@code openai-completions}, an empty data directory) and this JVM as the load client ({@link
  * GatewayBench.LoadClient}: Pekko HTTP, every SSE line parsed, TTFT = request sent -> first
- * non-empty content delta, every reply checked whole). Each row is measured straight to the fake
- * (direct) and through Talon in the same run, after a warm-up of both; the table gives Talon's
- * figure against direct. Talon's CPU comes from {@code /proc/<pid>/stat} (utime + stime) around a
- * phase that only Talon serves; its RSS from {@code /proc/<pid>/status}; heap per conversation
- * from {@code jcmd GC.class_histogram} (live objects after a full GC) before and after creating
- * them. Start-to-ready is the second {@code bin/talon serve} of the run (the first builds the jar
- * and its class-data archive when they are missing, as a user's first start does).
+ * non-empty content delta, every reply checked whole). Requests name no conversation (each starts
+ * one, as a stateless OpenAI client's does) unless a row says otherwise.
+ *
+ * <p>Each row is measured straight to the fake (direct) and through Talon in the same run, after a
+ * warm-up of both; the last column gives Talon against direct. The direct rates are also the
+ * ceiling of this load client and the fake together, far above Talon's: the client is not what
+ * limits Talon. Talon's CPU comes from {@code /proc/<pid>/stat} (utime + stime, in clock ticks of
+ * usually 10 ms) around a phase that only Talon serves, and the direct column of those rows is the
+ * fake's own CPU for the same phase direct; RSS from {@code /proc/<pid>/status}; heap per
+ * conversation from {@code jcmd GC.class_histogram} (live objects after a full GC) before and
+ * after creating them. Start-to-ready is the second {@code bin/talon serve} of the run (the first
+ * builds the jar and its class-data archive when they are missing, as a user's first start does).
  *
  * <p>Usage: {@code bench/run ServeBench [quick] [key=value ...]}; {@code quick} (about a minute)
  * scales every count down, keys override single counts (full / quick): {@code samples} (200 / 50,
@@ -58,7 +63,7 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  * row), {@code turns} (5 / 5, turns per conversation in the heap and journal rows), {@code
  * journalTurns} (2000 / 300, turns per path in the journal row), {@code journalStreams} (20 / 20,
  * concurrent conversations in the journal and heap rows). Talon's JVM takes {@code JAVA_OPTS}, as
- * {@code bin/talon} does.
+ * {@code bin/talon} does. E.g. {@code bench/run ServeBench quick requests=500}.
  */
 public final class ServeBench {
   private static final Duration IDLE = Duration.ofSeconds(20);
@@ -75,6 +80,11 @@ public final class ServeBench {
   private static final Reply LONG = new Reply(2_000, 0);
   /** The first request after ready: paced, so that the tokens arrive as a model's would. */
   private static final Reply PACED = new Reply(5, 20);
+  /**
+   * A keyless request starts a conversation of its own; turns that continue one show what that
+   * start adds to the first token.
+   */
+  private static final int CONTINUED_TURNS = 20;
   private static final int BURST_STREAMS = 100;
   private static final List<Integer> THROUGHPUT_STREAMS = List.of(10, 50);
   private static final int CPU_STREAMS = 50;
@@ -195,6 +205,12 @@ public final class ServeBench {
             WARM_UP_ONE, SHORT.text(), SHORT.tokens());
         rows(rows, added("TTFT p50, 1 stream, 20-token Chat", one.direct().ttftMs(50), one.talon().ttftMs(50)),
             failures(one));
+        Target continuing = new Target("Talon", Api.CHAT, shortChat.talon().url(), shortChat.talon().body(),
+            CONTINUED_TURNS);
+        Comparison kept = GatewayBench.compare(client, shortChat.direct(), continuing, 1, o.samples(), WARM_UP_ONE,
+            SHORT.text(), SHORT.tokens());
+        rows(rows, added("  the same, each conversation continued for " + CONTINUED_TURNS + " turns (session key)",
+            kept.direct().ttftMs(50), kept.talon().ttftMs(50)), failures(kept));
         Comparison burst = GatewayBench.compare(client, shortChat.direct(), shortChat.talon(), BURST_STREAMS,
             o.bursts(), 1, SHORT.text(), SHORT.tokens());
         rows(rows, added("TTFT p99, " + BURST_STREAMS + " streams at once, 20-token Chat", burst.direct().ttftMs(99),
