@@ -36,6 +36,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.http.javadsl.Http;
 
 /**
  * Talon as users run it: three processes on 127.0.0.1, the fake upstream ({@link
@@ -56,12 +57,12 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  * builds the jar and its class-data archive when they are missing, as a user's first start does).
  *
  * <p>Usage: {@code bench/run ServeBench [quick] [key=value ...]}; {@code quick} (about a minute)
- * scales every count down, keys override single counts (full / quick): {@code samples} (200 / 50,
- * TTFT samples at one stream), {@code bursts} (10 / 3, rounds of 100 streams at once), {@code
- * requests} (2000 / 300, requests per path in each req/s row), {@code longStreams} (5 / 2,
- * 2,000-token streams per path and API), {@code conversations} (500 / 100, created for the heap
+ * scales every count down, keys override single counts (full / quick): {@code samples} (300 / 50,
+ * TTFT samples at one stream), {@code bursts} (20 / 3, rounds of 100 streams at once), {@code
+ * requests} (4000 / 300, requests per path in each req/s row), {@code longStreams} (10 / 2,
+ * 2,000-token streams per path and API), {@code conversations} (1000 / 100, created for the heap
  * row), {@code turns} (5 / 5, turns per conversation in the heap and journal rows), {@code
- * journalTurns} (2000 / 300, turns per path in the journal row), {@code journalStreams} (20 / 20,
+ * journalTurns} (4000 / 300, turns per path in the journal row), {@code journalStreams} (20 / 20,
  * concurrent conversations in the journal and heap rows). Talon's JVM takes {@code JAVA_OPTS}, as
  * {@code bin/talon} does. E.g. {@code bench/run ServeBench quick requests=500}.
  */
@@ -104,8 +105,8 @@ public final class ServeBench {
 
   record Options(int samples, int bursts, int requests, int longStreams, int conversations, int turns,
       int journalTurns, int journalStreams) {
-    private static final Map<String, Integer> FULL = Map.of("samples", 200, "bursts", 10, "requests", 2_000,
-        "longStreams", 5, "conversations", 500, "turns", 5, "journalTurns", 2_000, "journalStreams", 20);
+    private static final Map<String, Integer> FULL = Map.of("samples", 300, "bursts", 20, "requests", 4_000,
+        "longStreams", 10, "conversations", 1_000, "turns", 5, "journalTurns", 4_000, "journalStreams", 20);
     private static final Map<String, Integer> QUICK = Map.of("samples", 50, "bursts", 3, "requests", 300,
         "longStreams", 2, "conversations", 100, "turns", 5, "journalTurns", 300, "journalStreams", 20);
 
@@ -234,9 +235,11 @@ public final class ServeBench {
       rows.forEach(ServeBench::print);
       talonLogProblems(talon);
     } finally {
-      Child.killAll();
+      // The client's pools first: a pool whose server vanished under it logs an error on shutdown.
+      Http.get(clientSystem).shutdownAllConnectionPools().toCompletableFuture().get(30, TimeUnit.SECONDS);
       clientSystem.terminate();
       clientSystem.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      Child.killAll();
       GatewayBench.deleteQuietly(work);
     }
   }
