@@ -82,6 +82,15 @@ public final class ApiRoutes extends AllDirectives {
   private final BrowserGuard browsers;
   private final Admission admission;
 
+  /** Built once: the routes below the path prefix are built again for every request. */
+  private final RejectionHandler rejections = RejectionHandler.newBuilder()
+      .handleAll(MethodRejection.class, rejected -> complete(new ApiError(405, "invalid_request_error",
+          "method_not_allowed", null, "Method not allowed here; use " + rejected.get(0).supported().value() + ".")
+          .response()))
+      .handleNotFound(extractUnmatchedPath(path -> complete(ApiError.notFound("unknown_url", null,
+          "Unknown endpoint '" + path + "'.").response())))
+      .build();
+
   /**
    * @param started completes once the node can serve (storage and sharding up, the request path rehearsed):
    *     {@code /ready} answers 200 from then on
@@ -108,10 +117,10 @@ public final class ApiRoutes extends AllDirectives {
   }
 
   public Route route() {
-    return handleRejections(rejections(), () -> concat(
+    return handleRejections(rejections, () -> concat(
         new HealthRoutes().route(),
         path("ready", () -> get(this::ready)),
-        pathPrefix("v1", () -> guarded(() -> handleRejections(rejections(), () -> authenticated(() -> concat(
+        pathPrefix("v1", () -> guarded(() -> handleRejections(rejections, () -> authenticated(() -> concat(
             path("responses", () -> post(() -> answer(admission.limiting(this::createResponse)))),
             path(PathMatchers.segment("responses").slash(PathMatchers.segment()), id -> get(() ->
                 parameterOptional("stream", stream -> parameterOptional("starting_after", after ->
@@ -499,15 +508,5 @@ public final class ApiRoutes extends AllDirectives {
       // answered below, as a number out of range is
     }
     throw ApiError.badRequest(param, param + " must be " + expected + ".");
-  }
-
-  private RejectionHandler rejections() {
-    return RejectionHandler.newBuilder()
-        .handleAll(MethodRejection.class, rejected -> complete(new ApiError(405, "invalid_request_error",
-            "method_not_allowed", null, "Method not allowed here; use " + rejected.get(0).supported().value() + ".")
-            .response()))
-        .handleNotFound(extractUnmatchedPath(path -> complete(ApiError.notFound("unknown_url", null,
-            "Unknown endpoint '" + path + "'.").response())))
-        .build();
   }
 }
