@@ -9,15 +9,18 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.ClassicActorSystemProvider;
 import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpHeader;
+import org.apache.pekko.http.javadsl.model.HttpMethods;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.MediaTypes;
+import org.apache.pekko.http.javadsl.model.Uri;
 import org.apache.pekko.http.javadsl.settings.ServerSentEventSettings;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 import org.apache.pekko.stream.Materializer;
@@ -42,6 +45,8 @@ public final class HttpModelClient implements ModelClient {
   private final Materializer materializer;
   private final TalonSettings.Upstream timeouts;
   private final ServerSentEventSettings eventLimits;
+  /** Each model's URL, parsed once: parsing it again on every call showed in the allocation profile. */
+  private final Map<String, Uri> uris = new ConcurrentHashMap<>();
 
   public HttpModelClient(ClassicActorSystemProvider system, TalonSettings.Upstream timeouts) {
     this.http = Http.get(system.classicSystem());
@@ -57,7 +62,7 @@ public final class HttpModelClient implements ModelClient {
           model.provider().unavailableReason())));
     }
     UpstreamCall call = UpstreamCalls.encode(model, request, true);
-    HttpRequest httpRequest = HttpRequest.POST(call.url())
+    HttpRequest httpRequest = HttpRequest.create().withMethod(HttpMethods.POST).withUri(uris.computeIfAbsent(call.url(), Uri::create))
         .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, call.bodyBytes()))
         .addHeaders(headers(call.headers()));
     // Each run is a new call with its own clocks and parser: a retry runs the same source again.
