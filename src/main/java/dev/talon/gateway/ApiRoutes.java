@@ -482,8 +482,10 @@ public final class ApiRoutes extends AllDirectives {
   }
 
   private HttpResponse sse(String sessionKey, Source<ByteString, NotUsed> frames) {
+    // Frames that arrive while the connection is still writing go out together, in one chunk:
+    // every frame stays whole, and none waits for another.
     return withSession(HttpResponse.create().withEntity(HttpEntities.createChunked(EVENT_STREAM,
-            frames.keepAlive(settings.keepAlive(), () -> KEEP_ALIVE)))
+            frames.keepAlive(settings.keepAlive(), () -> KEEP_ALIVE).conflate(ByteString::concat)))
         .addHeader(RawHeader.create("Cache-Control", "no-cache")), sessionKey);
   }
 
