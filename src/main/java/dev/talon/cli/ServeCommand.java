@@ -47,15 +47,16 @@ final class ServeCommand implements Callable<Integer> {
     CountDownLatch terminated = new CountDownLatch(1);
     runtime.system().getWhenTerminated().thenRun(terminated::countDown);
     ResponseIds ids = ResponseIds.forNode(gateway, data);
-    // The rehearsal needs no cluster until its last step, so it runs while the node joins.
+    // Rehearsing the request path takes a cold JVM about a second: it runs while the node joins its
+    // cluster and after, without holding up readiness (a request meanwhile shares the machine with it).
+    CompletionStage<Done> rehearsed = Warmup.rehearse(runtime.system(), config, ids);
     CompletionStage<Done> ready = runtime.whenUp()
-        .thenCombine(Warmup.run(runtime.system(), config, runtime.conversations(), ids), (up, rehearsed) -> up);
+        .thenCompose(up -> Warmup.readJournal(runtime.conversations(), gateway.limits().askTimeout()));
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), gateway,
         Materializer.matFromSystem(runtime.system()), ready, ids);
     ServerBinding binding;
     try {
-      // Bound at once, so /health answers while the journal and sharding start and the request path
-      // is rehearsed; /ready tells when all that is done.
+      // Bound at once, so /health answers while the journal and sharding start; /ready tells when they are up.
       binding = GatewayServer.bind(runtime.system(), gateway, api.route()).toCompletableFuture().get();
       ready.toCompletableFuture().get(60, TimeUnit.SECONDS);
       root.err.println("talon: listening on http://" + binding.localAddress().getHostString() + ":"
@@ -66,6 +67,7 @@ final class ServeCommand implements Callable<Integer> {
       throw e;
     }
     if (Boolean.getBoolean(EXIT_WHEN_READY)) { // bin/talon's start-up recording for the class-data archive
+      rehearsed.toCompletableFuture().get(60, TimeUnit.SECONDS); // its classes belong in the archive too
       runtime.close();
       return 0;
     }

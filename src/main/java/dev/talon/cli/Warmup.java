@@ -39,19 +39,19 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Rehearses the request path before the node says it is ready, so that the first client does not
- * wait for it to be loaded and compiled (a third of a second on a cold JVM, against milliseconds
- * after). A few turns of each API, streamed and not, go through a gateway of their own on a
- * spare loopback port, to a rehearsal upstream on another one that answers at once: the same
- * routes, runner, HTTP client, stream parsers and encoders a client's turn goes through, and no
- * configured model is called. A conversation nobody uses is recovered from the journal, so its
- * queries are prepared too; nothing is written. The rehearsal never stops the node from starting:
- * whatever goes wrong is logged and the node is ready anyway.
+ * Rehearses the request path while the node starts, so that the first client does not wait for it
+ * to be loaded and compiled (a third of a second on a cold JVM, against milliseconds after). A few
+ * turns of each API, streamed and not, go through a gateway of their own on a spare loopback port,
+ * to a rehearsal upstream on another one that answers at once: the same routes, runner, HTTP
+ * client, stream parsers and encoders a client's turn goes through, and no configured model is
+ * called. Separately, a conversation nobody uses is recovered from the journal, so its queries are
+ * prepared before the first conversation needs them; nothing is written. Neither ever stops the
+ * node from starting: whatever goes wrong is logged and the node serves anyway.
  */
 final class Warmup {
   private static final Logger log = LoggerFactory.getLogger(Warmup.class);
 
-  /** Enough for the class loading and the first compilations; the JIT finishes the rest under real load. */
+  /** The first turn of each kind does most of the loading; the others give the compiler a start. */
   private static final int ROUNDS = 4;
 
   private static final int TOKENS = 8;
@@ -68,24 +68,28 @@ final class Warmup {
     this.timeout = timeout;
   }
 
-  /**
-   * Completes when the rehearsal is over, or after {@code config}'s ask timeout, never failing.
-   *
-   * @param conversations the node's own, whose journal is read once
-   */
-  static CompletionStage<Done> run(ActorSystem<?> system, TalonConfig config, Conversations conversations,
-      ResponseIds ids) {
+  /** Completes when the rehearsal is over, or after {@code config}'s ask timeout, never failing. */
+  static CompletionStage<Done> rehearse(ActorSystem<?> system, TalonConfig config, ResponseIds ids) {
     Duration timeout = config.gateway().limits().askTimeout();
-    return new Warmup(system, timeout).rehearse(config, conversations, ids)
-        .toCompletableFuture()
+    return bounded(new Warmup(system, timeout).turns(config, ids), timeout, "the start-up rehearsal");
+  }
+
+  /** Recovers a conversation nobody uses from the journal; completes within the ask timeout, never failing. */
+  static CompletionStage<Done> readJournal(Conversations conversations, Duration timeout) {
+    return bounded(conversations.context("talon-warmup-" + UUID.randomUUID()).thenApply(context -> Done.getInstance()),
+        timeout, "the journal's first read");
+  }
+
+  private static CompletionStage<Done> bounded(CompletionStage<Done> work, Duration timeout, String what) {
+    return work.toCompletableFuture()
         .completeOnTimeout(Done.getInstance(), timeout.toMillis(), TimeUnit.MILLISECONDS)
         .exceptionally(failure -> {
-          log.warn("the start-up rehearsal failed; the first requests may be slower: {}", failure.toString());
+          log.warn("{} failed; the first requests may be slower: {}", what, failure.toString());
           return Done.getInstance();
         });
   }
 
-  private CompletionStage<Done> rehearse(TalonConfig config, Conversations conversations, ResponseIds ids) {
+  private CompletionStage<Done> turns(TalonConfig config, ResponseIds ids) {
     return http.newServerAt("127.0.0.1", 0).bind(upstream()).thenCompose(upstream -> {
       ModelCatalog catalog = catalog(upstream.localAddress().getPort());
       Conversations rehearsal = new Conversations(ClusterSharding.get(system), timeout,
@@ -96,10 +100,9 @@ final class Warmup {
           CompletableFuture.completedFuture(Done.getInstance()), ids);
       return GatewayServer.bind(system, settings, routes.route())
           .thenCompose(gateway -> turns("http://127.0.0.1:" + gateway.localAddress().getPort(), ROUNDS)
-              .thenCompose(done -> conversations.context("talon-warmup-" + UUID.randomUUID()))
               .whenComplete((done, failure) -> gateway.unbind()))
           .whenComplete((done, failure) -> upstream.unbind());
-    }).thenApply(done -> Done.getInstance());
+    });
   }
 
   /** A request the rehearsal sends: every API, streamed and not, leaving nothing stored. */

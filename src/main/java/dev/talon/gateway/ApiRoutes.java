@@ -92,8 +92,7 @@ public final class ApiRoutes extends AllDirectives {
       .build();
 
   /**
-   * @param started completes once the node can serve (storage and sharding up, the request path rehearsed):
-   *     {@code /ready} answers 200 from then on
+   * @param started completes once the node can serve (storage and sharding up): {@code /ready} answers 200 from then on
    * @param ids the node's response ids (see {@link ResponseIds#forNode})
    */
   public ApiRoutes(ModelCatalog catalog, Conversations conversations, GatewaySettings settings,
