@@ -271,7 +271,7 @@ public final class CompactionBench {
         throw new IllegalStateException(session + ": turn not accepted: " + reply);
       }
       TurnTiming timing = new TurnTiming();
-      TurnEvent last = accepted.events().getSource().runFold((TurnEvent) null, (previous, event) -> {
+      TurnEvent last = accepted.events().source().runFold((TurnEvent) null, (previous, event) -> {
         if (event instanceof TurnEvent.CompactionStarted) {
           timing.compactionStart = System.nanoTime();
         } else if (event instanceof TurnEvent.Compacted) {

@@ -199,13 +199,13 @@ public final class ConversationBench {
 
   static CompletionStage<TurnEvent> firstText(TalonRuntime runtime, String session) {
     return runtime.conversations().startTurn(session, null, null, say("hi"), null).thenCompose(reply ->
-        ((TurnAccepted) reply).events().getSource().filter(e -> e instanceof TurnEvent.TextDelta).take(1)
+        ((TurnAccepted) reply).events().source().filter(e -> e instanceof TurnEvent.TextDelta).take(1)
             .runWith(Sink.head(), runtime.system()));
   }
 
   static CompletionStage<Object> wholeTurn(TalonRuntime runtime, String session) {
     return runtime.conversations().startTurn(session, null, null, say("hi"), null).thenCompose(reply ->
-        ((TurnAccepted) reply).events().getSource().runWith(Sink.last(), runtime.system())).thenApply(last -> last);
+        ((TurnAccepted) reply).events().source().runWith(Sink.last(), runtime.system())).thenApply(last -> last);
   }
 
   interface Turn {

@@ -8,6 +8,7 @@ import dev.talon.gateway.ResponseIds;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 import dev.talon.cluster.TalonRuntime;
 import dev.talon.conversation.FailoverRunner;
@@ -45,13 +46,19 @@ final class ServeCommand implements Callable<Integer> {
         system -> FailoverRunner.standard(system, config.talon(), metrics));
     CountDownLatch terminated = new CountDownLatch(1);
     runtime.system().getWhenTerminated().thenRun(terminated::countDown);
+    ResponseIds ids = ResponseIds.forNode(gateway, data);
+    // Rehearsing the request path takes a cold JVM about a second: it runs while the node joins its
+    // cluster and after, without holding up readiness (a request meanwhile shares the machine with it).
+    CompletionStage<Done> rehearsed = Warmup.rehearse(runtime.system(), config, ids);
+    CompletionStage<Done> ready = runtime.whenUp()
+        .thenCompose(up -> Warmup.readJournal(runtime.conversations(), gateway.limits().askTimeout()));
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), gateway,
-        Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ResponseIds.forNode(gateway, data));
+        Materializer.matFromSystem(runtime.system()), ready, ids);
     ServerBinding binding;
     try {
       // Bound at once, so /health answers while the journal and sharding start; /ready tells when they are up.
       binding = GatewayServer.bind(runtime.system(), gateway, api.route()).toCompletableFuture().get();
-      runtime.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
+      ready.toCompletableFuture().get(60, TimeUnit.SECONDS);
       root.err.println("talon: listening on http://" + binding.localAddress().getHostString() + ":"
           + binding.localAddress().getPort() + " (config " + config.source() + ", "
           + config.talon().storage().type().name().toLowerCase() + " journal, data " + data.toAbsolutePath() + ")");
@@ -60,6 +67,7 @@ final class ServeCommand implements Callable<Integer> {
       throw e;
     }
     if (Boolean.getBoolean(EXIT_WHEN_READY)) { // bin/talon's start-up recording for the class-data archive
+      rehearsed.toCompletableFuture().get(60, TimeUnit.SECONDS); // its classes belong in the archive too
       runtime.close();
       return 0;
     }

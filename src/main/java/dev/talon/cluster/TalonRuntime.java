@@ -115,7 +115,7 @@ public final class TalonRuntime implements AutoCloseable {
           // conversations passivate themselves, never in the middle of a turn
           .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy()));
       Conversations conversations = new Conversations(sharding, config.gateway().limits().askTimeout(),
-          new UnstoredTurns(config.catalog(), runner, Materializer.matFromSystem(system)), transcripts);
+          new UnstoredTurns(config.catalog(), runner), transcripts);
       scheduleSweeps(system, rows, conversations, talon.retention(), clock);
       return new TalonRuntime(system, conversations, up);
     } catch (RuntimeException e) {

@@ -42,12 +42,10 @@ import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
 import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
 import org.apache.pekko.stream.KillSwitches;
 import org.apache.pekko.stream.Materializer;
-import org.apache.pekko.stream.SourceRef;
 import org.apache.pekko.stream.UniqueKillSwitch;
 import org.apache.pekko.stream.javadsl.Keep;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
-import org.apache.pekko.stream.javadsl.StreamRefs;
 
 /**
  * One conversation, addressed by its session key: the journal holds whole turns (input, then
@@ -172,7 +170,7 @@ public final class ConversationEntity
   public sealed interface StartReply extends JsonSerializable {}
 
   /** The turn, or a compaction outside a turn, started; its events follow. */
-  public record TurnAccepted(String turnId, SourceRef<TurnEvent> events) implements StartReply {}
+  public record TurnAccepted(String turnId, TurnEvents events) implements StartReply {}
 
   /** Another turn, or a compaction a client asked for, is running ("conversation busy"). */
   public record Busy(String turnId) implements StartReply {}
@@ -198,7 +196,7 @@ public final class ConversationEntity
 
   public sealed interface SubscribeReply extends JsonSerializable {}
 
-  public record Subscribed(String turnId, SourceRef<TurnEvent> events) implements SubscribeReply {}
+  public record Subscribed(String turnId, TurnEvents events) implements SubscribeReply {}
 
   /** The turn is neither running nor the last one in memory (read the transcript instead). */
   public record UnknownTurn(String turnId) implements SubscribeReply {}
@@ -640,7 +638,8 @@ public final class ConversationEntity
     String turnId = UUID.randomUUID().toString();
     ModelView view = state.view(turnId, turn, plan.compacting());
     if (!start.store()) {
-      return Effect().reply(start.replyTo(), plan.runUnstored(runner, turnId, view, start.midStream(), materializer));
+      return Effect().reply(start.replyTo(), new TurnAccepted(turnId,
+          TurnEvents.forAsker(plan.runUnstored(runner, turnId, view, start.midStream()), start.replyTo(), materializer)));
     }
     // The model call starts now, while TurnStarted is being written, so the write hides behind
     // the model's first token; the client is answered now too, so it connects to the turn's log
@@ -648,7 +647,7 @@ public final class ConversationEntity
     TurnLog turnLog = startRunner(turnId, plan.candidates(), view, start.midStream());
     TurnStarted started = new TurnStarted(turnId, input, plan.agent().id(),
         plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless(), start.presentation());
-    start.replyTo().tell(new TurnAccepted(turnId, sourceRef(turnLog, 0)));
+    start.replyTo().tell(new TurnAccepted(turnId, events(turnLog, 0, start.replyTo())));
     return Effect().persist(started).thenRun(s -> turnLog.release());
   }
 
@@ -679,7 +678,7 @@ public final class ConversationEntity
       return Effect().reply(compact.replyTo(), new NothingToCompact(state.turns().size()));
     }
     Job started = startJob(state, Compaction.MANUAL, compact.focus());
-    return Effect().reply(compact.replyTo(), new TurnAccepted(started.id(), sourceRef(started.log(), 0)));
+    return Effect().reply(compact.replyTo(), new TurnAccepted(started.id(), events(started.log(), 0, compact.replyTo())));
   }
 
   private Effect<Event, State> compacted(State state, RunnerCompacted compacted) {
@@ -779,7 +778,7 @@ public final class ConversationEntity
     if (log == null || (subscribe.turnId() != null && !subscribe.turnId().equals(log.turnId()))) {
       return Effect().reply(subscribe.replyTo(), new UnknownTurn(subscribe.turnId()));
     }
-    return Effect().reply(subscribe.replyTo(), new Subscribed(log.turnId(), sourceRef(log, subscribe.fromIndex())));
+    return Effect().reply(subscribe.replyTo(), new Subscribed(log.turnId(), events(log, subscribe.fromIndex(), subscribe.replyTo())));
   }
 
   private Effect<Event, State> passivate() {
@@ -920,8 +919,8 @@ public final class ConversationEntity
     log.close(last);
   }
 
-  private SourceRef<TurnEvent> sourceRef(TurnLog turnLog, int fromIndex) {
-    return turnLog.source(fromIndex).runWith(StreamRefs.sourceRef(), materializer);
+  private TurnEvents events(TurnLog turnLog, int fromIndex, ActorRef<?> asker) {
+    return TurnEvents.forAsker(turnLog.source(fromIndex), asker, materializer);
   }
 
   /** The view's size against the budget of the model the next turn would call first. */

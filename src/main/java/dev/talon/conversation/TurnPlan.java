@@ -5,11 +5,10 @@ import dev.talon.config.Model;
 import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonSettings;
 import dev.talon.config.UnknownModelException;
-import dev.talon.conversation.ConversationEntity.TurnAccepted;
 import dev.talon.upstream.ModelRequest;
 import java.util.List;
-import org.apache.pekko.stream.Materializer;
-import org.apache.pekko.stream.javadsl.StreamRefs;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.stream.javadsl.Source;
 
 /**
  * Who answers a turn: the agent, the model the client asked for (null for the agent's primary),
@@ -70,9 +69,8 @@ record TurnPlan(Agent agent, Model requested) {
    * Runs {@code view} where nothing keeps it: no journal, no log to reconnect to. The subscriber
    * owns the turn, so one that goes away stops the upstream call.
    */
-  TurnAccepted runUnstored(TurnRunner runner, String turnId, ModelView view, TalonSettings.MidStream midStream,
-      Materializer materializer) {
-    return new TurnAccepted(turnId, runner.run(turnId, candidates(), view, midStream)
-        .runWith(StreamRefs.sourceRef(), materializer));
+  Source<TurnEvent, NotUsed> runUnstored(TurnRunner runner, String turnId, ModelView view,
+      TalonSettings.MidStream midStream) {
+    return runner.run(turnId, candidates(), view, midStream);
   }
 }

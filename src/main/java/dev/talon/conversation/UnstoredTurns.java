@@ -4,9 +4,9 @@ import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationEntity.Rejected;
 import dev.talon.conversation.ConversationEntity.StartReply;
+import dev.talon.conversation.ConversationEntity.TurnAccepted;
 import dev.talon.upstream.ModelRequest;
 import java.util.UUID;
-import org.apache.pekko.stream.Materializer;
 
 /**
  * Turns of clients that keep their history themselves and ask Talon to store nothing (OpenAI's
@@ -17,12 +17,10 @@ import org.apache.pekko.stream.Materializer;
 public final class UnstoredTurns {
   private final ModelCatalog catalog;
   private final TurnRunner runner;
-  private final Materializer materializer;
 
-  public UnstoredTurns(ModelCatalog catalog, TurnRunner runner, Materializer materializer) {
+  public UnstoredTurns(ModelCatalog catalog, TurnRunner runner) {
     this.catalog = catalog;
     this.runner = runner;
-    this.materializer = materializer;
   }
 
   /**
@@ -33,8 +31,9 @@ public final class UnstoredTurns {
   public StartReply start(String agentId, String model, ModelRequest request, TalonSettings.MidStream midStream) {
     try {
       // The client's request is its whole history: sent as it is, since nothing here could keep a summary.
-      return TurnPlan.of(catalog, agentId, model, request.input()).runUnstored(runner, UUID.randomUUID().toString(),
-          ModelView.of(request), midStream, materializer);
+      String turnId = UUID.randomUUID().toString();
+      return new TurnAccepted(turnId, TurnEvents.local(TurnPlan.of(catalog, agentId, model, request.input())
+          .runUnstored(runner, turnId, ModelView.of(request), midStream)));
     } catch (TurnPlan.Refused e) {
       return new Rejected(e.getMessage());
     }

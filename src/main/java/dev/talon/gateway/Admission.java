@@ -2,12 +2,16 @@ package dev.talon.gateway;
 
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BiFunction;
 import java.util.function.Function;
 import org.apache.pekko.Done;
+import org.apache.pekko.NotUsed;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.javadsl.Source;
 
 /**
  * The turns a node is serving. It caps them, so that a burst of requests gets quick 429s instead
@@ -27,24 +31,63 @@ final class Admission {
     this.materializer = materializer;
   }
 
-  /** {@code handler} run only when a place is free (else a 429) and the node is not stopping (else a 503). */
+  /**
+   * {@code handler} run only when a place is free (else a 429) and the node is not stopping (else a
+   * 503). A streamed answer must come from {@link Place#running}, so that an answer the server
+   * never sends (the client left first) still gives its place back.
+   */
   Function<HttpRequest, CompletionStage<HttpResponse>> limiting(
-      Function<HttpRequest, CompletionStage<HttpResponse>> handler) {
+      BiFunction<HttpRequest, Place, CompletionStage<HttpResponse>> handler) {
     return request -> {
       enter();
+      Place place = new Place();
       CompletionStage<HttpResponse> response;
       try {
-        response = handler.apply(request);
+        response = handler.apply(request, place);
       } catch (RuntimeException e) {
-        exit();
+        place.release();
         throw e;
       }
       return response.whenComplete((answer, failure) -> {
         if (failure != null || answer.entity().isStrict()) {
-          exit();
+          place.release();
         }
-      }).thenApply(answer -> answer.entity().isStrict() ? answer : heldUntilSent(answer));
+      }).thenApply(answer -> answer.entity().isStrict() ? answer : heldUntilSent(answer, place));
     };
+  }
+
+  /** A turn's place among the running ones: given back once, however many ways its answer ends. */
+  final class Place {
+    private final AtomicBoolean held = new AtomicBoolean(true);
+    /** Set when the server takes the answer's stream; from then on the server's end of it releases the place. */
+    private volatile boolean taken;
+
+    void release() {
+      if (held.compareAndSet(true, false)) {
+        exit();
+      }
+    }
+
+    /**
+     * Starts {@code body} now, ahead of the response (its first events may decide the status
+     * line), and returns what the server is to send. The stream runs in an island of its own, so
+     * one that the server never takes is cancelled by the materializer's subscription timeout,
+     * which gives the place back.
+     */
+    <T> Source<T, NotUsed> running(Source<T, NotUsed> body) {
+      Source<T, NotUsed> started = body.watchTermination((mat, ended) -> {
+        ended.whenComplete((done, failure) -> {
+          if (!taken) {
+            release();
+          }
+        });
+        return mat;
+      }).preMaterialize(materializer).second();
+      return started.mapMaterializedValue(mat -> {
+        taken = true;
+        return mat;
+      });
+    }
   }
 
   /** Lets no new turn in; completes once the running ones have been answered to their end. */
@@ -87,17 +130,14 @@ final class Admission {
   }
 
   /**
-   * Releases the place when the body's stream ends. The body is started at once: a stream that
-   * the server never sends (the client left first) is then cancelled by the materializer's
-   * subscription timeout instead of holding its place for ever.
+   * Releases the place when the body's stream ends, as the server sends it: no island of its own,
+   * since the body already runs in one (see {@link Place#running}).
    */
-  private HttpResponse heldUntilSent(HttpResponse response) {
-    var body = response.entity().getDataBytes()
-        .watchTermination((mat, ended) -> {
-          ended.whenComplete((done, failure) -> exit());
-          return mat;
-        })
-        .preMaterialize(materializer).second();
+  private static HttpResponse heldUntilSent(HttpResponse response, Place place) {
+    var body = response.entity().getDataBytes().watchTermination((mat, ended) -> {
+      ended.whenComplete((done, failure) -> place.release());
+      return mat;
+    });
     return response.withEntity(HttpEntities.createChunked(response.entity().getContentType(), body));
   }
 }

@@ -82,8 +82,17 @@ public final class ApiRoutes extends AllDirectives {
   private final BrowserGuard browsers;
   private final Admission admission;
 
+  /** Built once: the routes below the path prefix are built again for every request. */
+  private final RejectionHandler rejections = RejectionHandler.newBuilder()
+      .handleAll(MethodRejection.class, rejected -> complete(new ApiError(405, "invalid_request_error",
+          "method_not_allowed", null, "Method not allowed here; use " + rejected.get(0).supported().value() + ".")
+          .response()))
+      .handleNotFound(extractUnmatchedPath(path -> complete(ApiError.notFound("unknown_url", null,
+          "Unknown endpoint '" + path + "'.").response())))
+      .build();
+
   /**
-   * @param started completes once storage and sharding are up: {@code /ready} answers 200 from then on
+   * @param started completes once the node can serve (storage and sharding up): {@code /ready} answers 200 from then on
    * @param ids the node's response ids (see {@link ResponseIds#forNode})
    */
   public ApiRoutes(ModelCatalog catalog, Conversations conversations, GatewaySettings settings,
@@ -107,10 +116,10 @@ public final class ApiRoutes extends AllDirectives {
   }
 
   public Route route() {
-    return handleRejections(rejections(), () -> concat(
+    return handleRejections(rejections, () -> concat(
         new HealthRoutes().route(),
         path("ready", () -> get(this::ready)),
-        pathPrefix("v1", () -> guarded(() -> handleRejections(rejections(), () -> authenticated(() -> concat(
+        pathPrefix("v1", () -> guarded(() -> handleRejections(rejections, () -> authenticated(() -> concat(
             path("responses", () -> post(() -> answer(admission.limiting(this::createResponse)))),
             path(PathMatchers.segment("responses").slash(PathMatchers.segment()), id -> get(() ->
                 parameterOptional("stream", stream -> parameterOptional("starting_after", after ->
@@ -134,12 +143,12 @@ public final class ApiRoutes extends AllDirectives {
                 delete(() -> answer(request -> delete(pathKey(key)))))),
             path(PathMatchers.segment("conversations").slash(PathMatchers.segment()).slash("compact"), key ->
                 // a compaction calls a model, as a turn does: it takes a turn's place, and a drain waits for it
-                post(() -> answer(admission.limiting(request -> compact(pathKey(key), request))))))))))));
+                post(() -> answer(admission.limiting((request, place) -> compact(pathKey(key), request))))))))))));
   }
 
   // ---- Responses ----------------------------------------------------------------------------
 
-  private CompletionStage<HttpResponse> createResponse(HttpRequest http) {
+  private CompletionStage<HttpResponse> createResponse(HttpRequest http, Admission.Place place) {
     return body(http).thenCompose(body -> {
       TurnRequest request = TurnRequest.responses(body, headers(http), catalog, settings.exposeReasoning(), ids);
       Conversations.NewTurn turn = request.newTurn();
@@ -147,9 +156,9 @@ public final class ApiRoutes extends AllDirectives {
       return start(turn).thenCompose(accepted -> {
         String id = ids.of(request.sessionKey(), accepted.turnId());
         ResponsesStream stream = new ResponsesStream(Presentations.shape(id, conversation, request.presentation()));
-        Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
+        Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         return request.stream()
-            ? decided(events).thenApply(live -> sse(conversation, responsesFrames(live, stream, -1)))
+            ? decided(events, place).thenApply(live -> sse(conversation, responsesFrames(live, stream, -1)))
             : events.runWith(Sink.seq(), materializer).thenApply(all -> {
               completed(all);
               return withSession(json(200, stream.finalResponse(all)), conversation);
@@ -170,7 +179,7 @@ public final class ApiRoutes extends AllDirectives {
       // runs); one read back from the journal is told from the stored outcome.
       return conversations.subscribe(ref.sessionKey(), ref.turnId(), 0).thenCompose(reply -> {
         Source<TurnEvent, NotUsed> events = reply instanceof Subscribed subscribed
-            ? events(subscribed.events().getSource())
+            ? events(subscribed.events().source())
             : Source.from(Transcripts.events(turn));
         return stream
             ? CompletableFuture.completedFuture(sse(ref.sessionKey(), responsesFrames(events, encoder, startingAfter)))
@@ -193,14 +202,13 @@ public final class ApiRoutes extends AllDirectives {
 
   private Source<ByteString, NotUsed> responsesFrames(Source<TurnEvent, NotUsed> events, ResponsesStream encoder,
       int startingAfter) {
-    return events.mapConcat(encoder::on)
-        .filter(frame -> frame.data().get("sequence_number").intValue() > startingAfter)
-        .map(frame -> ByteString.fromString("event: " + frame.type() + "\ndata: " + Json.text(frame.data()) + "\n\n"));
+    return events.mapConcat(encoder::on).filter(frame -> frame.sequence() > startingAfter)
+        .map(ResponsesStream.Frame::sse);
   }
 
   // ---- Chat Completions ---------------------------------------------------------------------
 
-  private CompletionStage<HttpResponse> createChat(HttpRequest http) {
+  private CompletionStage<HttpResponse> createChat(HttpRequest http, Admission.Place place) {
     return body(http).thenCompose(body -> {
       TurnRequest request = TurnRequest.chat(body, headers(http), catalog, settings.exposeReasoning());
       Conversations.NewTurn turn = request.newTurn();
@@ -209,10 +217,9 @@ public final class ApiRoutes extends AllDirectives {
         String id = "chatcmpl-" + ids.of(request.sessionKey(), accepted.turnId()).substring(ResponseIds.PREFIX.length());
         ChatStream chat = new ChatStream(id, request.presentation().createdAt(), request.model().name(),
             request.includeReasoning(), request.includeUsage());
-        Source<TurnEvent, NotUsed> events = events(accepted.events().getSource());
+        Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         if (request.stream()) {
-          return decided(events).thenApply(live -> sse(conversation, live.mapConcat(chat::on)
-              .map(data -> ByteString.fromString("data: " + (data instanceof String s ? s : Json.text(data)) + "\n\n"))));
+          return decided(events, place).thenApply(live -> sse(conversation, live.mapConcat(chat::on)));
         }
         return events.runWith(Sink.seq(), materializer).thenApply(all ->
             withSession(json(200, chat.completion(completed(all).result())), conversation));
@@ -246,7 +253,7 @@ public final class ApiRoutes extends AllDirectives {
         throw new ApiError(409, "invalid_request_error", "nothing_to_compact", null, "Conversation '" + key
             + "' has nothing older than its newest turn to compact.");
       }
-      return events(accepted(reply, key).events().getSource()).runWith(Sink.seq(), materializer);
+      return events(accepted(reply, key).events().source()).runWith(Sink.seq(), materializer);
     }).thenApply(events -> {
       TurnEvent.Compacted compacted = (TurnEvent.Compacted) outcome(events);
       ObjectNode out = Json.object().put("object", "conversation.compaction").put("session_key", key);
@@ -338,17 +345,17 @@ public final class ApiRoutes extends AllDirectives {
    * client can act on instead of a 200 stream that fails; a model that is slow to start still
    * gets its status line and keep-alive comments in time. The events are buffered meanwhile.
    */
-  private CompletionStage<Source<TurnEvent, NotUsed>> decided(Source<TurnEvent, NotUsed> events) {
+  private CompletionStage<Source<TurnEvent, NotUsed>> decided(Source<TurnEvent, NotUsed> events,
+      Admission.Place place) {
     CompletableFuture<TurnEvent> decisive = new CompletableFuture<>();
-    Source<TurnEvent, NotUsed> buffered = events
+    Source<TurnEvent, NotUsed> buffered = place.running(events
         .wireTap(event -> {
           // A compaction is shown as it starts: it may take a model call's time.
           if (!(event instanceof TurnEvent.Started || event instanceof TurnEvent.ModelSwitched)) {
             decisive.complete(event);
           }
         })
-        .buffer(PREAMBLE_EVENTS, OverflowStrategy.backpressure())
-        .preMaterialize(materializer).second();
+        .buffer(PREAMBLE_EVENTS, OverflowStrategy.backpressure()));
     return decisive.thenApply(event -> {
       if (event instanceof TurnEvent.Failed failed) {
         throw ApiError.turnFailed(failed);
@@ -474,8 +481,10 @@ public final class ApiRoutes extends AllDirectives {
   }
 
   private HttpResponse sse(String sessionKey, Source<ByteString, NotUsed> frames) {
+    // Frames that arrive while the connection is still writing go out together, in one chunk:
+    // every frame stays whole, and none waits for another.
     return withSession(HttpResponse.create().withEntity(HttpEntities.createChunked(EVENT_STREAM,
-            frames.keepAlive(settings.keepAlive(), () -> KEEP_ALIVE)))
+            frames.keepAlive(settings.keepAlive(), () -> KEEP_ALIVE).conflate(ByteString::concat)))
         .addHeader(RawHeader.create("Cache-Control", "no-cache")), sessionKey);
   }
 
@@ -500,15 +509,5 @@ public final class ApiRoutes extends AllDirectives {
       // answered below, as a number out of range is
     }
     throw ApiError.badRequest(param, param + " must be " + expected + ".");
-  }
-
-  private RejectionHandler rejections() {
-    return RejectionHandler.newBuilder()
-        .handleAll(MethodRejection.class, rejected -> complete(new ApiError(405, "invalid_request_error",
-            "method_not_allowed", null, "Method not allowed here; use " + rejected.get(0).supported().value() + ".")
-            .response()))
-        .handleNotFound(extractUnmatchedPath(path -> complete(ApiError.notFound("unknown_url", null,
-            "Unknown endpoint '" + path + "'.").response())))
-        .build();
   }
 }

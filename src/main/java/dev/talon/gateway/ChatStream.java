@@ -8,6 +8,7 @@ import dev.talon.conversation.TurnEvent;
 import dev.talon.conversation.TurnResult;
 import java.util.ArrayList;
 import java.util.List;
+import org.apache.pekko.util.ByteString;
 
 /**
  * One turn as Chat Completions tells it: {@code chat.completion.chunk} objects, a usage chunk when
@@ -17,7 +18,7 @@ import java.util.List;
  * showed; by default the switch continues the answer and nothing needs dropping.
  */
 final class ChatStream {
-  static final String DONE = "[DONE]";
+  private static final ByteString DONE = ByteString.fromString(Sse.text(null, "[DONE]"));
 
   private final String id;
   private final long created;
@@ -25,6 +26,9 @@ final class ChatStream {
   private final boolean includeUsage;
   private String model;
   private int toolCalls;
+  /** The per-token chunks of the current model, made when first needed. */
+  private SseTemplate content;
+  private SseTemplate reasoning;
 
   ChatStream(String id, long created, String requestedModel, boolean includeReasoning, boolean includeUsage) {
     this.id = id;
@@ -34,46 +38,68 @@ final class ChatStream {
     this.includeUsage = includeUsage;
   }
 
-  /** The {@code data:} payloads for one event: JSON objects, or {@link #DONE}. */
-  List<Object> on(TurnEvent event) {
-    List<Object> out = new ArrayList<>();
+  /** The SSE events for one turn event, ready to send. */
+  List<ByteString> on(TurnEvent event) {
+    List<ByteString> out = new ArrayList<>();
     if (event instanceof TurnEvent.Started started) {
-      model = started.model();
-      out.add(chunk(Json.object().put("role", "assistant").put("content", ""), null));
+      model(started.model());
+      out.add(sse(chunk(Json.object().put("role", "assistant").put("content", ""), null)));
     } else if (event instanceof TurnEvent.TextDelta text) {
-      out.add(chunk(Json.object().put("content", text.text()), null));
-    } else if (event instanceof TurnEvent.ReasoningDelta reasoning) {
+      if (content == null) {
+        content = deltaTemplate("content");
+      }
+      out.add(content.fill(text.text()));
+    } else if (event instanceof TurnEvent.ReasoningDelta thought) {
       if (includeReasoning) {
-        out.add(chunk(Json.object().put("reasoning_content", reasoning.text()), null));
+        if (reasoning == null) {
+          reasoning = deltaTemplate("reasoning_content");
+        }
+        out.add(reasoning.fill(thought.text()));
       }
     } else if (event instanceof TurnEvent.ToolCall call) {
       ObjectNode delta = Json.object();
       delta.withArray("tool_calls").add(toolCall(toolCalls++, call.callId(), call.name(), call.arguments()));
-      out.add(chunk(delta, null));
+      out.add(sse(chunk(delta, null)));
     } else if (event instanceof TurnEvent.ModelSwitched switched) {
-      model = switched.toModel();
+      model(switched.toModel());
       toolCalls = 0;
-      out.add(marker("model_switched", Json.object().put("from", switched.fromModel())
+      out.add(sse(marker("model_switched", Json.object().put("from", switched.fromModel())
           .put("to", switched.toModel()).put("reason", switched.reason())
-          .put("discard_output", switched.discardOutput())));
+          .put("discard_output", switched.discardOutput()))));
     } else if (event instanceof TurnEvent.CompactionStarted started) {
-      out.add(marker("compaction_started", CompactionJson.started(started)));
+      out.add(sse(marker("compaction_started", CompactionJson.started(started))));
     } else if (event instanceof TurnEvent.Compacted compacted) {
-      out.add(marker("compaction_completed", CompactionJson.completed(compacted.compaction())));
+      out.add(sse(marker("compaction_completed", CompactionJson.completed(compacted.compaction()))));
     } else if (event instanceof TurnEvent.Completed completed) {
-      model = completed.result().model();
-      out.add(chunk(Json.object(), finishReason(completed.result())));
+      model(completed.result().model());
+      out.add(sse(chunk(Json.object(), finishReason(completed.result()))));
       if (includeUsage) {
         ObjectNode usage = chunk(null, null);
         usage.set("usage", usage(completed.result().usage()));
-        out.add(usage);
+        out.add(sse(usage));
       }
       out.add(DONE);
     } else if (event instanceof TurnEvent.Failed failed) {
-      out.add(Json.object().set("error", ApiError.turnFailed(failed).error()));
+      out.add(sse(Json.object().set("error", ApiError.turnFailed(failed).error())));
       out.add(DONE);
     }
     return out;
+  }
+
+  /** Chunks name the model: the templates made for another one are stale. */
+  private void model(String model) {
+    this.model = model;
+    content = null;
+    reasoning = null;
+  }
+
+  /** The chunk of one delta field, the same as {@link #chunk} writes, for each token's text. */
+  private SseTemplate deltaTemplate(String field) {
+    return new SseTemplate(Sse.text(null, chunk(Json.object().put(field, SseTemplate.TEXT), null)));
+  }
+
+  private static ByteString sse(ObjectNode chunk) {
+    return Sse.bytes(null, chunk);
   }
 
   /** A chunk with an empty delta that tells Talon-aware clients what happened: other clients see nothing. */

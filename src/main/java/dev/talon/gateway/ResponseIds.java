@@ -42,6 +42,11 @@ public final class ResponseIds {
 
   private final SecretKeySpec cipherKey;
   private final SecretKeySpec nonceKey;
+  /**
+   * One per thread: looking the algorithm up by name costs more than using it, on every id. (A
+   * cipher is not kept: GCM refuses to encrypt twice with one nonce, which the same id does.)
+   */
+  private final ThreadLocal<Mac> nonceMacs;
 
   record Ref(String sessionKey, String turnId) {}
 
@@ -49,6 +54,7 @@ public final class ResponseIds {
     byte[] master = sha256(secret);
     this.cipherKey = new SecretKeySpec(derive(master, "cipher"), "AES");
     this.nonceKey = new SecretKeySpec(derive(master, "nonce"), "HmacSHA256");
+    this.nonceMacs = ThreadLocal.withInitial(() -> hmac(nonceKey));
   }
 
   /**
@@ -107,7 +113,7 @@ public final class ResponseIds {
   }
 
   private byte[] nonce(byte[] plain) {
-    return Arrays.copyOf(mac(nonceKey, plain), NONCE_BYTES);
+    return Arrays.copyOf(nonceMacs.get().doFinal(plain), NONCE_BYTES);
   }
 
   private Cipher cipher(int mode, byte[] nonce) throws GeneralSecurityException {
@@ -118,14 +124,14 @@ public final class ResponseIds {
   }
 
   private static byte[] derive(byte[] master, String purpose) {
-    return mac(new SecretKeySpec(master, "HmacSHA256"), purpose.getBytes(StandardCharsets.US_ASCII));
+    return hmac(new SecretKeySpec(master, "HmacSHA256")).doFinal(purpose.getBytes(StandardCharsets.US_ASCII));
   }
 
-  private static byte[] mac(SecretKeySpec key, byte[] data) {
+  private static Mac hmac(SecretKeySpec key) {
     try {
       Mac mac = Mac.getInstance("HmacSHA256");
       mac.init(key);
-      return mac.doFinal(data);
+      return mac;
     } catch (GeneralSecurityException e) {
       throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
     }

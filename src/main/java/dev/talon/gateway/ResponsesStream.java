@@ -11,6 +11,7 @@ import dev.talon.conversation.TurnEvent;
 import dev.talon.conversation.TurnResult;
 import java.util.ArrayList;
 import java.util.List;
+import org.apache.pekko.util.ByteString;
 
 /**
  * One turn as the Responses API tells it: turn events in, the event grammar of
@@ -26,8 +27,36 @@ import java.util.List;
  * {@code talon.compaction.completed} events, which clients that do not know them skip.
  */
 final class ResponsesStream {
-  /** One SSE event: the {@code event:} name and the JSON sent as {@code data:}. */
-  record Frame(String type, ObjectNode data) {}
+  private static final String SEQUENCE = "sequence_number";
+
+  /** One SSE event, written when it is sent. */
+  sealed interface Frame {
+    /** Its {@code sequence_number}: a resuming client skips the events up to its last one. */
+    int sequence();
+
+    ByteString sse();
+  }
+
+  /** An event written from its JSON, which {@link #finalResponse} reads the response object from. */
+  record JsonFrame(String type, ObjectNode data) implements Frame {
+    @Override
+    public int sequence() {
+      return data.get(SEQUENCE).intValue();
+    }
+
+    @Override
+    public ByteString sse() {
+      return Sse.bytes(type, data);
+    }
+  }
+
+  /** A text delta, filled into its item's template. */
+  record DeltaFrame(SseTemplate template, String text, int sequence) implements Frame {
+    @Override
+    public ByteString sse() {
+      return template.fill(text, sequence);
+    }
+  }
 
   /**
    * What a response echoes besides its output.
@@ -50,6 +79,7 @@ final class ResponsesStream {
   private Kind openKind;
   private ObjectNode openItem;
   private int openIndex;
+  private SseTemplate openDelta;
   private final StringBuilder openText = new StringBuilder();
 
   ResponsesStream(Shape shape) {
@@ -98,8 +128,8 @@ final class ResponsesStream {
     ObjectNode last = null;
     for (TurnEvent event : events) {
       for (Frame frame : on(event)) {
-        if (frame.data().has("response")) {
-          last = (ObjectNode) frame.data().get("response");
+        if (frame instanceof JsonFrame json && json.data().has("response")) {
+          last = (ObjectNode) json.data().get("response");
         }
       }
     }
@@ -114,12 +144,17 @@ final class ResponsesStream {
       open(kind, out);
     }
     openText.append(text);
-    ObjectNode delta = itemEvent(kind == Kind.MESSAGE ? "response.output_text.delta" : "response.reasoning_text.delta")
-        .put("content_index", 0).put("delta", text);
-    if (kind == Kind.MESSAGE) {
+    out.add(new DeltaFrame(openDelta, text, sequence++));
+  }
+
+  /** The open item's delta event, with the placeholders of its text and sequence number. */
+  private SseTemplate deltaTemplate() {
+    String type = openKind == Kind.MESSAGE ? "response.output_text.delta" : "response.reasoning_text.delta";
+    ObjectNode delta = itemEvent(type).put("content_index", 0).put("delta", SseTemplate.TEXT);
+    if (openKind == Kind.MESSAGE) {
       delta.set("logprobs", Json.array());
     }
-    out.add(frame(delta));
+    return new SseTemplate(Sse.text(type, delta.put(SEQUENCE, SseTemplate.NUMBER)));
   }
 
   private void open(Kind kind, List<Frame> out) {
@@ -134,6 +169,7 @@ final class ResponsesStream {
       openItem.set("summary", Json.array());
     }
     openItem.set("content", Json.array());
+    openDelta = deltaTemplate();
     out.add(frame(Json.object().put("type", "response.output_item.added").put("output_index", openIndex)
         .set("item", openItem.deepCopy())));
     out.add(frame(itemEvent("response.content_part.added").put("content_index", 0).set("part", part(""))));
@@ -309,7 +345,7 @@ final class ResponsesStream {
   }
 
   private Frame frame(ObjectNode data) {
-    data.put("sequence_number", sequence++);
-    return new Frame(data.get("type").textValue(), data);
+    data.put(SEQUENCE, sequence++);
+    return new JsonFrame(data.get("type").textValue(), data);
   }
 }

@@ -18,17 +18,34 @@ import java.util.TreeMap;
  */
 final class ChatStreamParser implements StreamParser {
   private final ThinkTagSplitter content;
+  private final boolean fastPath;
   private final TreeMap<Integer, ToolCallState> toolCalls = new TreeMap<>();
   private FinishReason finish;
   private ModelEvent.Usage usage;
   private boolean done;
 
   ChatStreamParser(boolean thinkTags) {
+    this(thinkTags, true);
+  }
+
+  /** @param fastPath false reads every chunk as a tree: what the fast path is tested against */
+  ChatStreamParser(boolean thinkTags, boolean fastPath) {
     this.content = new ThinkTagSplitter(thinkTags);
+    this.fastPath = fastPath;
   }
 
   @Override
   public List<ModelEvent> onEvent(String eventType, String data) {
+    // An "event: error" frame is an error whatever it holds: only the tree reading reports it.
+    FastFrames.ChatContent simple = fastPath && !"error".equals(eventType) ? FastFrames.chatContent(data) : null;
+    if (simple != null) {
+      List<ModelEvent> out = new ArrayList<>(2);
+      if (simple.content() != null) {
+        out.addAll(content.accept(simple.content()));
+      }
+      finish(simple.finishReason(), out);
+      return out;
+    }
     JsonNode chunk = Frames.read(data);
     if (chunk == null) {
       done = true;
@@ -60,13 +77,18 @@ final class ChatStreamParser implements StreamParser {
     if (delta.path("function_call").isObject()) { // the deprecated single-call form
       toolCalls.computeIfAbsent(-1, i -> new ToolCallState()).absorb(delta.path("id"), delta.get("function_call"));
     }
-    if (choice.hasNonNull("finish_reason") && finish == null) {
-      finish = finishReason(choice.get("finish_reason").asText());
+    finish(choice.hasNonNull("finish_reason") ? choice.get("finish_reason").asText() : null, out);
+    return out;
+  }
+
+  /** The first finish reason ends the content channel and completes the tool calls. */
+  private void finish(String reason, List<ModelEvent> out) {
+    if (reason != null && finish == null) {
+      finish = finishReason(reason);
       out.addAll(content.flush());
       toolCalls.values().forEach(call -> out.add(call.toEvent()));
       toolCalls.clear();
     }
-    return out;
   }
 
   /** Reasoning in a field of its own; seeing one turns inline tag parsing off (rule 9). */

@@ -9,18 +9,20 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.ClassicActorSystemProvider;
 import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpHeader;
+import org.apache.pekko.http.javadsl.model.HttpMethods;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.MediaTypes;
+import org.apache.pekko.http.javadsl.model.Uri;
+import org.apache.pekko.http.javadsl.settings.ServerSentEventSettings;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
-import org.apache.pekko.http.javadsl.model.sse.ServerSentEvent;
-import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
-import org.apache.pekko.http.javadsl.unmarshalling.sse.EventStreamUnmarshalling;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.SubscriptionWithCancelException;
 import org.apache.pekko.stream.javadsl.Source;
@@ -42,13 +44,15 @@ public final class HttpModelClient implements ModelClient {
   private final Http http;
   private final Materializer materializer;
   private final TalonSettings.Upstream timeouts;
-  private final Unmarshaller<org.apache.pekko.http.javadsl.model.HttpEntity, Source<ServerSentEvent, NotUsed>> sse;
+  private final ServerSentEventSettings eventLimits;
+  /** Each model's URL, parsed once: parsing it again on every call showed in the allocation profile. */
+  private final Map<String, Uri> uris = new ConcurrentHashMap<>();
 
   public HttpModelClient(ClassicActorSystemProvider system, TalonSettings.Upstream timeouts) {
     this.http = Http.get(system.classicSystem());
     this.materializer = Materializer.matFromSystem(system);
     this.timeouts = timeouts;
-    this.sse = EventStreamUnmarshalling.fromEventsStream(system.classicSystem());
+    this.eventLimits = ServerSentEventSettings.create(system.classicSystem());
   }
 
   @Override
@@ -58,7 +62,7 @@ public final class HttpModelClient implements ModelClient {
           model.provider().unavailableReason())));
     }
     UpstreamCall call = UpstreamCalls.encode(model, request, true);
-    HttpRequest httpRequest = HttpRequest.POST(call.url())
+    HttpRequest httpRequest = HttpRequest.create().withMethod(HttpMethods.POST).withUri(uris.computeIfAbsent(call.url(), Uri::create))
         .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, call.bodyBytes()))
         .addHeaders(headers(call.headers()));
     // Each run is a new call with its own clocks and parser: a retry runs the same source again.
@@ -75,10 +79,11 @@ public final class HttpModelClient implements ModelClient {
     CallTimeouts clocks = new CallTimeouts(timeouts.firstToken(model.provider()), timeouts.idle());
     return Source.completionStage(request(httpRequest, STALE_CONNECTION_RESENDS))
         .mapError(Throwable.class, e -> ErrorClassifier.connecting(e, model.provider()))
-        .flatMapConcat(response -> response.status().isSuccess()
-            ? events(response, clocks)
-            : Source.completionStage(failure(response)).flatMapConcat(Source::failed))
-        .via(ModelEventFlow.parse(() -> StreamParser.forApi(call.api(), model.thinkTags())))
+        .flatMapConcat(response -> !response.status().isSuccess()
+            ? Source.completionStage(failure(response)).flatMapConcat(Source::failed)
+            : isEventStream(response) ? events(response, clocks)
+            : Source.completionStage(notAnEventStream(response)).flatMapConcat(Source::failed))
+        .via(ModelEventFlow.parse(() -> StreamParser.forApi(call.api(), model.thinkTags()), eventLimits))
         .via(clocks.onEvents());
   }
 
@@ -102,10 +107,12 @@ public final class HttpModelClient implements ModelClient {
     return false;
   }
 
-  private Source<ServerSentEvent, NotUsed> events(HttpResponse response, CallTimeouts clocks) {
-    var watched = HttpEntities.create(response.entity().getContentType(),
-        response.entity().getDataBytes().via(clocks.onBytes()));
-    return Source.completionStageSource(sse.unmarshal(watched, materializer)).mapMaterializedValue(m -> NotUsed.getInstance());
+  private static Source<ByteString, NotUsed> events(HttpResponse response, CallTimeouts clocks) {
+    return response.entity().getDataBytes().via(clocks.onBytes()).mapMaterializedValue(m -> NotUsed.getInstance());
+  }
+
+  private static boolean isEventStream(HttpResponse response) {
+    return response.entity().getContentType().mediaType().equals(MediaTypes.TEXT_EVENT_STREAM);
   }
 
   private CompletionStage<UpstreamException> failure(HttpResponse response) {
@@ -113,13 +120,24 @@ public final class HttpModelClient implements ModelClient {
         response.getHeader("Retry-After").map(HttpHeader::value).orElse(null),
         response.getHeader("retry-after-ms").map(HttpHeader::value).orElse(null));
     int status = response.status().intValue();
+    return body(response).thenApply(body -> new UpstreamException(ErrorClassifier.fromHttp(status, body, retryAfter)));
+  }
+
+  /** A success that is not a stream (a server that ignored {@code stream: true}, or a proxy's page). */
+  private CompletionStage<UpstreamException> notAnEventStream(HttpResponse response) {
+    String type = response.entity().getContentType().toString();
+    return body(response).thenApply(body -> StreamParser.truncated("the server answered " + response.status().intValue()
+        + " with " + type + " instead of an event stream: " + (body.length() > 200 ? body.substring(0, 200) + "…" : body)));
+  }
+
+  /** The start of the body, as much of it as is worth waiting for. */
+  private CompletionStage<String> body(HttpResponse response) {
     return response.entity().getDataBytes()
         .takeWithin(ERROR_BODY_TIMEOUT)
         .runFold(ByteString.emptyByteString(),
             (body, chunk) -> body.size() >= ERROR_BODY_LIMIT ? body : body.concat(chunk), materializer)
         .exceptionally(e -> ByteString.emptyByteString())
-        .thenApply(body -> new UpstreamException(
-            ErrorClassifier.fromHttp(status, body.decodeString(StandardCharsets.UTF_8), retryAfter)));
+        .thenApply(body -> body.decodeString(StandardCharsets.UTF_8));
   }
 
   private static List<HttpHeader> headers(Map<String, String> headers) {

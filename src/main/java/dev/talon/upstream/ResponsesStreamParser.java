@@ -22,24 +22,45 @@ import java.util.Set;
  * may close out of order or arrive without {@code output_item.added}; ignores unknown types.
  */
 final class ResponsesStreamParser implements StreamParser {
+  /** The events that carry nothing but text: true for reasoning, false for answer text. */
+  static final Map<String, Boolean> DELTAS = Map.of("response.output_text.delta", false,
+      "response.refusal.delta", false, "response.reasoning_text.delta", true,
+      "response.reasoning_summary_text.delta", true, "response.reasoning.delta", true);
+
   private final Map<String, FunctionCallState> calls = new LinkedHashMap<>();
   private final Map<String, String> keyByItemId = new HashMap<>();
   private final Set<String> emittedCallIds = new HashSet<>();
+
+  private final boolean fastPath;
   private boolean terminal;
   private boolean done;
 
+  ResponsesStreamParser() {
+    this(true);
+  }
+
+  /** @param fastPath false reads every event as a tree: what the fast path is tested against */
+  ResponsesStreamParser(boolean fastPath) {
+    this.fastPath = fastPath;
+  }
+
   @Override
   public List<ModelEvent> onEvent(String eventType, String data) {
+    FastFrames.TypedDelta simple = fastPath ? FastFrames.typedDelta(data, DELTAS.keySet()) : null;
+    if (simple != null) {
+      return delta(DELTAS.get(simple.type()), simple.delta());
+    }
     JsonNode event = Frames.read(data);
     if (event == null) {
       done = true;
       return List.of();
     }
     String type = event.path("type").asText(eventType == null ? "" : eventType);
+    Boolean reasoning = DELTAS.get(type);
+    if (reasoning != null) {
+      return delta(reasoning, event.path("delta").asText(""));
+    }
     return switch (type) {
-      case "response.output_text.delta", "response.refusal.delta" -> text(event.path("delta").asText(""));
-      case "response.reasoning_text.delta", "response.reasoning_summary_text.delta", "response.reasoning.delta" ->
-          reasoning(event.path("delta").asText(""));
       case "response.output_item.added" -> itemAdded(event);
       case "response.function_call_arguments.delta" -> argumentsDelta(event);
       case "response.function_call_arguments.done" -> argumentsDone(event);
@@ -68,12 +89,8 @@ final class ResponsesStreamParser implements StreamParser {
     return terminal || done;
   }
 
-  private static List<ModelEvent> text(String delta) {
-    return delta.isEmpty() ? List.of() : List.of(new TextDelta(delta));
-  }
-
-  private static List<ModelEvent> reasoning(String delta) {
-    return delta.isEmpty() ? List.of() : List.of(new ReasoningDelta(delta));
+  private static List<ModelEvent> delta(boolean reasoning, String delta) {
+    return delta.isEmpty() ? List.of() : List.of(reasoning ? new ReasoningDelta(delta) : new TextDelta(delta));
   }
 
   private List<ModelEvent> itemAdded(JsonNode event) {

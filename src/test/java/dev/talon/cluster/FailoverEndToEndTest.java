@@ -72,7 +72,7 @@ class FailoverEndToEndTest {
   List<TurnEvent> turn(String session, String text, TalonSettings.MidStream midStream) throws Exception {
     TurnAccepted accepted = assertInstanceOf(TurnAccepted.class, runtime.conversations()
         .startTurn(session, null, null, ConversationFixtures.userSays(text), midStream).toCompletableFuture().get(15, TimeUnit.SECONDS));
-    return accepted.events().getSource().runWith(Sink.seq(), runtime.system())
+    return accepted.events().source().runWith(Sink.seq(), runtime.system())
         .toCompletableFuture().get(30, TimeUnit.SECONDS);
   }
 

@@ -28,7 +28,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
-import org.apache.pekko.stream.SourceRef;
+import dev.talon.conversation.TurnEvents;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -79,8 +79,8 @@ abstract class RuntimeContract {
     return stage.toCompletableFuture().get(30, TimeUnit.SECONDS);
   }
 
-  static List<TurnEvent> collect(SourceRef<TurnEvent> events, TalonRuntime node) throws Exception {
-    return get(events.getSource().runWith(Sink.seq(), node.system()));
+  static List<TurnEvent> collect(TurnEvents events, TalonRuntime node) throws Exception {
+    return get(events.source().runWith(Sink.seq(), node.system()));
   }
 
   TurnAccepted start(String session, String text) throws Exception {
@@ -102,7 +102,7 @@ abstract class RuntimeContract {
   void aTurnOutlivesASubscriberThatLeaves() throws Exception {
     ScriptedTurnRunner.Script script = runner.hold("Hello", ", world");
     TurnAccepted accepted = start("leaver", "hi");
-    TurnEvent first = get(accepted.events().getSource().runWith(Sink.head(), runtime.system()));
+    TurnEvent first = get(accepted.events().source().runWith(Sink.head(), runtime.system()));
     assertInstanceOf(TurnEvent.Started.class, first);
 
     script.release();
@@ -137,7 +137,7 @@ abstract class RuntimeContract {
         millisSince(writing));
     // A turn still running when the node goes away: only its TurnStarted is in the journal.
     runner.hold("never finished");
-    get(start("killed-mid-turn", "are you there?").events().getSource().runWith(Sink.head(), runtime.system()));
+    get(start("killed-mid-turn", "are you there?").events().source().runWith(Sink.head(), runtime.system()));
     Map<String, Transcript> before = new LinkedHashMap<>();
     for (String session : List.of("two-turns", "failed", "was-reset", "long")) {
       before.put(session, transcript(session));

@@ -76,7 +76,7 @@ class TwoNodeTest {
           String session = "far-" + i;
           TurnAccepted accepted = assertInstanceOf(TurnAccepted.class, b.conversations()
               .startTurn(session, null, null, turn, null).toCompletableFuture().get(30, TimeUnit.SECONDS));
-          List<TurnEvent> events = accepted.events().getSource().runWith(Sink.seq(), b.system())
+          List<TurnEvent> events = accepted.events().source().runWith(Sink.seq(), b.system())
               .toCompletableFuture().get(30, TimeUnit.SECONDS);
           TurnEvent.Completed done = assertInstanceOf(TurnEvent.Completed.class, events.get(events.size() - 1));
           assertEquals("Answered from afar.", done.result().text());
@@ -90,7 +90,7 @@ class TwoNodeTest {
           if (accepted.events().toString().contains("pekko://talon@")) {
             remote.add(session);
           }
-          assertEquals(events, replay.events().getSource().runWith(Sink.seq(), a.system())
+          assertEquals(events, replay.events().source().runWith(Sink.seq(), a.system())
               .toCompletableFuture().get(30, TimeUnit.SECONDS));
         }
         assertTrue(!remote.isEmpty() && remote.size() < 12,

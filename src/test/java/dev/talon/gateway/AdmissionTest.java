@@ -32,10 +32,10 @@ class AdmissionTest {
     testKit.shutdownTestKit();
   }
 
-  static CompletionStage<HttpResponse> endless(HttpRequest request) {
+  static CompletionStage<HttpResponse> endless(HttpRequest request, Admission.Place place) {
     return CompletableFuture.completedFuture(HttpResponse.create().withEntity(HttpEntities.createChunked(
-        ContentTypes.TEXT_PLAIN_UTF8, Source.repeat(ByteString.fromString("."))
-            .throttle(1, Duration.ofMillis(50)))));
+        ContentTypes.TEXT_PLAIN_UTF8, place.running(Source.repeat(ByteString.fromString("."))
+            .throttle(1, Duration.ofMillis(50))))));
   }
 
   @Test

@@ -321,6 +321,13 @@ class HttpModelClientTest {
   }
 
   @Test
+  void aSuccessThatIsNotAnEventStreamFailsTheCallSayingWhatCame() throws Exception {
+    UpstreamFailure failure = call("openai-completions", Script.status(200, "<html>a proxy's page</html>")).failed();
+    assertEquals(Kind.TRUNCATED, failure.kind());
+    assertTrue(failure.message().contains("instead of an event stream: <html>a proxy's page</html>"), failure.message());
+  }
+
+  @Test
   void aMalformedFrameFailsTheCall() throws Exception {
     assertEquals(Kind.TRUNCATED, call("openai-completions", Script.reply("a b c").malformedFrameAfter(1)).failed().kind());
   }

@@ -15,28 +15,33 @@ import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.MediaTypes;
-import org.apache.pekko.http.javadsl.unmarshalling.sse.EventStreamUnmarshalling;
+import org.apache.pekko.http.javadsl.settings.ServerSentEventSettings;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
 
-/** A stream body run through the real SSE unmarshaller and a parser, summed up for assertions. */
+/** A stream body run through the event-stream reader and a parser, as a model call runs it, summed up for assertions. */
 record ParsedStream(List<ModelEvent> events, UpstreamException failure) {
 
-  /** A recorded fixture: .sse as recorded, .chunks.jsonl re-framed with event: lines. */
+  /** A recorded fixture, see {@link #fixtureBody}. */
   static ParsedStream ofFixture(ActorSystem<?> system, String name, Api api, int chunkSize) throws Exception {
+    return of(system, fixtureBody(name), api, chunkSize);
+  }
+
+  /** A recorded fixture as an SSE body: .sse as recorded, .chunks.jsonl re-framed with event: lines. */
+  static byte[] fixtureBody(String name) throws Exception {
     byte[] body = Files.readAllBytes(TestResources.upstreamFixture(name));
-    if (name.endsWith(".chunks.jsonl")) {
-      StringBuilder sse = new StringBuilder();
-      for (String line : new String(body, StandardCharsets.UTF_8).split("\n")) {
-        if (!line.isBlank()) {
-          String type = UpstreamJson.MAPPER.readTree(line).path("type").asText();
-          sse.append("event: ").append(type).append("\ndata: ").append(line).append("\n\n");
-        }
-      }
-      body = sse.toString().getBytes(StandardCharsets.UTF_8);
+    if (!name.endsWith(".chunks.jsonl")) {
+      return body;
     }
-    return of(system, body, api, chunkSize);
+    StringBuilder sse = new StringBuilder();
+    for (String line : new String(body, StandardCharsets.UTF_8).split("\n")) {
+      if (!line.isBlank()) {
+        String type = UpstreamJson.MAPPER.readTree(line).path("type").asText();
+        sse.append("event: ").append(type).append("\ndata: ").append(line).append("\n\n");
+      }
+    }
+    return sse.toString().getBytes(StandardCharsets.UTF_8);
   }
 
   static ParsedStream of(ActorSystem<?> system, String body, Api api) throws Exception {
@@ -49,13 +54,12 @@ record ParsedStream(List<ModelEvent> events, UpstreamException failure) {
     for (int i = 0; i < body.length; i += chunkSize) {
       chunks.add(ByteString.fromArray(body, i, Math.min(chunkSize, body.length - i)));
     }
-    var entity = HttpEntities.create(MediaTypes.TEXT_EVENT_STREAM.toContentType(), Source.from(chunks));
     List<ModelEvent> events = new ArrayList<>();
     try {
-      EventStreamUnmarshalling.fromEventsStream(system.classicSystem())
-          .unmarshal(entity, system)
-          .thenCompose(sse -> sse.via(ModelEventFlow.parse(() -> StreamParser.forApi(api, true)))
-              .runWith(Sink.foreach(events::add), system))
+      Source.from(chunks)
+          .via(ModelEventFlow.parse(() -> StreamParser.forApi(api, true),
+              ServerSentEventSettings.create(system.classicSystem())))
+          .runWith(Sink.foreach(events::add), system)
           .toCompletableFuture().get(10, TimeUnit.SECONDS);
       return new ParsedStream(events, null);
     } catch (ExecutionException e) {

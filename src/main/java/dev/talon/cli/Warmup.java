@@ -1,0 +1,199 @@
+package dev.talon.cli;
+
+import dev.talon.cluster.Conversations;
+import dev.talon.cluster.JournalTranscripts;
+import dev.talon.config.ConfigLoader;
+import dev.talon.config.GatewaySettings;
+import dev.talon.config.ModelCatalog;
+import dev.talon.config.TalonConfig;
+import dev.talon.conversation.FailoverRunner;
+import dev.talon.conversation.TurnMetrics;
+import dev.talon.conversation.UnstoredTurns;
+import dev.talon.gateway.ApiRoutes;
+import dev.talon.gateway.GatewayServer;
+import dev.talon.gateway.ResponseIds;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.http.javadsl.Http;
+import org.apache.pekko.http.javadsl.ServerBinding;
+import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpRequest;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.MediaTypes;
+import org.apache.pekko.http.javadsl.server.Directives;
+import org.apache.pekko.http.javadsl.server.PathMatchers;
+import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.util.ByteString;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Rehearses the request path while the node starts, so that the first client does not wait for it
+ * to be loaded and compiled (a third of a second on a cold JVM, against milliseconds after). A few
+ * turns of each API, streamed and not, go through a gateway of their own on a spare loopback port,
+ * to a rehearsal upstream on another one that answers at once: the same routes, runner, HTTP
+ * client, stream parsers and encoders a client's turn goes through, and no configured model is
+ * called. Separately, a conversation nobody uses is recovered from the journal, so its queries are
+ * prepared before the first conversation needs them; nothing is written. Neither ever stops the
+ * node from starting: whatever goes wrong is logged and the node serves anyway.
+ */
+final class Warmup {
+  private static final Logger log = LoggerFactory.getLogger(Warmup.class);
+
+  /** The first turn of each kind does most of the loading; the others give the compiler a start. */
+  private static final int ROUNDS = 4;
+
+  private static final int TOKENS = 8;
+
+  private final ActorSystem<?> system;
+  private final Http http;
+  private final Materializer materializer;
+  private final Duration timeout;
+
+  private Warmup(ActorSystem<?> system, Duration timeout) {
+    this.system = system;
+    this.http = Http.get(system);
+    this.materializer = Materializer.matFromSystem(system);
+    this.timeout = timeout;
+  }
+
+  /** Completes when the rehearsal is over, or after {@code config}'s ask timeout, never failing. */
+  static CompletionStage<Done> rehearse(ActorSystem<?> system, TalonConfig config, ResponseIds ids) {
+    Duration timeout = config.gateway().limits().askTimeout();
+    return bounded(new Warmup(system, timeout).turns(config, ids), timeout, "the start-up rehearsal");
+  }
+
+  /** Recovers a conversation nobody uses from the journal; completes within the ask timeout, never failing. */
+  static CompletionStage<Done> readJournal(Conversations conversations, Duration timeout) {
+    return bounded(conversations.context("talon-warmup-" + UUID.randomUUID()).thenApply(context -> Done.getInstance()),
+        timeout, "the journal's first read");
+  }
+
+  private static CompletionStage<Done> bounded(CompletionStage<Done> work, Duration timeout, String what) {
+    return work.toCompletableFuture()
+        .completeOnTimeout(Done.getInstance(), timeout.toMillis(), TimeUnit.MILLISECONDS)
+        .exceptionally(failure -> {
+          log.warn("{} failed; the first requests may be slower: {}", what, failure.toString());
+          return Done.getInstance();
+        });
+  }
+
+  private CompletionStage<Done> turns(TalonConfig config, ResponseIds ids) {
+    return http.newServerAt("127.0.0.1", 0).bind(upstream()).thenCompose(upstream -> {
+      ModelCatalog catalog = catalog(upstream.localAddress().getPort());
+      Conversations rehearsal = new Conversations(ClusterSharding.get(system), timeout,
+          new UnstoredTurns(catalog, FailoverRunner.standard(system, config.talon(), new TurnMetrics())),
+          new JournalTranscripts(system));
+      GatewaySettings settings = GatewaySettings.loopback(0, null);
+      ApiRoutes routes = new ApiRoutes(catalog, rehearsal, settings, materializer,
+          CompletableFuture.completedFuture(Done.getInstance()), ids);
+      return GatewayServer.bind(system, settings, routes.route())
+          .thenCompose(gateway -> turns("http://127.0.0.1:" + gateway.localAddress().getPort(), ROUNDS)
+              .whenComplete((done, failure) -> gateway.unbind()))
+          .whenComplete((done, failure) -> upstream.unbind());
+    });
+  }
+
+  /** A request the rehearsal sends: every API, streamed and not, leaving nothing stored. */
+  private record Rehearsed(String path, String body) {}
+
+  private static final List<Rehearsed> REQUESTS = List.of(
+      new Rehearsed("/v1/chat/completions", """
+          {"model": "rehearsal/chat", "stream": true, "stream_options": {"include_usage": true},
+           "messages": [{"role": "user", "content": "hi"}]}"""),
+      new Rehearsed("/v1/chat/completions", """
+          {"model": "rehearsal/chat", "messages": [{"role": "user", "content": "hi"}]}"""),
+      new Rehearsed("/v1/responses", """
+          {"model": "rehearsal/responses", "stream": true, "store": false, "input": "hi"}"""),
+      new Rehearsed("/v1/responses", """
+          {"model": "rehearsal/responses", "store": false, "input": "hi"}"""));
+
+  /** {@code rounds} rounds of every kind of turn, one request at a time. */
+  private CompletionStage<Done> turns(String gateway, int rounds) {
+    CompletionStage<Done> all = CompletableFuture.completedFuture(Done.getInstance());
+    for (int round = 0; round < rounds; round++) {
+      for (Rehearsed request : REQUESTS) {
+        all = all.thenCompose(done -> send(gateway + request.path(), request.body()));
+      }
+    }
+    return all;
+  }
+
+  private CompletionStage<Done> send(String url, String body) {
+    return http.singleRequest(HttpRequest.POST(url).withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON,
+            body)))
+        .thenCompose(response -> response.entity().toStrict(timeout.toMillis(), materializer).thenApply(entity -> {
+          if (!response.status().isSuccess()) {
+            throw new IllegalStateException("the rehearsal's " + url + " answered " + response.status() + ": "
+                + entity.getData().utf8String());
+          }
+          return Done.getInstance();
+        }));
+  }
+
+  private static ModelCatalog catalog(int port) {
+    String base = "http://127.0.0.1:" + port + "/v1";
+    return ConfigLoader.parse("""
+        { models: { mode: "replace", providers: {
+            rehearsal: { baseUrl: "%s", api: "openai-completions",
+              models: [{ id: "chat" }, { id: "responses", api: "openai-responses" }] } } },
+          agents: { defaults: { model: { primary: "rehearsal/chat" } } } }
+        """.formatted(base), "the start-up rehearsal", name -> null).catalog();
+  }
+
+  // ---- the rehearsal upstream: a model that answers at once --------------------------------------
+
+  private static Route upstream() {
+    return Directives.concat(
+        Directives.path(PathMatchers.segment("v1").slash("chat").slash("completions"), () ->
+            Directives.complete(events(chatEvents()))),
+        Directives.path(PathMatchers.segment("v1").slash("responses"), () ->
+            Directives.complete(events(responsesEvents()))));
+  }
+
+  private static HttpResponse events(List<String> frames) {
+    return HttpResponse.create().withEntity(HttpEntities.createChunked(MediaTypes.TEXT_EVENT_STREAM.toContentType(),
+        Source.from(frames).map(ByteString::fromString)));
+  }
+
+  private static List<String> chatEvents() {
+    List<String> frames = new ArrayList<>();
+    String head = "data: {\"id\":\"chatcmpl-rehearsal\",\"object\":\"chat.completion.chunk\",\"created\":0,"
+        + "\"model\":\"chat\",\"choices\":[";
+    for (int i = 0; i < TOKENS; i++) {
+      frames.add(head + "{\"index\":0,\"delta\":{\"content\":\"word \"},\"finish_reason\":null}]}\n\n");
+    }
+    frames.add(head + "{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+    frames.add(head + "],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":" + TOKENS + "}}\n\n");
+    frames.add("data: [DONE]\n\n");
+    return frames;
+  }
+
+  private static List<String> responsesEvents() {
+    List<String> frames = new ArrayList<>();
+    frames.add(responsesEvent("response.created", "\"response\":{\"id\":\"resp_rehearsal\",\"status\":\"in_progress\","
+        + "\"output\":[]}"));
+    for (int i = 0; i < TOKENS; i++) {
+      frames.add(responsesEvent("response.output_text.delta",
+          "\"item_id\":\"msg_rehearsal\",\"output_index\":0,\"content_index\":0,\"delta\":\"word \""));
+    }
+    frames.add(responsesEvent("response.completed", "\"response\":{\"id\":\"resp_rehearsal\",\"status\":\"completed\","
+        + "\"output\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":" + TOKENS + "}}"));
+    return frames;
+  }
+
+  private static String responsesEvent(String type, String fields) {
+    return "event: " + type + "\ndata: {\"type\":\"" + type + "\"," + fields + "}\n\n";
+  }
+}

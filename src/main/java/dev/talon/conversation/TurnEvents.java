@@ -1,0 +1,65 @@
+package dev.talon.conversation;
+
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.SourceRef;
+import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.stream.javadsl.StreamRefs;
+
+/**
+ * A turn's events as handed to whoever asked for them. An asker on another node gets a stream
+ * ref; an asker on this node, which is every request of a single-node Talon, gets the source
+ * itself, because a stream ref costs an actor, a demand protocol and a message per batch of
+ * events on every turn. Only the stream ref crosses the wire.
+ */
+public final class TurnEvents {
+  private final SourceRef<TurnEvent> ref;
+  private final Source<TurnEvent, NotUsed> local;
+
+  private TurnEvents(SourceRef<TurnEvent> ref, Source<TurnEvent, NotUsed> local) {
+    this.ref = ref;
+    this.local = local;
+  }
+
+  /** Events for an asker on this node; they must never be sent to another. */
+  public static TurnEvents local(Source<TurnEvent, NotUsed> events) {
+    return new TurnEvents(null, events);
+  }
+
+  /** Events for {@code asker}: the source itself when it lives on this node, else a stream ref to it. */
+  static TurnEvents forAsker(Source<TurnEvent, NotUsed> events, ActorRef<?> asker, Materializer materializer) {
+    return asker.path().address().hasLocalScope()
+        ? local(events)
+        : new TurnEvents(events.runWith(StreamRefs.sourceRef(), materializer), null);
+  }
+
+  @JsonCreator
+  static TurnEvents remote(@JsonProperty("ref") SourceRef<TurnEvent> ref) {
+    return new TurnEvents(ref, null);
+  }
+
+  /** What goes over the wire; a local source has none and refuses to be sent. */
+  @JsonProperty("ref")
+  SourceRef<TurnEvent> ref() {
+    if (ref == null) {
+      throw new IllegalStateException("a turn's local events cannot be sent to another node");
+    }
+    return ref;
+  }
+
+  /** The events, to be run once. */
+  @JsonIgnore
+  public Source<TurnEvent, NotUsed> source() {
+    return local != null ? local : ref.getSource();
+  }
+
+  /** Names the stream ref's node for events from another node. */
+  @Override
+  public String toString() {
+    return local != null ? "TurnEvents[local]" : "TurnEvents[" + ref + "]";
+  }
+}

@@ -1,0 +1,55 @@
+package dev.talon.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.talon.cluster.JournalDatabase;
+import dev.talon.testing.FakeUpstream;
+import dev.talon.testing.TalonProcess;
+import java.net.http.HttpClient;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A node rehearses every kind of turn as it starts, and the rehearsal leaves no trace: no
+ * configured model is called and nothing is journaled.
+ */
+class WarmupTest {
+  static final Duration START = Duration.ofSeconds(90);
+
+  @TempDir Path dir;
+
+  @Test
+  void everyKindOfTurnIsRehearsedWithoutAModelCallOrAJournalRow() throws Exception {
+    Path data = dir.resolve("data");
+    try (FakeUpstream fake = FakeUpstream.start()) {
+      Path config = TalonProcess.writeConfig(dir, fake, "{}");
+      try (TalonProcess talon = TalonProcess.start(config, data, START)) {
+        // The process says it listens once it is ready.
+        HttpResponse<String> ready = HttpClient.newHttpClient().send(talon.request("/ready").build(),
+            HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, ready.statusCode(), ready.body());
+        long deadline = System.nanoTime() + START.toNanos();
+        while (!(talon.logs().contains("answered by rehearsal/chat")
+            && talon.logs().contains("answered by rehearsal/responses"))) {
+          assertTrue(System.nanoTime() < deadline, "not rehearsed in " + START + ":\n" + talon.logs());
+          Thread.sleep(50); // a poll interval, not a timed assertion
+        }
+        assertEquals(List.of(), fake.requests(), "the configured model was called");
+        talon.terminate(START);
+      }
+    }
+    try (Connection connection = DriverManager.getConnection(JournalDatabase.defaultH2Url(data), "sa", "");
+        ResultSet count = connection.createStatement().executeQuery("SELECT COUNT(*) FROM \"event_journal\"")) {
+      count.next();
+      assertEquals(0, count.getLong(1), "journal rows after the rehearsal");
+    }
+  }
+}
