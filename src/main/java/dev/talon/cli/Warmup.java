@@ -71,7 +71,7 @@ final class Warmup {
   /** Completes when the rehearsal is over, or after {@code config}'s ask timeout, never failing. */
   static CompletionStage<Done> rehearse(ActorSystem<?> system, TalonConfig config, ResponseIds ids) {
     Duration timeout = config.gateway().limits().askTimeout();
-    return bounded(new Warmup(system, timeout).turns(config, ids), timeout, "the start-up rehearsal");
+    return bounded(new Warmup(system, timeout).throughOwnGateway(config, ids), timeout, "the start-up rehearsal");
   }
 
   /** Recovers a conversation nobody uses from the journal; completes within the ask timeout, never failing. */
@@ -89,7 +89,8 @@ final class Warmup {
         });
   }
 
-  private CompletionStage<Done> turns(TalonConfig config, ResponseIds ids) {
+  /** Binds the rehearsal upstream and a gateway of its own, sends the turns, then unbinds both. */
+  private CompletionStage<Done> throughOwnGateway(TalonConfig config, ResponseIds ids) {
     return http.newServerAt("127.0.0.1", 0).bind(upstream()).thenCompose(upstream -> {
       ModelCatalog catalog = catalog(upstream.localAddress().getPort());
       Conversations rehearsal = new Conversations(ClusterSharding.get(system), timeout,

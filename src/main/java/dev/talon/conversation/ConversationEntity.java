@@ -404,10 +404,10 @@ public final class ConversationEntity
     State start(TurnStarted e) {
       List<Turn> next = new ArrayList<>(turns);
       next.add(Turn.started(e));
+      List<ModelRequest.Item> shown = Turn.inputView(e.input());
       List<TurnSize> nextSizes = new ArrayList<>(sizes);
-      nextSizes.add(new TurnSize(TokenEstimate.of(Turn.inputView(e.input())), 0));
-      return new State(next, turnCount + 1, latest, compactions, history.with(Turn.inputView(e.input())), reported,
-          nextSizes);
+      nextSizes.add(new TurnSize(TokenEstimate.of(shown), 0));
+      return new State(next, turnCount + 1, latest, compactions, history.with(shown), reported, nextSizes);
     }
 
     State complete(TurnCompleted e) {
@@ -639,7 +639,7 @@ public final class ConversationEntity
     ModelView view = state.view(turnId, turn, plan.compacting());
     if (!start.store()) {
       return Effect().reply(start.replyTo(), new TurnAccepted(turnId,
-          TurnEvents.forAsker(plan.runUnstored(runner, turnId, view, start.midStream()), start.replyTo(), materializer)));
+          events(plan.runUnstored(runner, turnId, view, start.midStream()), start.replyTo())));
     }
     // The model call starts now, while TurnStarted is being written, so the write hides behind
     // the model's first token; the client is answered now too, so it connects to the turn's log
@@ -647,7 +647,7 @@ public final class ConversationEntity
     TurnLog turnLog = startRunner(turnId, plan.candidates(), view, start.midStream());
     TurnStarted started = new TurnStarted(turnId, input, plan.agent().id(),
         plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless(), start.presentation());
-    start.replyTo().tell(new TurnAccepted(turnId, events(turnLog, 0, start.replyTo())));
+    start.replyTo().tell(new TurnAccepted(turnId, events(turnLog.source(0), start.replyTo())));
     return Effect().persist(started).thenRun(s -> turnLog.release());
   }
 
@@ -678,7 +678,8 @@ public final class ConversationEntity
       return Effect().reply(compact.replyTo(), new NothingToCompact(state.turns().size()));
     }
     Job started = startJob(state, Compaction.MANUAL, compact.focus());
-    return Effect().reply(compact.replyTo(), new TurnAccepted(started.id(), events(started.log(), 0, compact.replyTo())));
+    return Effect().reply(compact.replyTo(), new TurnAccepted(started.id(),
+        events(started.log().source(0), compact.replyTo())));
   }
 
   private Effect<Event, State> compacted(State state, RunnerCompacted compacted) {
@@ -778,7 +779,8 @@ public final class ConversationEntity
     if (log == null || (subscribe.turnId() != null && !subscribe.turnId().equals(log.turnId()))) {
       return Effect().reply(subscribe.replyTo(), new UnknownTurn(subscribe.turnId()));
     }
-    return Effect().reply(subscribe.replyTo(), new Subscribed(log.turnId(), events(log, subscribe.fromIndex(), subscribe.replyTo())));
+    return Effect().reply(subscribe.replyTo(),
+        new Subscribed(log.turnId(), events(log.source(subscribe.fromIndex()), subscribe.replyTo())));
   }
 
   private Effect<Event, State> passivate() {
@@ -919,8 +921,8 @@ public final class ConversationEntity
     log.close(last);
   }
 
-  private TurnEvents events(TurnLog turnLog, int fromIndex, ActorRef<?> asker) {
-    return TurnEvents.forAsker(turnLog.source(fromIndex), asker, materializer);
+  private TurnEvents events(Source<TurnEvent, NotUsed> events, ActorRef<?> asker) {
+    return TurnEvents.forAsker(events, asker, materializer);
   }
 
   /** The view's size against the budget of the model the next turn would call first. */

@@ -26,7 +26,7 @@ public final class TurnEvents {
   }
 
   /** Events for an asker on this node; they must never be sent to another. */
-  public static TurnEvents local(Source<TurnEvent, NotUsed> events) {
+  static TurnEvents local(Source<TurnEvent, NotUsed> events) {
     return new TurnEvents(null, events);
   }
 

@@ -5,6 +5,8 @@ import java.io.IOException;
 
 /** What every stream parser does with an SSE data payload before reading it. */
 final class Frames {
+  private static final int SHOWN_CHARS = 200;
+
   private Frames() {}
 
   /**
@@ -29,9 +31,14 @@ final class Frames {
       }
       return node;
     } catch (IOException e) {
-      String shown = data.length() > 200 ? data.substring(0, 200) + "…" : data;
-      throw new UpstreamException(UpstreamFailure.of(UpstreamFailure.Kind.TRUNCATED, "malformed frame: " + shown), e);
+      throw new UpstreamException(UpstreamFailure.of(UpstreamFailure.Kind.TRUNCATED, "malformed frame: " + shown(data)),
+          e);
     }
+  }
+
+  /** The start of what a server sent, enough to tell what it was in an error message. */
+  static String shown(String sent) {
+    return sent.length() > SHOWN_CHARS ? sent.substring(0, SHOWN_CHARS) + "…" : sent;
   }
 
   /** Any frame with a top-level {@code error} is an error, whatever else it carries (rule 4). */

@@ -62,7 +62,8 @@ public final class HttpModelClient implements ModelClient {
           model.provider().unavailableReason())));
     }
     UpstreamCall call = UpstreamCalls.encode(model, request, true);
-    HttpRequest httpRequest = HttpRequest.create().withMethod(HttpMethods.POST).withUri(uris.computeIfAbsent(call.url(), Uri::create))
+    HttpRequest httpRequest = HttpRequest.create().withMethod(HttpMethods.POST)
+        .withUri(uris.computeIfAbsent(call.url(), Uri::create))
         .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, call.bodyBytes()))
         .addHeaders(headers(call.headers()));
     // Each run is a new call with its own clocks and parser: a retry runs the same source again.
@@ -79,10 +80,9 @@ public final class HttpModelClient implements ModelClient {
     CallTimeouts clocks = new CallTimeouts(timeouts.firstToken(model.provider()), timeouts.idle());
     return Source.completionStage(request(httpRequest, STALE_CONNECTION_RESENDS))
         .mapError(Throwable.class, e -> ErrorClassifier.connecting(e, model.provider()))
-        .flatMapConcat(response -> !response.status().isSuccess()
-            ? Source.completionStage(failure(response)).flatMapConcat(Source::failed)
+        .flatMapConcat(response -> !response.status().isSuccess() ? failing(failure(response))
             : isEventStream(response) ? events(response, clocks)
-            : Source.completionStage(notAnEventStream(response)).flatMapConcat(Source::failed))
+            : failing(notAnEventStream(response)))
         .via(ModelEventFlow.parse(() -> StreamParser.forApi(call.api(), model.thinkTags()), eventLimits))
         .via(clocks.onEvents());
   }
@@ -111,6 +111,11 @@ public final class HttpModelClient implements ModelClient {
     return response.entity().getDataBytes().via(clocks.onBytes()).mapMaterializedValue(m -> NotUsed.getInstance());
   }
 
+  /** A call that fails once its failure is known (an error body takes reading). */
+  private static Source<ByteString, NotUsed> failing(CompletionStage<UpstreamException> failure) {
+    return Source.completionStage(failure).flatMapConcat(Source::failed);
+  }
+
   private static boolean isEventStream(HttpResponse response) {
     return response.entity().getContentType().mediaType().equals(MediaTypes.TEXT_EVENT_STREAM);
   }
@@ -126,8 +131,9 @@ public final class HttpModelClient implements ModelClient {
   /** A success that is not a stream (a server that ignored {@code stream: true}, or a proxy's page). */
   private CompletionStage<UpstreamException> notAnEventStream(HttpResponse response) {
     String type = response.entity().getContentType().toString();
-    return body(response).thenApply(body -> StreamParser.truncated("the server answered " + response.status().intValue()
-        + " with " + type + " instead of an event stream: " + (body.length() > 200 ? body.substring(0, 200) + "…" : body)));
+    return body(response).thenApply(body -> StreamParser.truncated("the server answered "
+        + response.status().intValue() + " with " + type + " instead of an event stream: "
+        + Frames.shown(body)));
   }
 
   /** The start of the body, as much of it as is worth waiting for. */
