@@ -67,10 +67,7 @@ public final class Cooldowns {
     if (known == null || known.failures() == 0) {
       return;
     }
-    Entry cleared = byModel.compute(model.ref(), (ref, previous) -> {
-      long at = after(previous, clock.millis());
-      return new Entry(0, at, at);
-    });
+    Entry cleared = byModel.compute(model.ref(), (ref, previous) -> new Entry(0, 0, after(previous, clock.millis())));
     sharing.share(model.ref(), cleared);
   }
 
