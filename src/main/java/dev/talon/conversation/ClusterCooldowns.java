@@ -37,12 +37,12 @@ final class ClusterCooldowns extends AbstractBehavior<ClusterCooldowns.Command> 
   /** A change this node made, already in its view. */
   private record Share(String ref, Entry entry) implements Command {}
 
-  /** The replicator's news of the map, whoever changed it. */
+  /** The replicator's news of the map, whoever changed it (nobody deletes it). */
   private record Gossiped(Replicator.SubscribeResponse<LWWMap<String, Entry>> response) implements Command {}
 
   private record Written(Replicator.UpdateResponse<LWWMap<String, Entry>> response) implements Command {}
 
-  static final Key<LWWMap<String, Entry>> KEY = LWWMapKey.create("talon-cooldowns");
+  private static final Key<LWWMap<String, Entry>> KEY = LWWMapKey.create("talon-cooldowns");
 
   /**
    * The register's timestamp is the entry's own {@code at}, so the replicators pick the same

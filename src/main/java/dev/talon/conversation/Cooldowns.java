@@ -48,7 +48,7 @@ public final class Cooldowns {
   Cooldowns(List<Duration> steps, Clock clock, Function<Cooldowns, Sharing> sharing) {
     this.steps = List.copyOf(steps);
     this.clock = clock;
-    this.sharing = sharing.apply(this);
+    this.sharing = sharing.apply(this); // last: what it is given is complete but for the sharing itself
   }
 
   public void failed(Model model) {
@@ -62,7 +62,8 @@ public final class Cooldowns {
   }
 
   public void succeeded(Model model) {
-    // Nearly every turn succeeds on a model that never failed: nothing to clear, nothing to tell the cluster.
+    // Nearly every turn succeeds on a model that never failed: nothing to clear, nothing to tell the
+    // cluster. A node that has not heard of another's failure yet leaves it to lapse on its own.
     Entry known = byModel.get(model.ref());
     if (known == null || known.failures() == 0) {
       return;

@@ -26,12 +26,14 @@ import org.junit.jupiter.api.Test;
 
 /** Cooldowns across a real two-member cluster in one JVM: what one node learns of a model, the other plans by. */
 class ClusterCooldownsTest {
+  static final Duration FORMING = Duration.ofSeconds(30);
   static final Duration PROPAGATION = Duration.ofSeconds(15);
   static final Instant NOW = Instant.parse("2026-11-25T00:00:00Z");
   static final Clock CLOCK = Clock.fixed(NOW, ZoneOffset.UTC);
   static final List<Duration> STEPS = TalonSettings.Failover.DEFAULTS.cooldowns();
   static final ModelCatalog catalog = ConfigLoader.parse("{ models: { mode: 'replace', providers: { "
-      + "local: { baseUrl: 'http://127.0.0.1:9/v1', api: 'openai-completions', models: [{ id: 'a' }, { id: 'b' }] } } },"
+      + "local: { baseUrl: 'http://127.0.0.1:9/v1', api: 'openai-completions', "
+      + "models: [{ id: 'a' }, { id: 'b' }] } } },"
       + " agents: { defaults: { model: { primary: 'local/a', fallbacks: ['local/b'] } } } }",
       "test", Map.<String, String>of()::get).catalog();
   static final Model A = catalog.resolve("local/a");
@@ -41,11 +43,11 @@ class ClusterCooldownsTest {
   static ActorTestKit second;
 
   static ActorTestKit node() {
-    Config config = ConfigFactory.parseString("""
+    Config config = ConfigFactory.load(ConfigFactory.parseString("""
         pekko.actor.provider = cluster
         pekko.remote.artery.canonical.hostname = 127.0.0.1
         pekko.remote.artery.canonical.port = 0
-        """).withFallback(ConfigFactory.load("application-test"));
+        """).withFallback(ConfigFactory.defaultApplication()));
     return ActorTestKit.create("cooldowns", config);
   }
 
@@ -53,19 +55,17 @@ class ClusterCooldownsTest {
   static void formCluster() {
     first = node();
     second = node();
-    var seed = Cluster.get(first.system()).selfMember().address();
+    org.apache.pekko.actor.Address seed = Cluster.get(first.system()).selfMember().address();
     Cluster.get(first.system()).manager().tell(Join.create(seed));
     Cluster.get(second.system()).manager().tell(Join.create(seed));
     for (ActorTestKit node : List.of(first, second)) {
-      node.createTestProbe().awaitAssert(PROBE_TIMEOUT, () -> {
+      node.createTestProbe().awaitAssert(FORMING, () -> {
         assertEquals(2, java.util.stream.StreamSupport.stream(Cluster.get(node.system()).state().getMembers()
             .spliterator(), false).filter(member -> member.status().equals(MemberStatus.up())).count());
         return null;
       });
     }
   }
-
-  static final Duration PROBE_TIMEOUT = Duration.ofSeconds(30);
 
   @AfterAll
   static void shutdown() {
