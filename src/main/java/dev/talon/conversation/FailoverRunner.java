@@ -53,11 +53,16 @@ public final class FailoverRunner implements TurnRunner {
     this.metrics = metrics;
   }
 
-  /** The runner a Talon node uses: HTTP clients, node-wide cooldowns, the config's limits. */
+  /**
+   * The runner a Talon node uses: HTTP clients, cooldowns shared with the cluster (the system must
+   * be a cluster node), the config's limits.
+   */
   public static FailoverRunner standard(org.apache.pekko.actor.ClassicActorSystemProvider system,
       TalonSettings settings, TurnMetrics metrics) {
-    return new FailoverRunner(new dev.talon.upstream.HttpModelClient(system, settings.upstream()),
-        new Cooldowns(settings.failover().cooldowns(), java.time.Clock.systemUTC()), settings.failover(), metrics);
+    Cooldowns cooldowns = ClusterCooldowns.start(org.apache.pekko.actor.typed.javadsl.Adapter.toTyped(
+        system.classicSystem()), settings.failover().cooldowns(), java.time.Clock.systemUTC());
+    return new FailoverRunner(new dev.talon.upstream.HttpModelClient(system, settings.upstream()), cooldowns,
+        settings.failover(), metrics);
   }
 
   @Override
