@@ -35,7 +35,7 @@ final class ServeCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    TalonConfig config = root.loadConfig(null);
+    TalonConfig config = recordingRun(root.loadConfig(null));
     config.notices().forEach(root.err::println);
     Path data = root.dataDir(config);
     Files.createDirectories(data);
@@ -77,6 +77,15 @@ final class ServeCommand implements Callable<Integer> {
   }
 
   /**
+   * bin/talon's recording run for the class-data archive starts beside the real node: it must not
+   * join the configured cluster or write to the configured database.
+   */
+  private static TalonConfig recordingRun(TalonConfig config) {
+    return !Boolean.getBoolean(EXIT_WHEN_READY) ? config : new TalonConfig(config.source(), config.catalog(),
+        config.gateway(), config.talon().standalone(), config.notices());
+  }
+
+  /**
    * On SIGTERM (Pekko runs its coordinated shutdown from the JVM's shutdown hook): refuse new
    * turns and answer {@code /ready} with 503 while running turns finish, for at most
    * {@code drain}; then stop listening, close what is left, leave the cluster and stop.
@@ -87,8 +96,8 @@ final class ServeCommand implements Callable<Integer> {
         () -> api.drain().toCompletableFuture().completeOnTimeout(Done.getInstance(), drain.toMillis(),
             TimeUnit.MILLISECONDS));
     shutdown.addTask(CoordinatedShutdown.PhaseServiceUnbind(), "talon-unbind", binding::unbind);
-    // the drain is over: whatever still streams is cut now
+    // the drain is over: whatever still streams is cut now (Pekko takes no deadline of zero)
     shutdown.addTask(CoordinatedShutdown.PhaseServiceRequestsDone(), "talon-close-connections",
-        () -> binding.terminate(Duration.ZERO).thenApply(terminated -> Done.getInstance()));
+        () -> binding.terminate(Duration.ofMillis(1)).thenApply(terminated -> Done.getInstance()));
   }
 }

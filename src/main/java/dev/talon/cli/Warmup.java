@@ -21,7 +21,6 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
@@ -93,7 +92,7 @@ final class Warmup {
   private CompletionStage<Done> throughOwnGateway(TalonConfig config, ResponseIds ids) {
     return http.newServerAt("127.0.0.1", 0).bind(upstream()).thenCompose(upstream -> {
       ModelCatalog catalog = catalog(upstream.localAddress().getPort());
-      Conversations rehearsal = new Conversations(ClusterSharding.get(system), timeout,
+      Conversations rehearsal = new Conversations(system, timeout,
           new UnstoredTurns(catalog, FailoverRunner.standard(system, config.talon(), new TurnMetrics())),
           new JournalTranscripts(system));
       GatewaySettings settings = GatewaySettings.loopback(0, null);

@@ -7,12 +7,14 @@ import dev.talon.conversation.ConversationEntity.CancelTurn;
 import dev.talon.conversation.ConversationEntity.Command;
 import dev.talon.conversation.ConversationEntity.Delete;
 import dev.talon.conversation.ConversationEntity.GetTranscript;
+import dev.talon.conversation.ConversationEntity.Parceled;
 import dev.talon.conversation.ConversationEntity.StartReply;
 import dev.talon.conversation.ConversationEntity.StartTurn;
 import dev.talon.conversation.ConversationEntity.Subscribe;
 import dev.talon.conversation.ConversationEntity.SubscribeReply;
 import dev.talon.conversation.ConversationEntity.Transcript;
 import dev.talon.conversation.ConversationEntity.Turn;
+import dev.talon.conversation.Parcels;
 import dev.talon.conversation.Presentation;
 import dev.talon.conversation.UnstoredTurns;
 import dev.talon.upstream.ModelRequest;
@@ -22,6 +24,9 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import org.apache.pekko.Done;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.util.ByteString;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 
@@ -34,10 +39,14 @@ public final class Conversations {
   private final Duration askTimeout;
   private final UnstoredTurns unstored;
   private final JournalTranscripts journal;
+  private final Cluster cluster;
+  private final Parcels parcels;
 
-  public Conversations(ClusterSharding sharding, Duration askTimeout, UnstoredTurns unstored,
+  public Conversations(ActorSystem<?> system, Duration askTimeout, UnstoredTurns unstored,
       JournalTranscripts journal) {
-    this.sharding = sharding;
+    this.sharding = ClusterSharding.get(system);
+    this.cluster = Cluster.get(system);
+    this.parcels = Parcels.of(system);
     this.askTimeout = askTimeout;
     this.unstored = unstored;
     this.journal = journal;
@@ -70,8 +79,21 @@ public final class Conversations {
       return CompletableFuture.completedFuture(
           unstored.start(turn.agentId(), turn.model(), turn.turn(), turn.midStream()));
     }
-    return conversation(turn.sessionKey()).ask(replyTo -> StartTurn.of(turn.agentId(), turn.model(), turn.turn(),
-        turn.previousTurnId(), turn.store(), turn.keyless(), turn.midStream(), turn.presentation(), replyTo), askTimeout);
+    return conversation(turn.sessionKey()).ask(replyTo -> forTheWire(StartTurn.of(turn.agentId(), turn.model(),
+        turn.turn(), turn.previousTurnId(), turn.store(), turn.keyless(), turn.midStream(), turn.presentation(),
+        replyTo)), askTimeout);
+  }
+
+  /**
+   * The command itself, or parceled when it may go to another node and would not fit one remoting
+   * frame. A node alone sends nothing over the wire, so it does not even measure.
+   */
+  private Command forTheWire(Command command) {
+    if (cluster.state().members().size() < 2) {
+      return command;
+    }
+    ByteString serialized = parcels.serialize(command);
+    return parcels.tooLargeForAFrame(serialized) ? new Parceled(parcels.send(serialized)) : command;
   }
 
   /** A stored turn of the conversation the client named {@code sessionKey}. */
@@ -92,7 +114,9 @@ public final class Conversations {
 
   /** The turns the conversation holds in memory: those its model view shows, and the running one. */
   public CompletionStage<Transcript> transcript(String sessionKey) {
-    return conversation(sessionKey).ask(GetTranscript::new, askTimeout);
+    return conversation(sessionKey).ask(GetTranscript::new, askTimeout).thenCompose(transcript ->
+        transcript.parceled() == null ? CompletableFuture.completedFuture(transcript)
+            : parcels.receive(transcript.parceled(), Transcript.class));
   }
 
   /** The model view's size against the budget of the model the next turn would call. */

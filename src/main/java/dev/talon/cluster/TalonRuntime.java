@@ -40,11 +40,10 @@ import org.slf4j.Logger;
  * A running Talon node: the journal database prepared, a cluster member (a cluster of one when
  * no seed nodes are configured), and conversations sharded across the members.
  *
- * <p>The actor system is named {@value #SYSTEM_NAME}, so seed nodes read
+ * <p>The actor system is named {@value TalonSettings.Cluster#SYSTEM_NAME}, so seed nodes read
  * {@code pekko://talon@host:port}.
  */
 public final class TalonRuntime implements AutoCloseable {
-  public static final String SYSTEM_NAME = "talon";
   /** What a shutdown phase that waits for the gateway's drain allows beyond it. */
   private static final Duration SHUTDOWN_MARGIN = Duration.ofSeconds(5);
 
@@ -81,7 +80,7 @@ public final class TalonRuntime implements AutoCloseable {
     CompletableFuture<Void> schema = CompletableFuture.runAsync(() -> JournalSchema.ensure(database),
         task -> new Thread(task, "talon-schema").start());
 
-    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, pekkoConfig(talon.cluster(), database,
+    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), TalonSettings.Cluster.SYSTEM_NAME, pekkoConfig(talon.cluster(), database,
         config.gateway().limits().drain()));
     try {
       awaitSchema(schema);
@@ -113,8 +112,9 @@ public final class TalonRuntime implements AutoCloseable {
               entity -> ConversationEntity.create(entity, config.catalog(), runner, talon.conversations(), rows,
                   transcripts))
           // conversations passivate themselves, never in the middle of a turn
-          .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy()));
-      Conversations conversations = new Conversations(sharding, config.gateway().limits().askTimeout(),
+          .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy())
+          .withStopMessage(ConversationEntity.HandOff.INSTANCE));
+      Conversations conversations = new Conversations(system, config.gateway().limits().askTimeout(),
           new UnstoredTurns(config.catalog(), runner), transcripts);
       scheduleSweeps(system, rows, conversations, talon.retention(), clock);
       return new TalonRuntime(system, conversations, up);
@@ -179,13 +179,31 @@ public final class TalonRuntime implements AutoCloseable {
    */
   static Config pekkoConfig(TalonSettings.Cluster cluster, JournalDatabase database, Duration drain) {
     Map<String, Object> node = new HashMap<>();
+    String lastsTheDrain = drain.plus(SHUTDOWN_MARGIN).toMillis() + "ms";
     // The gateway's drain runs in this phase (see ServeCommand); the phase must outlast it.
-    node.put("pekko.coordinated-shutdown.phases.before-service-unbind.timeout",
-        drain.plus(SHUTDOWN_MARGIN).toMillis() + "ms");
+    node.put("pekko.coordinated-shutdown.phases.before-service-unbind.timeout", lastsTheDrain);
+    // A leaving node hands its conversations over only once their running turns end (a client on
+    // another node may be streaming one), within the same deadline.
+    node.put("pekko.coordinated-shutdown.phases.cluster-sharding-shutdown-region.timeout", lastsTheDrain);
+    node.put("pekko.cluster.sharding.handoff-timeout", lastsTheDrain);
     node.put("pekko.actor.provider", "cluster");
     node.put("pekko.remote.artery.canonical.hostname", cluster.host());
     node.put("pekko.remote.artery.canonical.port", cluster.port());
     node.put("pekko.cluster.seed-nodes", cluster.seedNodes());
+    // How long the survivors wait before downing an unreachable member, and then before starting
+    // its conversations elsewhere (the margin defaults to this): a member cut off by a partition
+    // has downed itself by then, so a conversation never runs on two nodes at once.
+    node.put("pekko.cluster.split-brain-resolver.stable-after", cluster.downAfter().toMillis() + "ms");
+    cluster.tls().ifPresent(tls -> {
+      String engine = "pekko.remote.artery.ssl.config-ssl-engine.";
+      node.put("pekko.remote.artery.transport", "tls-tcp");
+      node.put(engine + "key-store", tls.keyStore());
+      node.put(engine + "key-store-password", tls.keyStorePassword());
+      node.put(engine + "key-password", tls.keyPassword());
+      node.put(engine + "trust-store", tls.trustStore());
+      node.put(engine + "trust-store-password", tls.trustStorePassword());
+      node.put(engine + "require-mutual-authentication", "on");
+    });
     Config overrides = ConfigFactory.parseMap(node).withFallback(database.pekkoConfig());
     return ConfigFactory.load(overrides.withFallback(ConfigFactory.defaultApplication()));
   }

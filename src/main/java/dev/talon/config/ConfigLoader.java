@@ -97,7 +97,7 @@ public final class ConfigLoader {
     }
     noticeIgnoredTopLevel(top);
     ModelCatalog catalog = catalog(top.get("models"), top.get("agents"));
-    GatewaySettings gateway = gateway(top.get("gateway"));
+    GatewaySettings gateway = gateway(top.get("gateway"), top.get("talon").get("cluster").get("drainSeconds"));
     TalonSettings talon = talon(top.get("talon"));
     problems.throwIfErrors();
     return new TalonConfig(source, catalog, gateway, talon, problems.notices());
@@ -402,7 +402,8 @@ public final class ConfigLoader {
 
   // ---- Talon's own settings -----------------------------------------------------------------
 
-  private GatewaySettings gateway(Cursor c) {
+  /** @param clusterDrain {@code talon.cluster.drainSeconds}, another name for {@code gateway.limits.drainSeconds} */
+  private GatewaySettings gateway(Cursor c, Cursor clusterDrain) {
     c.noticeUnknownKeys(Set.of("port", "bind", "auth", "mode", "maxBodyMegabytes", "exposeReasoning",
         "keepAliveSeconds", "allowedHosts", "allowedOrigins", "maxConcurrentTurns", "backlog", "askTimeoutSeconds",
         "bodyReadTimeoutSeconds", "responseIdSecret", "drainSeconds"));
@@ -430,7 +431,7 @@ public final class ConfigLoader {
           + " e.g. from `openssl rand -hex 32`");
     }
     return new GatewaySettings(port, bind, token, c.get("exposeReasoning").bool(false),
-        seconds(c.get("keepAliveSeconds"), GatewaySettings.DEFAULT_KEEP_ALIVE), browsers(c), limits(c), secret);
+        seconds(c.get("keepAliveSeconds"), GatewaySettings.DEFAULT_KEEP_ALIVE), browsers(c), limits(c, clusterDrain), secret);
   }
 
   private static GatewaySettings.Browsers browsers(Cursor c) {
@@ -444,7 +445,12 @@ public final class ConfigLoader {
     return new GatewaySettings.Browsers(c.get("allowedHosts").textList(List.of()), origins);
   }
 
-  private static GatewaySettings.Limits limits(Cursor c) {
+  private static GatewaySettings.Limits limits(Cursor c, Cursor clusterDrain) {
+    if (clusterDrain.present() && c.get("drainSeconds").present()
+        && !clusterDrain.node.equals(c.get("drainSeconds").node)) {
+      clusterDrain.error("differs from gateway.limits.drainSeconds; both name how long a stopping node lets"
+          + " running turns finish, so set one");
+    }
     GatewaySettings.Limits defaults = GatewaySettings.Limits.DEFAULTS;
     Integer maxBodyMegabytes = c.get("maxBodyMegabytes").positiveInt(null);
     return new GatewaySettings.Limits(
@@ -453,7 +459,7 @@ public final class ConfigLoader {
         c.get("backlog").positiveInt(defaults.backlog()),
         seconds(c.get("askTimeoutSeconds"), defaults.askTimeout()),
         seconds(c.get("bodyReadTimeoutSeconds"), defaults.bodyReadTimeout()),
-        seconds(c.get("drainSeconds"), defaults.drain()));
+        seconds(clusterDrain, seconds(c.get("drainSeconds"), defaults.drain())));
   }
 
   private TalonSettings talon(Cursor c) {
@@ -486,15 +492,68 @@ public final class ConfigLoader {
                 + " already saw"));
       }
     }
-    Cursor cluster = c.get("cluster");
-    cluster.noticeUnknownKeys(Set.of("host", "port", "seedNodes"));
-    Integer clusterPort = cluster.get("port").present() ? cluster.get("port").positiveInt(0) : 0;
     return new TalonSettings(c.get("dataDir").text(null),
         new TalonSettings.Storage(type, url, storage.get("user").text(null), storage.get("password").text("")),
-        new TalonSettings.Cluster(cluster.get("host").text("127.0.0.1"), clusterPort,
-            cluster.get("seedNodes").textList(List.of())),
+        cluster(c.get("cluster"), type),
         upstream(c.get("upstream")), failover(c.get("failover")), conversations(c.get("conversations")),
         retention(c.get("retention")));
+  }
+
+  private TalonSettings.Cluster cluster(Cursor c, TalonSettings.Storage.Type storage) {
+    c.noticeUnknownKeys(Set.of("host", "port", "seedNodes", "tls", "drainSeconds", "downAfterSeconds"));
+    TalonSettings.Cluster defaults = TalonSettings.Cluster.SINGLE_NODE;
+    String host = c.get("host").text(defaults.host());
+    int port = c.get("port").present() ? c.get("port").positiveInt(0) : defaults.port();
+    List<String> seeds = new ArrayList<>();
+    for (Cursor seed : c.get("seedNodes").elements()) {
+      String address = seedAddress(seed.text(""));
+      if (address == null) {
+        seed.error("expected \"host:port\" or \"pekko://talon@host:port\"");
+      } else {
+        seeds.add(address);
+      }
+    }
+    if (!seeds.isEmpty() && storage == TalonSettings.Storage.Type.H2) {
+      c.get("seedNodes").error("a cluster of several nodes needs talon.storage.type \"postgres\": the nodes must"
+          + " share one journal, and the embedded H2 file belongs to a single process");
+    }
+    Optional<TalonSettings.Tls> tls = tls(c.get("tls"));
+    if (tls.isEmpty() && !GatewaySettings.isLoopback(host)) {
+      c.get("host").error("the cluster would listen on " + host + " unauthenticated: Pekko remoting trusts any"
+          + " peer, so beyond loopback set talon.cluster.tls (key store and trust store, see the README)");
+    }
+    return new TalonSettings.Cluster(host, port, seeds, tls, seconds(c.get("downAfterSeconds"), defaults.downAfter()));
+  }
+
+  /** {@code host:port} or a full address, as a full address; null when it is neither. */
+  private static String seedAddress(String seed) {
+    String prefix = "pekko://" + TalonSettings.Cluster.SYSTEM_NAME + "@";
+    String hostPort = seed.startsWith(prefix) ? seed.substring(prefix.length()) : seed;
+    int colon = hostPort.lastIndexOf(':');
+    if (colon <= 0 || !hostPort.substring(colon + 1).matches("[0-9]{1,5}") || hostPort.contains("/")) {
+      return null;
+    }
+    return prefix + hostPort;
+  }
+
+  private static Optional<TalonSettings.Tls> tls(Cursor c) {
+    if (!c.present() || !c.isObjectOrAbsent()) {
+      return Optional.empty();
+    }
+    c.noticeUnknownKeys(Set.of("keyStore", "keyStorePassword", "keyPassword", "trustStore", "trustStorePassword"));
+    String keyStorePassword = required(c.get("keyStorePassword"));
+    return Optional.of(new TalonSettings.Tls(required(c.get("keyStore")), keyStorePassword,
+        c.get("keyPassword").text(keyStorePassword), required(c.get("trustStore")),
+        required(c.get("trustStorePassword"))));
+  }
+
+  private static String required(Cursor c) {
+    String value = c.text(null);
+    if (value == null) {
+      c.error("required");
+      return "";
+    }
+    return value;
   }
 
   private TalonSettings.Failover failover(Cursor c) {

@@ -1,5 +1,7 @@
 package dev.talon.config;
 
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -52,6 +54,15 @@ public record GatewaySettings(int port, String bind, Optional<String> authToken,
     /** 1,024 turns: a node's target is 1,000 live streams, and the upstream pool holds 1,024 connections. */
     public static final Limits DEFAULTS = new Limits(20L * 1024 * 1024, 1024, 1024, Duration.ofSeconds(15),
         Duration.ofSeconds(60), Duration.ofSeconds(30));
+  }
+
+  /** Whether {@code host} names this machine's loopback interface (an unknown name does not). */
+  public static boolean isLoopback(String host) {
+    try {
+      return InetAddress.getByName(host).isLoopbackAddress();
+    } catch (UnknownHostException e) {
+      return false;
+    }
   }
 
   /** The defaults on {@code port} and loopback, with {@code authToken} if not null. */

@@ -16,6 +16,16 @@ public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Up
     Conversations conversations, Retention retention) {
 
   /**
+   * The same node alone: a cluster of one on a free port, with the embedded journal in the data
+   * directory. For a throwaway start that must not join the configured cluster or write to its
+   * database.
+   */
+  public TalonSettings standalone() {
+    return new TalonSettings(dataDir, new Storage(Storage.Type.H2, null, null, ""), Cluster.SINGLE_NODE, upstream,
+        failover, conversations, retention);
+  }
+
+  /**
    * How a turn survives upstream faults. A transient fault is retried on the same model
    * {@code retries} times with exponential backoff from {@code backoffInitial} to
    * {@code backoffMax} (a server's Retry-After is honoured up to {@code retryAfterCap}), then the
@@ -127,10 +137,40 @@ public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Up
    * Pekko cluster membership. With no seed nodes the process forms a one-node cluster by itself.
    *
    * @param port 0 picks a free port
+   * @param seedNodes full addresses, {@code pekko://talon@host:port}
+   * @param tls how nodes prove themselves to each other; required beyond loopback
+   * @param downAfter how long a member must stay unreachable, with nothing else changing, before
+   *     the split-brain resolver downs it and its conversations move to the survivors
    */
-  public record Cluster(String host, int port, List<String> seedNodes) {
+  public record Cluster(String host, int port, List<String> seedNodes, Optional<Tls> tls, Duration downAfter) {
+    /** The actor system's name, so an address reads {@code pekko://talon@host:port}. */
+    public static final String SYSTEM_NAME = "talon";
+    /** Pekko's own default: long enough for a stop-the-world pause or a brief network glitch. */
+    public static final Duration DEFAULT_DOWN_AFTER = Duration.ofSeconds(20);
+    public static final Cluster SINGLE_NODE =
+        new Cluster("127.0.0.1", 0, List.of(), Optional.empty(), DEFAULT_DOWN_AFTER);
+
     public Cluster {
       seedNodes = List.copyOf(seedNodes);
+    }
+
+    /** Seed nodes name the members to join, so the node is meant to share its journal with others. */
+    public boolean multiNode() {
+      return !seedNodes.isEmpty();
+    }
+  }
+
+  /**
+   * Artery TLS with mutual authentication: a node joins only with a certificate the others trust.
+   * Paths are Java key stores (PKCS12 or JKS) as {@code keytool} makes them.
+   */
+  public record Tls(String keyStore, String keyStorePassword, String keyPassword, String trustStore,
+      String trustStorePassword) {
+    @Override
+    public String toString() {
+      return "Tls[keyStore=" + keyStore + ", keyStorePassword=" + Secrets.masked(keyStorePassword) + ", keyPassword="
+          + Secrets.masked(keyPassword) + ", trustStore=" + trustStore + ", trustStorePassword="
+          + Secrets.masked(trustStorePassword) + "]";
     }
   }
 }

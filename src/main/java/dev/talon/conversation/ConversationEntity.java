@@ -42,10 +42,12 @@ import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
 import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
 import org.apache.pekko.stream.KillSwitches;
 import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.SourceRef;
 import org.apache.pekko.stream.UniqueKillSwitch;
 import org.apache.pekko.stream.javadsl.Keep;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.util.ByteString;
 
 /**
  * One conversation, addressed by its session key: the journal holds whole turns (input, then
@@ -144,6 +146,12 @@ public final class ConversationEntity
    */
   public record Delete(Instant unusedSince, ActorRef<StatusReply<Done>> replyTo) implements Command {}
 
+  /**
+   * From the shard, when this node leaves the cluster and the conversation moves to another: a
+   * running turn (whose client may be on any node) finishes first, then the entity stops.
+   */
+  public enum HandOff implements Command { INSTANCE }
+
   /** What the entity sends itself. */
   private sealed interface Own extends Command {}
 
@@ -160,6 +168,9 @@ public final class ConversationEntity
   private record Erased(Throwable failure, ActorRef<StatusReply<Done>> replyTo) implements Own {}
 
   /** The journal answered whether a previous_response_id that is not the latest turn was ever a turn. */
+  /** A parceled command whose pieces could not be read: its asker has gone, or its node. */
+  private record ParcelLost(Throwable failure) implements Own {}
+
   private record PreviousChecked(StartTurn start, String latestTurnId, boolean exists) implements Own {}
 
   /** Sent to itself after recovery finds a turn that the previous incarnation never finished. */
@@ -204,13 +215,22 @@ public final class ConversationEntity
   /**
    * @param turns the turns the entity holds (those of the model view, and the running one)
    * @param turnCount the conversation's turns since it began
+   * @param parceled for an asker on another node when the turns would not fit one remoting frame:
+   *     the whole transcript as {@link Parcels} (and {@code turns} empty); otherwise null
    */
-  public record Transcript(List<Turn> turns, int turnCount) implements JsonSerializable {
+  public record Transcript(List<Turn> turns, int turnCount, SourceRef<ByteString> parceled)
+      implements JsonSerializable {
     /** The number of {@code turns}' first, counting the conversation's turns from 1. */
     public int firstNumber() {
       return turnCount - turns.size() + 1;
     }
   }
+
+  /**
+   * A command too large for one remoting frame (a turn with a long input), as {@link Parcels}:
+   * the entity reads it whole, then handles it like any other.
+   */
+  public record Parceled(SourceRef<ByteString> pieces) implements Command {}
 
   /**
    * The model view's size against the budget of the model the next turn would call.
@@ -469,6 +489,7 @@ public final class ConversationEntity
   private final JournalReader reader;
   private final CompactionStage compaction;
   private final Materializer materializer;
+  private final Parcels parcels;
 
   /** The running or last turn of this incarnation; subscribers read it, the runner appends. */
   private TurnLog log;
@@ -478,6 +499,8 @@ public final class ConversationEntity
   private boolean erasing;
   /** The journal is erased: this incarnation's state is stale, so commands go to the next one. */
   private boolean erased;
+  /** This node leaves: once the running turn ends, the entity stops. */
+  private boolean handingOff;
   /** The compaction running outside a turn, or null. */
   private Job job;
 
@@ -509,6 +532,7 @@ public final class ConversationEntity
     this.reader = reader;
     this.compaction = new CompactionStage(runner);
     this.materializer = Materializer.matFromSystem(context.getSystem());
+    this.parcels = Parcels.of(context.getSystem());
     // Passivation is ours, not the shard's: the shard only sees messages sent through it, so it
     // would stop a conversation waiting minutes for a cold model's first token.
     context.setReceiveTimeout(settings.passivateAfter(), IdleTimeout.INSTANCE);
@@ -534,6 +558,7 @@ public final class ConversationEntity
     CommandHandlerBuilder<Command, Event, State> builder = newCommandHandlerBuilder();
     builder.forState(state -> erased)
         .onCommand(Own.class, () -> Effect().none())
+        .onCommand(HandOff.class, () -> Effect().stop())
         .onCommand(Command.class, this::toNextIncarnation);
     builder.forState(state -> erasing)
         .onCommand(Erased.class, this::erased)
@@ -560,12 +585,21 @@ public final class ConversationEntity
         .onCommand(CancelTurn.class, this::cancel)
         .onCommand(RunnerCompleted.class, this::complete)
         .onCommand(RunnerFailed.class, this::fail)
-        .onCommand(IdleTimeout.class, () -> Effect().none()); // a turn in flight keeps it in memory
+        .onCommand(IdleTimeout.class, () -> Effect().none()) // a turn in flight keeps it in memory
+        .onCommand(HandOff.class, () -> {
+          handingOff = true;
+          return Effect().none();
+        });
     builder.forAnyState()
         .onCommand(Delete.class, this::delete)
+        .onCommand(HandOff.class, () -> Effect().stop()) // a background compaction is simply redone later
         .onCommand(Subscribe.class, this::subscribe)
-        .onCommand(GetTranscript.class, (state, get) -> Effect().reply(get.replyTo(),
-            new Transcript(state.turns(), state.turnCount())))
+        .onCommand(GetTranscript.class, (state, get) -> Effect().reply(get.replyTo(), transcript(state, get.replyTo())))
+        .onCommand(Parceled.class, this::unparcel)
+        .onCommand(ParcelLost.class, lost -> {
+          context.getLog().warn("a command sent in pieces was lost on the way: {}", lost.failure().toString());
+          return Effect().none();
+        })
         .onCommand(GetContext.class, (state, get) -> Effect().reply(get.replyTo(), context(state)))
         .onCommand(PreviousChecked.class, this::previousChecked)
         // a compaction stays valid after its turn ended: the turns it folded are still there
@@ -783,6 +817,23 @@ public final class ConversationEntity
         new Subscribed(log.turnId(), events(log.source(subscribe.fromIndex()), subscribe.replyTo())));
   }
 
+  private Effect<Event, State> unparcel(Parceled parceled) {
+    context.pipeToSelf(parcels.receive(parceled.pieces(), Command.class),
+        (command, failure) -> failure == null ? command : new ParcelLost(failure));
+    return Effect().none();
+  }
+
+  /** The turns held, parceled for an asker on another node when they would not fit one frame. */
+  private Transcript transcript(State state, ActorRef<?> asker) {
+    Transcript whole = new Transcript(state.turns(), state.turnCount(), null);
+    if (asker.path().address().hasLocalScope()) {
+      return whole;
+    }
+    ByteString serialized = parcels.serialize(whole);
+    return parcels.tooLargeForAFrame(serialized)
+        ? new Transcript(List.of(), state.turnCount(), parcels.send(serialized)) : whole;
+  }
+
   private Effect<Event, State> passivate() {
     entity.getShard().tell(new ClusterSharding.Passivate<>(context.getSelf()));
     return Effect().none();
@@ -919,10 +970,13 @@ public final class ConversationEntity
   private void closeLog(TurnEvent last) {
     runnerSwitch = null;
     log.close(last);
+    if (handingOff) {
+      context.getSelf().tell(HandOff.INSTANCE); // now idle: it stops
+    }
   }
 
   private TurnEvents events(Source<TurnEvent, NotUsed> events, ActorRef<?> asker) {
-    return TurnEvents.forAsker(events, asker, materializer);
+    return TurnEvents.forAsker(events, asker, parcels, materializer);
   }
 
   /** The view's size against the budget of the model the next turn would call first. */

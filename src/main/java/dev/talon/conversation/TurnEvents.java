@@ -9,18 +9,20 @@ import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.SourceRef;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.stream.javadsl.StreamRefs;
+import org.apache.pekko.util.ByteString;
 
 /**
  * A turn's events as handed to whoever asked for them. An asker on another node gets a stream
  * ref; an asker on this node, which is every request of a single-node Talon, gets the source
  * itself, because a stream ref costs an actor, a demand protocol and a message per batch of
- * events on every turn. Only the stream ref crosses the wire.
+ * events on every turn. Only the stream ref crosses the wire, and the events cross it as
+ * {@link Parcels}: a completed turn's event holds the whole answer, which may exceed a frame.
  */
 public final class TurnEvents {
-  private final SourceRef<TurnEvent> ref;
+  private final SourceRef<ByteString> ref;
   private final Source<TurnEvent, NotUsed> local;
 
-  private TurnEvents(SourceRef<TurnEvent> ref, Source<TurnEvent, NotUsed> local) {
+  private TurnEvents(SourceRef<ByteString> ref, Source<TurnEvent, NotUsed> local) {
     this.ref = ref;
     this.local = local;
   }
@@ -31,20 +33,21 @@ public final class TurnEvents {
   }
 
   /** Events for {@code asker}: the source itself when it lives on this node, else a stream ref to it. */
-  static TurnEvents forAsker(Source<TurnEvent, NotUsed> events, ActorRef<?> asker, Materializer materializer) {
+  static TurnEvents forAsker(Source<TurnEvent, NotUsed> events, ActorRef<?> asker, Parcels parcels,
+      Materializer materializer) {
     return asker.path().address().hasLocalScope()
         ? local(events)
-        : new TurnEvents(events.runWith(StreamRefs.sourceRef(), materializer), null);
+        : new TurnEvents(events.via(parcels.parcels()).runWith(StreamRefs.sourceRef(), materializer), null);
   }
 
   @JsonCreator
-  static TurnEvents remote(@JsonProperty("ref") SourceRef<TurnEvent> ref) {
+  static TurnEvents remote(@JsonProperty("ref") SourceRef<ByteString> ref) {
     return new TurnEvents(ref, null);
   }
 
   /** What goes over the wire; a local source has none and refuses to be sent. */
   @JsonProperty("ref")
-  SourceRef<TurnEvent> ref() {
+  SourceRef<ByteString> ref() {
     if (ref == null) {
       throw new IllegalStateException("a turn's local events cannot be sent to another node");
     }
@@ -54,7 +57,9 @@ public final class TurnEvents {
   /** The events, to be run once. */
   @JsonIgnore
   public Source<TurnEvent, NotUsed> source() {
-    return local != null ? local : ref.getSource();
+    return local != null ? local : Source.fromMaterializer((materializer, attributes) -> ref.getSource()
+        .via(Parcels.of(materializer.system()).messages()).map(TurnEvent.class::cast))
+        .mapMaterializedValue(done -> NotUsed.getInstance());
   }
 
   /** Names the stream ref's node for events from another node. */

@@ -38,7 +38,7 @@ final class BrowserGuard {
   private final Set<String> origins;
 
   BrowserGuard(GatewaySettings settings) {
-    this.beyondLoopback = !GatewayServer.isLoopback(settings.bind());
+    this.beyondLoopback = !GatewaySettings.isLoopback(settings.bind());
     this.names = new TreeSet<>(List.of("localhost", "[::1]"));
     settings.browsers().allowedHosts().forEach(host -> names.add(hostName(host)));
     if (beyondLoopback) {

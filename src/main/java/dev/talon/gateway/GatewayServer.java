@@ -1,8 +1,6 @@
 package dev.talon.gateway;
 
 import dev.talon.config.GatewaySettings;
-import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.util.concurrent.CompletionStage;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.Http;
@@ -19,7 +17,7 @@ public final class GatewayServer {
    * binding to anything but loopback is refused.
    */
   public static CompletionStage<ServerBinding> bind(ActorSystem<?> system, GatewaySettings settings, Route routes) {
-    if (settings.authToken().isEmpty() && !isLoopback(settings.bind())) {
+    if (settings.authToken().isEmpty() && !GatewaySettings.isLoopback(settings.bind())) {
       throw new IllegalStateException("refusing to listen on " + settings.bind()
           + " without an auth token: set gateway.auth.token (or TALON_GATEWAY_TOKEN), or bind to loopback");
     }
@@ -29,13 +27,5 @@ public final class GatewayServer {
     server = server.withBacklog(settings.limits().backlog()).withParsingErrorHandler(ParseErrors.class.getName())
         .withParserSettings(server.getParserSettings().withMaxContentLength(settings.limits().maxBodyBytes()));
     return Http.get(system).newServerAt(settings.bind(), settings.port()).withSettings(server).bind(routes);
-  }
-
-  static boolean isLoopback(String host) {
-    try {
-      return InetAddress.getByName(host).isLoopbackAddress();
-    } catch (UnknownHostException e) {
-      return false;
-    }
   }
 }

@@ -487,6 +487,55 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void readsTheClusterWithItsSeedsTlsAndDeadlines() {
+      TalonSettings.Cluster cluster = load(LOCAL.replace("models: {\n", """
+          talon: { storage: { type: "postgres", url: "jdbc:postgresql://127.0.0.1:5432/talon" },
+                   cluster: { host: "10.0.0.2", port: 25520, seedNodes: ["10.0.0.1:25520", "pekko://talon@10.0.0.2:25520"],
+                              tls: { keyStore: "/etc/talon/node.p12", keyStorePassword: "${PW}",
+                                     trustStore: "/etc/talon/trust.p12", trustStorePassword: "${PW}" },
+                              downAfterSeconds: 7, drainSeconds: 12 } },
+            models: {
+          """), Map.of("PW", "pw")).talon().cluster();
+      assertEquals(List.of("pekko://talon@10.0.0.1:25520", "pekko://talon@10.0.0.2:25520"), cluster.seedNodes());
+      assertEquals(new TalonSettings.Tls("/etc/talon/node.p12", "pw", "pw", "/etc/talon/trust.p12", "pw"),
+          cluster.tls().orElseThrow());
+      assertFalse(cluster.tls().orElseThrow().toString().contains("pw,"), "passwords are masked");
+      assertEquals(java.time.Duration.ofSeconds(7), cluster.downAfter());
+      assertEquals(TalonSettings.Cluster.SINGLE_NODE, load(LOCAL).talon().cluster());
+      assertEquals(java.time.Duration.ofSeconds(12), load(LOCAL.replace("models: {\n",
+          "talon: { cluster: { drainSeconds: 12 } },\n  models: {\n")).gateway().limits().drain());
+    }
+
+    @Test
+    void aClusterOfSeveralNodesOnTheFileDatabaseIsRefusedWithWhy() {
+      ConfigProblem problem = only(errors(LOCAL.replace("models: {\n",
+          "talon: { cluster: { seedNodes: [\"127.0.0.1:25520\"] } },\n  models: {\n")));
+      assertEquals("talon.cluster.seedNodes", problem.path());
+      assertTrue(problem.message().contains("postgres"), problem.message());
+    }
+
+    @Test
+    void aClusterBeyondLoopbackNeedsTls() {
+      ConfigProblem problem = only(errors(LOCAL.replace("models: {\n",
+          "talon: { cluster: { host: \"10.0.0.2\" } },\n  models: {\n")));
+      assertEquals("talon.cluster.host", problem.path());
+      assertTrue(problem.message().contains("talon.cluster.tls"), problem.message());
+    }
+
+    @Test
+    void badSeedsTlsWithoutItsStoresAndTwoDifferentDrainsAreErrorsAtTheirPaths() {
+      List<ConfigProblem> problems = errors(LOCAL.replace("models: {\n", """
+          gateway: { drainSeconds: 5 },
+            talon: { storage: { type: "postgres", url: "jdbc:postgresql://127.0.0.1:5432/talon" },
+                   cluster: { seedNodes: ["10.0.0.1"], tls: { keyStore: "k.p12" }, drainSeconds: 6 } },
+            models: {
+          """));
+      assertEquals(List.of("talon.cluster.drainSeconds", "talon.cluster.seedNodes[0]",
+          "talon.cluster.tls.keyStorePassword", "talon.cluster.tls.trustStore", "talon.cluster.tls.trustStorePassword"),
+          problems.stream().map(ConfigProblem::path).sorted().toList());
+    }
+
+    @Test
     void readsUpstreamTimeoutsAndTheProviderOverride() {
       TalonConfig config = load("""
           { talon: { upstream: { localFirstTokenTimeoutSeconds: 600, idleTimeoutSeconds: 15 } },

@@ -55,8 +55,35 @@ public final class TalonProcess implements AutoCloseable {
     if (logback != null) { // Talon's own logging, not the test classpath's capturing appender
       command.add("-Dlogback.configurationFile=" + logback);
     }
-    command.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.talon.cli.TalonCli",
-        "serve", "--port", "0", "--config", config.toString(), "--data", data.toString()));
+    command.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.talon.cli.TalonCli"));
+    command.addAll(serveArguments(config, data));
+    return launch(command, timeout);
+  }
+
+  /**
+   * {@code bin/talon serve} exactly as users start it, on the jar the package phase built (so only
+   * for tests run after it, {@code *IT}); the project's root is the {@code talon.home} property.
+   */
+  public static TalonProcess serve(Path config, Path data, Duration timeout) throws IOException {
+    return launch(serveCommand(config, data), timeout);
+  }
+
+  /** {@code bin/talon serve} started, without waiting for it to listen. */
+  public static TalonProcess launchServe(Path config, Path data) throws IOException {
+    return new TalonProcess(new ProcessBuilder(serveCommand(config, data)).redirectErrorStream(true).start());
+  }
+
+  private static List<String> serveCommand(Path config, Path data) {
+    List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("talon.home"), "bin", "talon").toString()));
+    command.addAll(serveArguments(config, data));
+    return command;
+  }
+
+  private static List<String> serveArguments(Path config, Path data) {
+    return List.of("serve", "--port", "0", "--config", config.toString(), "--data", data.toString());
+  }
+
+  private static TalonProcess launch(List<String> command, Duration timeout) throws IOException {
     TalonProcess talon = new TalonProcess(new ProcessBuilder(command).redirectErrorStream(true).start());
     try {
       talon.port.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
