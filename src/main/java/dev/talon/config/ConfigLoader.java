@@ -402,7 +402,7 @@ public final class ConfigLoader {
 
   // ---- Talon's own settings -----------------------------------------------------------------
 
-  /** @param clusterDrain {@code talon.cluster.drainSeconds}, another name for {@code gateway.limits.drainSeconds} */
+  /** @param clusterDrain {@code talon.cluster.drainSeconds}, another name for {@code gateway.drainSeconds} */
   private GatewaySettings gateway(Cursor c, Cursor clusterDrain) {
     c.noticeUnknownKeys(Set.of("port", "bind", "auth", "mode", "maxBodyMegabytes", "exposeReasoning",
         "keepAliveSeconds", "allowedHosts", "allowedOrigins", "maxConcurrentTurns", "backlog", "askTimeoutSeconds",
@@ -448,7 +448,7 @@ public final class ConfigLoader {
   private static GatewaySettings.Limits limits(Cursor c, Cursor clusterDrain) {
     if (clusterDrain.present() && c.get("drainSeconds").present()
         && !clusterDrain.node.equals(c.get("drainSeconds").node)) {
-      clusterDrain.error("differs from gateway.limits.drainSeconds; both name how long a stopping node lets"
+      clusterDrain.error("differs from gateway.drainSeconds; both name how long a stopping node lets"
           + " running turns finish, so set one");
     }
     GatewaySettings.Limits defaults = GatewaySettings.Limits.DEFAULTS;

@@ -57,6 +57,7 @@ import java.util.function.Predicate;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityContext;
 import org.apache.pekko.pattern.StatusReply;
@@ -178,6 +179,34 @@ class ConversationEntityTest {
 
   static InputItem user(String text) {
     return new InputItem.Message(Role.USER, text);
+  }
+
+  /** A node that leaves hands its conversations over: one running a turn lets it finish first. */
+  @Test
+  void aHandOffWaitsForTheRunningTurnThenStops() throws Exception {
+    EntityContext<Command> context =
+        new EntityContext<>(ConversationEntity.TYPE_KEY, "session-" + sessions.incrementAndGet(), shard.ref());
+    ActorRef<Command> entity = testKit.spawn(ConversationEntity.create(context, catalog, runner, SETTINGS,
+        this::erase, this::turnInJournal));
+    TestProbe<StartReply> replies = testKit.createTestProbe();
+    TestProbe<Object> watcher = testKit.createTestProbe();
+    ScriptedTurnRunner.Script script = runner.hold("all ", "of it");
+    entity.tell(StartTurn.of(null, null, userSays("hi"), null, true, false, null, null, replies.ref()));
+    TurnAccepted accepted = (TurnAccepted) replies.receiveMessage();
+
+    entity.tell(ConversationEntity.HandOff.INSTANCE);
+    script.release();
+    List<TurnEvent> events = collect(accepted.events());
+    assertEquals("all of it", assertInstanceOf(TurnEvent.Completed.class, events.get(events.size() - 1))
+        .result().text());
+    watcher.expectTerminated(entity);
+
+    // an idle conversation stops at once
+    ActorRef<Command> idle = testKit.spawn(ConversationEntity.create(new EntityContext<>(ConversationEntity.TYPE_KEY,
+        "session-" + sessions.incrementAndGet(), shard.ref()), catalog, runner, SETTINGS, this::erase,
+        this::turnInJournal));
+    idle.tell(ConversationEntity.HandOff.INSTANCE);
+    watcher.expectTerminated(idle);
   }
 
   @Test
