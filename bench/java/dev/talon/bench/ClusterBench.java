@@ -66,14 +66,16 @@ import org.apache.pekko.http.javadsl.Http;
  * </ul>
  *
  * <p>Usage: {@code bench/run ClusterBench [quick] [key=value ...]}, counts full / quick: {@code
- * samples} (200 / 40, measured streams per placement), {@code turns} (5 / 5), {@code journalTurns}
- * (3000 / 300, per leg), {@code journalStreams} (20 / 20). The full run takes about two to three
- * minutes on two cores, quick about one, plus a build of the jar when the sources changed.
+ * samples} (100 / 40, measured streams per placement), {@code turns} (5 / 5), {@code journalTurns}
+ * (1000 / 200, per leg), {@code journalStreams} (20 / 20). On two cores the full run takes about two
+ * minutes, quick a bit over one, plus a build of the jar when the sources changed. The legs of the
+ * second comparison run one after the other, so a change in the machine's other load between them
+ * shows in their ratio: each prints the load average.
  */
 public final class ClusterBench {
-  private static final Map<String, Integer> FULL = Map.of("samples", 200, "turns", 5, "journalTurns", 3_000,
+  private static final Map<String, Integer> FULL = Map.of("samples", 100, "turns", 5, "journalTurns", 1_000,
       "journalStreams", 20);
-  private static final Map<String, Integer> QUICK = Map.of("samples", 40, "turns", 5, "journalTurns", 300,
+  private static final Map<String, Integer> QUICK = Map.of("samples", 40, "turns", 5, "journalTurns", 200,
       "journalStreams", 20);
   private static final List<String> NAMES = List.of("a", "b", "c");
   /** A stopping node drains (nothing runs), hands its shards over and leaves: seconds. */
@@ -162,10 +164,13 @@ public final class ClusterBench {
       placement(client, nodes, o, rows);
 
       Throughput three = journal(client, nodes, o);
+      long stopping = System.nanoTime();
       for (Node node : nodes.subList(1, nodes.size())) {
         node.talon().child().stop(STOP_DEADLINE);
       }
       awaitMembers(entry, 1);
+      System.out.printf("nodes b and c stopped (SIGTERM) and left in %,.0f ms; node a alone%n",
+          (System.nanoTime() - stopping) / 1e6);
       Throughput one = journal(client, List.of(entry), o);
       ServeBench.rows(rows, new Row("", "1 node", "3 nodes", "3 nodes vs 1"),
           ratio("journaled turns/s, " + o.journalStreams() + " conversations at once, " + o.turns() + " turns each",
@@ -339,8 +344,11 @@ public final class ClusterBench {
     ServeBench.closedLoop(client, targets, ServeBench.SHORT, streams,
         Math.max(2 * streams, o.journalTurns() / ServeBench.WARM_UP_SHARE),
         ServeBench.conversations(leg + "-warm", o.turns()));
-    return ServeBench.closedLoop(client, targets, ServeBench.SHORT, streams, o.journalTurns(),
+    Throughput measured = ServeBench.closedLoop(client, targets, ServeBench.SHORT, streams, o.journalTurns(),
         ServeBench.conversations(leg, o.turns()));
+    System.out.printf("journaled turns/s, %d node%s: %,.1f (load average now %s)%n", nodes.size(),
+        nodes.size() == 1 ? "" : "s", measured.perSecond(), ServeBench.loadAverage());
+    return measured;
   }
 
   // ---- the table ----------------------------------------------------------------------------
