@@ -18,6 +18,7 @@ import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.cluster.ClusterEvent.CurrentClusterState;
 import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.sharding.ShardRegion.ClusterShardingStats;
+import org.apache.pekko.cluster.sharding.typed.ClusterShardingQuery;
 import org.apache.pekko.cluster.sharding.typed.GetClusterShardingStats;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.typed.Cluster;
@@ -93,7 +94,7 @@ public final class ClusterStatus {
   public CompletionStage<View> view() {
     // The coordinator answers with no regions when one of them takes longer than the time it
     // was given: half of ours, so that its answer arrives before this ask gives up.
-    return AskPattern.<org.apache.pekko.cluster.sharding.typed.ClusterShardingQuery, ClusterShardingStats>ask(
+    return AskPattern.<ClusterShardingQuery, ClusterShardingStats>ask(
             sharding.shardState(), replyTo -> new GetClusterShardingStats(ConversationEntity.TYPE_KEY,
                 askTimeout.dividedBy(2), replyTo), askTimeout, system.scheduler())
         .handle((stats, failure) -> {
