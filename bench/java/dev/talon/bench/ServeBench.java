@@ -23,7 +23,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -69,18 +68,18 @@ import org.apache.pekko.http.javadsl.Http;
  * {@code bin/talon} does. E.g. {@code bench/run ServeBench quick requests=500}.
  */
 public final class ServeBench {
-  private static final Duration IDLE = Duration.ofSeconds(20);
-  private static final Duration STREAM_TIMEOUT = Duration.ofSeconds(120);
+  static final Duration IDLE = Duration.ofSeconds(20);
+  static final Duration STREAM_TIMEOUT = Duration.ofSeconds(120);
   private static final Duration LOOP_DEADLINE = Duration.ofMinutes(10);
   /** A first start may build the jar (Maven) and record the class-data archive. */
-  private static final Duration START_DEADLINE = Duration.ofMinutes(10);
+  static final Duration START_DEADLINE = Duration.ofMinutes(10);
   private static final Duration KILL_DEADLINE = Duration.ofSeconds(30);
   private static final Duration JCMD_DEADLINE = Duration.ofSeconds(60);
-  private static final Duration POLL = Duration.ofMillis(10);
+  static final Duration POLL = Duration.ofMillis(10);
   private static final Duration RSS_POLL = Duration.ofMillis(20);
 
-  private static final Reply SHORT = new Reply(20, 0);
-  private static final Reply LONG = new Reply(2_000, 0);
+  static final Reply SHORT = new Reply(20, 0);
+  static final Reply LONG = new Reply(2_000, 0);
   /** The first request after ready: paced, so that the tokens arrive as a model's would. */
   private static final Reply PACED = new Reply(5, 20);
   /**
@@ -95,7 +94,7 @@ public final class ServeBench {
   private static final int WARM_UP_ONE = 30;
   private static final int WARM_UP_LONG = 3;
   /** A closed loop's warm-up: this share of the measured requests. */
-  private static final int WARM_UP_SHARE = 4;
+  static final int WARM_UP_SHARE = 4;
   private static final String PROVIDER = "fake";
   private static final long CLOCK_TICKS = clockTicks();
 
@@ -113,16 +112,7 @@ public final class ServeBench {
         "longStreams", 2, "conversations", 100, "turns", 5, "journalTurns", 300, "journalStreams", 20);
 
     static Options parse(String[] args) {
-      List<String> rest = new ArrayList<>(List.of(args));
-      Map<String, Integer> v = new TreeMap<>(rest.remove("quick") ? QUICK : FULL);
-      for (String arg : rest) {
-        int eq = arg.indexOf('=');
-        if (eq < 0 || !v.containsKey(arg.substring(0, eq))) {
-          throw new IllegalArgumentException("expected quick or key=value with a key of " + v.keySet() + ", got '"
-              + arg + "'");
-        }
-        v.put(arg.substring(0, eq), Integer.parseInt(arg.substring(eq + 1)));
-      }
+      Map<String, Integer> v = BenchMain.counts(args, FULL, QUICK);
       return new Options(v.get("samples"), v.get("bursts"), v.get("requests"), v.get("longStreams"),
           v.get("conversations"), v.get("turns"), v.get("journalTurns"), v.get("journalStreams"));
     }
@@ -191,7 +181,7 @@ public final class ServeBench {
       for (int i = 0; i < WARM_UP_ONE; i++) {
         first(client, pacedDirect);
       }
-      Path config = writeConfig(work, fakeUrl);
+      Path config = writeConfig(work.resolve("talon.json5"), fakeUrl, "");
       Talon prepared = Talon.start(work, config, "data-first");
       prepared.child().kill();
       System.out.printf("first start to ready %.0f ms (builds the jar and class-data archive when missing)%n",
@@ -252,16 +242,18 @@ public final class ServeBench {
     }
   }
 
-  static Path writeConfig(Path work, String fakeUrl) throws IOException {
+  /** @param more further top-level settings, each followed by a comma, e.g. {@code talon: { … },} */
+  static Path writeConfig(Path file, String fakeUrl, String more) throws IOException {
     String models = List.of(SHORT, LONG, PACED).stream().map(r -> "{ id: \"" + r.model() + "\" }")
         .collect(Collectors.joining(", "));
-    return Files.writeString(work.resolve("talon.json5"), """
-        // ServeBench: every model is the fake upstream's; a model name picks its reply
+    return Files.writeString(file, """
+        // a benchmark's: every model is the fake upstream's; a model name picks its reply
         { agents: { defaults: { model: { primary: "%s/%s" } } },
           models: { mode: "replace", providers: {
             %s: { baseUrl: "%s/v1", apiKey: "none", api: "openai-completions", models: [%s] } } },
+          %s
           gateway: { bind: "loopback" } }
-        """.formatted(PROVIDER, SHORT.model(), PROVIDER, fakeUrl, models));
+        """.formatted(PROVIDER, SHORT.model(), PROVIDER, fakeUrl, models, more));
   }
 
   // ---- the rows -----------------------------------------------------------------------------
@@ -361,7 +353,13 @@ public final class ServeBench {
    */
   static Throughput closedLoop(LoadClient client, Target target, Reply reply, int streams, int requests,
       Sessions sessions) throws Exception {
-    ClosedLoop loop = new ClosedLoop(client, target, reply.text(), reply.tokens(), requests, sessions);
+    return closedLoop(client, List.of(target), reply, streams, requests, sessions);
+  }
+
+  /** The same, worker {@code w} sending to {@code targets[w % targets.size()]}: clients spread over servers. */
+  static Throughput closedLoop(LoadClient client, List<Target> targets, Reply reply, int streams, int requests,
+      Sessions sessions) throws Exception {
+    ClosedLoop loop = new ClosedLoop(client, targets, reply.text(), reply.tokens(), requests, sessions);
     long start = System.nanoTime();
     List<CompletableFuture<Void>> workers = new ArrayList<>();
     for (int w = 0; w < streams; w++) {
@@ -377,7 +375,7 @@ public final class ServeBench {
 
   private static final class ClosedLoop {
     final LoadClient client;
-    final Target target;
+    final List<Target> targets;
     final String text;
     final int tokens;
     final int requests;
@@ -387,9 +385,9 @@ public final class ServeBench {
     final AtomicReference<String> firstError = new AtomicReference<>();
     final Set<String> keys = ConcurrentHashMap.newKeySet();
 
-    ClosedLoop(LoadClient client, Target target, String text, int tokens, int requests, Sessions sessions) {
+    ClosedLoop(LoadClient client, List<Target> targets, String text, int tokens, int requests, Sessions sessions) {
       this.client = client;
-      this.target = target;
+      this.targets = targets;
       this.text = text;
       this.tokens = tokens;
       this.requests = requests;
@@ -405,7 +403,7 @@ public final class ServeBench {
       if (key != null) {
         keys.add(key);
       }
-      client.stream(target, key, text, tokens).whenComplete((result, failure) -> {
+      client.stream(targets.get(worker % targets.size()), key, text, tokens).whenComplete((result, failure) -> {
         String error = failure != null ? failure.toString() : result.error;
         if (error != null) {
           errors.incrementAndGet();
@@ -449,6 +447,18 @@ public final class ServeBench {
 
     boolean alive() {
       return process.isAlive();
+    }
+
+    /**
+     * SIGTERM, as a user's Ctrl-C: Talon drains, leaves its cluster and exits. Returns once it has,
+     * or kills it after {@code deadline}.
+     */
+    void stop(Duration deadline) throws InterruptedException {
+      process.destroy();
+      if (!process.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS)) {
+        System.err.println("pid " + pid() + " still runs " + deadline + " after SIGTERM; killing it");
+      }
+      kill();
     }
 
     /** With its descendants: {@code bin/talon} may run a JVM of its own before it execs Talon's. */

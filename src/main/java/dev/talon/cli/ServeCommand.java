@@ -52,7 +52,7 @@ final class ServeCommand implements Callable<Integer> {
     CompletionStage<Done> rehearsed = Warmup.rehearse(runtime.system(), config, ids);
     CompletionStage<Done> ready = runtime.whenUp()
         .thenCompose(up -> Warmup.readJournal(runtime.conversations(), gateway.limits().askTimeout()));
-    ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), gateway,
+    ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), runtime.cluster(), gateway,
         Materializer.matFromSystem(runtime.system()), ready, ids);
     ServerBinding binding;
     try {

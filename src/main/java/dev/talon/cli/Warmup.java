@@ -1,5 +1,6 @@
 package dev.talon.cli;
 
+import dev.talon.cluster.ClusterStatus;
 import dev.talon.cluster.Conversations;
 import dev.talon.cluster.JournalTranscripts;
 import dev.talon.config.ConfigLoader;
@@ -96,7 +97,7 @@ final class Warmup {
           new UnstoredTurns(catalog, FailoverRunner.standard(system, config.talon(), new TurnMetrics())),
           new JournalTranscripts(system));
       GatewaySettings settings = GatewaySettings.loopback(0, null);
-      ApiRoutes routes = new ApiRoutes(catalog, rehearsal, settings, materializer,
+      ApiRoutes routes = new ApiRoutes(catalog, rehearsal, new ClusterStatus(system, timeout), settings, materializer,
           CompletableFuture.completedFuture(Done.getInstance()), ids);
       return GatewayServer.bind(system, settings, routes.route())
           .thenCompose(gateway -> turns("http://127.0.0.1:" + gateway.localAddress().getPort(), ROUNDS)

@@ -49,11 +49,14 @@ public final class TalonRuntime implements AutoCloseable {
 
   private final ActorSystem<Void> system;
   private final Conversations conversations;
+  private final ClusterStatus cluster;
   private final CompletionStage<Done> up;
 
-  private TalonRuntime(ActorSystem<Void> system, Conversations conversations, CompletionStage<Done> up) {
+  private TalonRuntime(ActorSystem<Void> system, Conversations conversations, ClusterStatus cluster,
+      CompletionStage<Done> up) {
     this.system = system;
     this.conversations = conversations;
+    this.cluster = cluster;
     this.up = up;
   }
 
@@ -117,7 +120,8 @@ public final class TalonRuntime implements AutoCloseable {
       Conversations conversations = new Conversations(system, config.gateway().limits().askTimeout(),
           new UnstoredTurns(config.catalog(), runner), transcripts);
       scheduleSweeps(system, rows, conversations, talon.retention(), clock);
-      return new TalonRuntime(system, conversations, up);
+      return new TalonRuntime(system, conversations, new ClusterStatus(system, config.gateway().limits().askTimeout()),
+          up);
     } catch (RuntimeException e) {
       system.terminate();
       throw e;
@@ -214,6 +218,11 @@ public final class TalonRuntime implements AutoCloseable {
 
   public Conversations conversations() {
     return conversations;
+  }
+
+  /** The members of this node's cluster and where conversations live. */
+  public ClusterStatus cluster() {
+    return cluster;
   }
 
   /** Completes when this node is an Up member of the cluster. */

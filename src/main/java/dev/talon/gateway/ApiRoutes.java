@@ -2,6 +2,7 @@ package dev.talon.gateway;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.talon.cluster.ClusterStatus;
 import dev.talon.cluster.Conversations;
 import dev.talon.config.GatewaySettings;
 import dev.talon.config.ModelCatalog;
@@ -56,7 +57,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The OpenAI-compatible API: Responses and Chat Completions (streamed or not), stored responses,
- * conversations, models, health and readiness. Every failure leaves as an OpenAI-style error
+ * conversations, models, the cluster's status, health and readiness. Every failure leaves as an OpenAI-style error
  * (see {@link ApiError}); nothing reaches a conversation until the request has been read and
  * checked.
  */
@@ -75,6 +76,7 @@ public final class ApiRoutes extends AllDirectives {
 
   private final ModelCatalog catalog;
   private final Conversations conversations;
+  private final ClusterStatus cluster;
   private final GatewaySettings settings;
   private final Materializer materializer;
   private final CompletionStage<Done> started;
@@ -92,13 +94,15 @@ public final class ApiRoutes extends AllDirectives {
       .build();
 
   /**
-   * @param started completes once the node can serve (storage and sharding up): {@code /ready} answers 200 from then on
+   * @param cluster this node's cluster: {@code /ready} answers 200 only while the node is a member that serves
+   * @param started completes once the node can serve (storage and sharding up): {@code /ready} answers 503 before
    * @param ids the node's response ids (see {@link ResponseIds#forNode})
    */
-  public ApiRoutes(ModelCatalog catalog, Conversations conversations, GatewaySettings settings,
+  public ApiRoutes(ModelCatalog catalog, Conversations conversations, ClusterStatus cluster, GatewaySettings settings,
       Materializer materializer, CompletionStage<Done> started, ResponseIds ids) {
     this.catalog = catalog;
     this.conversations = conversations;
+    this.cluster = cluster;
     this.settings = settings;
     this.materializer = materializer;
     this.started = started;
@@ -119,7 +123,8 @@ public final class ApiRoutes extends AllDirectives {
     return handleRejections(rejections, () -> concat(
         new HealthRoutes().route(),
         path("ready", () -> get(this::ready)),
-        pathPrefix("v1", () -> guarded(() -> handleRejections(rejections, () -> authenticated(() -> concat(
+        path("cluster", () -> protectedApi(() -> get(() -> answer(request -> clusterStatus())))),
+        pathPrefix("v1", () -> protectedApi(() -> concat(
             path("responses", () -> post(() -> answer(admission.limiting(this::createResponse)))),
             path(PathMatchers.segment("responses").slash(PathMatchers.segment()), id -> get(() ->
                 parameterOptional("stream", stream -> parameterOptional("starting_after", after ->
@@ -143,7 +148,7 @@ public final class ApiRoutes extends AllDirectives {
                 delete(() -> answer(request -> delete(pathKey(key)))))),
             path(PathMatchers.segment("conversations").slash(PathMatchers.segment()).slash("compact"), key ->
                 // a compaction calls a model, as a turn does: it takes a turn's place, and a drain waits for it
-                post(() -> answer(admission.limiting((request, place) -> compact(pathKey(key), request))))))))))));
+                post(() -> answer(admission.limiting((request, place) -> compact(pathKey(key), request))))))))));
   }
 
   // ---- Responses ----------------------------------------------------------------------------
@@ -304,11 +309,17 @@ public final class ApiRoutes extends AllDirectives {
     return Json.object().put("id", id).put("object", "model").put("created", 0).put("owned_by", ownedBy);
   }
 
+  private CompletionStage<HttpResponse> clusterStatus() {
+    return cluster.view().thenApply(view -> json(200, ClusterJson.of(view)));
+  }
+
   private Route ready() {
+    // A member on its way out (leaving, exiting, downed) hands its shards over: no new work for it.
     boolean up = started.toCompletableFuture().isDone() && !started.toCompletableFuture().isCompletedExceptionally()
-        && !admission.draining();
+        && !admission.draining() && cluster.serving();
     return complete(up ? StatusCodes.OK : StatusCodes.SERVICE_UNAVAILABLE, HttpEntities.create(
-        ContentTypes.APPLICATION_JSON, up ? "{\"status\":\"ready\"}" : "{\"status\":\"starting or draining\"}"));
+        ContentTypes.APPLICATION_JSON, up ? "{\"status\":\"ready\"}"
+            : "{\"status\":\"starting, draining or not an up cluster member\"}"));
   }
 
   // ---- turns --------------------------------------------------------------------------------
@@ -408,6 +419,11 @@ public final class ApiRoutes extends AllDirectives {
   private Route guarded(Supplier<Route> inner) {
     return extractRequest(request -> browsers.intercept(request).map(this::complete)
         .orElseGet(() -> respondWithHeaders(browsers.responseHeaders(request), inner)));
+  }
+
+  /** What every route with the API's data takes: the browser guard, then the bearer token. */
+  private Route protectedApi(Supplier<Route> inner) {
+    return guarded(() -> handleRejections(rejections, () -> authenticated(inner)));
   }
 
   private Route authenticated(Supplier<Route> inner) {

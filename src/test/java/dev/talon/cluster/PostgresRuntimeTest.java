@@ -22,11 +22,12 @@ import org.junit.jupiter.api.Test;
  * (default postgres) with {@code TALON_TEST_PG_PASSWORD}; the tests are skipped only when no
  * server answers there.
  */
-class PostgresRuntimeTest extends RuntimeContract {
+// public: ClusterBench (bench/) runs on the same server, with the same settings
+public class PostgresRuntimeTest extends RuntimeContract {
   static final String DEFAULT_URL = "jdbc:postgresql://127.0.0.1:5432/postgres";
-  static final String SERVER = env("TALON_TEST_PG_URL", DEFAULT_URL);
-  static final String USER = env("TALON_TEST_PG_USER", "postgres");
-  static final String PASSWORD = env("TALON_TEST_PG_PASSWORD", "");
+  public static final String SERVER = env("TALON_TEST_PG_URL", DEFAULT_URL);
+  public static final String USER = env("TALON_TEST_PG_USER", "postgres");
+  public static final String PASSWORD = env("TALON_TEST_PG_PASSWORD", "");
   static final String DATABASE = "talon_test_" + UUID.randomUUID().toString().replace("-", "");
   boolean created;
 
@@ -36,13 +37,13 @@ class PostgresRuntimeTest extends RuntimeContract {
   }
 
   /** The server's URL with the test database in place of the server's own. */
-  static String databaseUrl(String database) {
+  public static String databaseUrl(String database) {
     int slash = SERVER.indexOf('/', "jdbc:postgresql://".length());
     int query = SERVER.indexOf('?', slash);
     return SERVER.substring(0, slash + 1) + database + (query < 0 ? "" : SERVER.substring(query));
   }
 
-  static void onServer(String sql) throws SQLException {
+  public static void onServer(String sql) throws SQLException {
     try (Connection connection = DriverManager.getConnection(SERVER, USER, PASSWORD)) {
       connection.createStatement().execute(sql);
     }

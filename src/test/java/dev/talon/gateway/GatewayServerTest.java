@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.typesafe.config.ConfigFactory;
+import dev.talon.cluster.ClusterStatus;
 import dev.talon.config.GatewaySettings;
 import java.net.URI;
 import java.util.concurrent.CompletableFuture;
@@ -16,12 +18,19 @@ import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Join;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 class GatewayServerTest {
-  static final ActorTestKit testKit = ActorTestKit.create();
+  /** A cluster node that has not joined a cluster yet: {@link #readyOnlyOnceStartedAndUntilDraining} joins it. */
+  static final ActorTestKit testKit = ActorTestKit.create(ConfigFactory.parseString("""
+      pekko.actor.provider = cluster
+      pekko.remote.artery.canonical.hostname = "127.0.0.1"
+      pekko.remote.artery.canonical.port = 0
+      """));
 
   @AfterAll
   static void shutdown() {
@@ -56,8 +65,9 @@ class GatewayServerTest {
   @Test
   void readyOnlyOnceStartedAndUntilDraining() throws Exception {
     CompletableFuture<Done> started = new CompletableFuture<>();
-    ApiRoutes api = new ApiRoutes(null, null, GatewaySettings.loopback(0, "secret"),
-        Materializer.matFromSystem(testKit.system()), started, new ResponseIds(new byte[32]));
+    GatewaySettings settings = GatewaySettings.loopback(0, "secret");
+    ApiRoutes api = new ApiRoutes(null, null, new ClusterStatus(testKit.system(), settings.limits().askTimeout()),
+        settings, Materializer.matFromSystem(testKit.system()), started, new ResponseIds(new byte[32]));
     ServerBinding binding = GatewayServer.bind(testKit.system(), GatewaySettings.loopback(0, "secret"), api.route())
         .toCompletableFuture().get(10, TimeUnit.SECONDS);
     try {
@@ -65,7 +75,13 @@ class GatewayServerTest {
       assertEquals(503, status(base + "/ready"), "storage and sharding still starting");
       assertEquals(200, status(base + "/health"), "live while starting, and without a token");
       started.complete(Done.getInstance());
-      assertEquals(200, status(base + "/ready"));
+      assertEquals(503, status(base + "/ready"), "started, but not a member of a cluster yet");
+      Cluster cluster = Cluster.get(testKit.system());
+      cluster.manager().tell(Join.create(cluster.selfMember().address()));
+      testKit.createTestProbe().awaitAssert(settings.limits().askTimeout(), () -> {
+        assertEquals(200, status(base + "/ready"), "an up member");
+        return null;
+      });
       api.drain();
       assertEquals(503, status(base + "/ready"), "draining: no new work");
     } finally {

@@ -115,7 +115,7 @@ final class TalonApi implements AutoCloseable {
     GatewaySettings settings = gateway.apply(new GatewaySettings(0, loopback.bind(), loopback.authToken(), false,
         Duration.ofMillis(300), loopback.browsers(), loopback.limits(), Optional.empty()));
     ResponseIds ids = ResponseIds.forNode(settings, dataDir);
-    ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), settings,
+    ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), runtime.cluster(), settings,
         Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ids);
     ServerBinding binding = GatewayServer.bind(runtime.system(), settings, api.route())
         .toCompletableFuture().get(10, TimeUnit.SECONDS);
