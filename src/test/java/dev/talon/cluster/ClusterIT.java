@@ -256,7 +256,7 @@ class ClusterIT {
           gateway: { responseIdSecret: "%s", askTimeoutSeconds: 45 },
           talon: {
             storage: { type: "postgres", url: "%s", user: "%s", password: "%s" },
-            cluster: { host: "127.0.0.1", port: %d, seedNodes: [%s], downAfterSeconds: 3, drainSeconds: 30, %s },
+            cluster: { host: "127.0.0.1", port: %d, seedNodes: [%s], downAfterSeconds: 5, drainSeconds: 30, %s },
           } }
         """.formatted(fake.baseUrl(), SECRET, PostgresRuntimeTest.databaseUrl(database), PostgresRuntimeTest.USER,
         PostgresRuntimeTest.PASSWORD, clusterPort, seeds, tls));
@@ -398,7 +398,7 @@ class ClusterIT {
   private JsonNode turns(TalonProcess node, String session) throws Exception {
     HttpResponse<String> response = http.send(node.request("/v1/conversations/" + session).timeout(CALL).build(),
         HttpResponse.BodyHandlers.ofString());
-    assertEquals(200, response.statusCode(), response.body());
+    assertEquals(200, response.statusCode(), () -> session + ": " + response.body() + "\n" + node.logs());
     return JSON.readTree(response.body()).get("turns");
   }
 
