@@ -52,4 +52,23 @@ class WarmupTest {
       assertEquals(0, count.getLong(1), "journal rows after the rehearsal");
     }
   }
+
+  /**
+   * bin/talon's one-time recording run for the class-data archive starts beside the real node,
+   * with the real config: it must not join the configured cluster or use the configured database
+   * (here neither answers, so a run that tried would not get ready).
+   */
+  @Test
+  void theArchiveRecordingRunStaysAloneOnTheEmbeddedStore() throws Exception {
+    try (FakeUpstream fake = FakeUpstream.start()) {
+      Path config = TalonProcess.writeConfig(dir, fake, """
+          { storage: { type: "postgres", url: "jdbc:postgresql://127.0.0.1:1/nowhere", user: "nobody" },
+            cluster: { host: "127.0.0.1", port: 1, seedNodes: ["127.0.0.1:1", "127.0.0.1:2"] } }""");
+      try (TalonProcess recording = TalonProcess.start(config, dir.resolve("scratch"), START,
+          "-D" + ServeCommand.EXIT_WHEN_READY + "=true")) {
+        assertEquals(0, recording.awaitExit(START), recording.logs());
+        assertTrue(recording.logs().contains("h2 journal"), recording.logs());
+      }
+    }
+  }
 }

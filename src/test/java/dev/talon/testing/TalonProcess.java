@@ -46,11 +46,13 @@ public final class TalonProcess implements AutoCloseable {
    *
    * @throws IllegalStateException with the process's output when it exits or is not ready in {@code timeout}
    */
-  public static TalonProcess start(Path config, Path data, Duration timeout) throws IOException {
+  public static TalonProcess start(Path config, Path data, Duration timeout, String... jvmOptions)
+      throws IOException {
     List<String> command = new ArrayList<>(List.of(
         Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         // C1 only: a JVM that starts again and again in a test gains nothing from C2
         "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx512m"));
+    command.addAll(List.of(jvmOptions));
     URL logback = TalonProcess.class.getClassLoader().getResource("logback.xml");
     if (logback != null) { // Talon's own logging, not the test classpath's capturing appender
       command.add("-Dlogback.configurationFile=" + logback);
@@ -155,7 +157,8 @@ public final class TalonProcess implements AutoCloseable {
     }
   }
 
-  private int awaitExit(Duration timeout) {
+  /** Waits for the process to exit (no signal sent) and returns its exit code. */
+  public int awaitExit(Duration timeout) {
     try {
       if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
         throw new IllegalStateException("talon (pid " + pid() + ") still runs after " + timeout + "\n" + logs());
