@@ -34,7 +34,6 @@ import java.util.stream.Stream;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.cluster.sharding.typed.HashCodeMessageExtractor;
-import org.apache.pekko.http.javadsl.Http;
 
 /**
  * Talon as a cluster, every part its own process on 127.0.0.1: the fake upstream ({@link
@@ -184,10 +183,8 @@ public final class ClusterBench {
         ServeBench.talonLogProblems(node.talon());
       }
     } finally {
-      try { // the client's pools first: a pool whose server vanished under it logs an error on shutdown
-        Http.get(clientSystem).shutdownAllConnectionPools().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        clientSystem.terminate();
-        clientSystem.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      try {
+        ServeBench.stopClient(clientSystem);
       } finally {
         Child.killAll();
         PostgresRuntimeTest.onServer("DROP DATABASE IF EXISTS " + database + " WITH (FORCE)");

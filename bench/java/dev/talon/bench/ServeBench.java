@@ -231,10 +231,8 @@ public final class ServeBench {
       rows.forEach(ServeBench::print);
       talonLogProblems(talon);
     } finally {
-      try { // the client's pools first: a pool whose server vanished under it logs an error on shutdown
-        Http.get(clientSystem).shutdownAllConnectionPools().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        clientSystem.terminate();
-        clientSystem.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      try {
+        stopClient(clientSystem);
       } finally {
         Child.killAll();
         GatewayBench.deleteQuietly(work);
@@ -655,6 +653,13 @@ public final class ServeBench {
       Thread.currentThread().interrupt();
       throw new IllegalStateException(e);
     }
+  }
+
+  /** The load client's pools first: a pool whose server vanished under it logs an error on shutdown. */
+  static void stopClient(ActorSystem<?> clientSystem) throws Exception {
+    Http.get(clientSystem).shutdownAllConnectionPools().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    clientSystem.terminate();
+    clientSystem.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
   }
 
   static String loadAverage() throws IOException {

@@ -74,19 +74,11 @@ class TwoNodeTest {
 
   @Test
   void turnsOfConversationsOnTheOtherNodeStreamAcrossTheCluster(@TempDir Path dataDir) throws Exception {
-    int first = freePort();
-    int second = freePort();
     try (FakeUpstream fake = FakeUpstream.start()) {
       fake.setDefault(Script.reply("Answered from afar."));
-      TalonConfig seed = config(fake.baseUrl(), first, first, database);
-      TalonConfig joiner = config(fake.baseUrl(), second, first, database);
-      try (TalonRuntime a = TalonRuntime.start(seed, dataDir,
-              system -> FailoverRunner.standard(system, seed.talon(), new TurnMetrics()));
-          TalonRuntime b = TalonRuntime.start(joiner, dataDir,
-              system -> FailoverRunner.standard(system, joiner.talon(), new TurnMetrics()))) {
-        a.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
-        b.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
-        awaitMembers(b, 2);
+      try (TwoNodes nodes = TwoNodes.start(fake.baseUrl(), dataDir, database)) {
+        TalonRuntime a = nodes.a();
+        TalonRuntime b = nodes.b();
 
         // A tool with a JSON schema makes the command carry a JSON tree across the wire.
         ModelRequest turn = new ModelRequest(null, List.of(new ModelRequest.Message(ModelRequest.Role.USER, "hi")),
@@ -126,21 +118,13 @@ class TwoNodeTest {
    */
   @Test
   void aMegabyteInputAndAMegabyteAnswerCrossNodes(@TempDir Path dataDir) throws Exception {
-    int first = freePort();
-    int second = freePort();
     String answer = String.join(" ", java.util.Collections.nCopies(10, "a".repeat(100_000)));
     String input = "q".repeat(1_000_000);
     try (FakeUpstream fake = FakeUpstream.start()) {
       fake.setDefault(Script.reply(answer));
-      TalonConfig seed = config(fake.baseUrl(), first, first, database);
-      TalonConfig joiner = config(fake.baseUrl(), second, first, database);
-      try (TalonRuntime a = TalonRuntime.start(seed, dataDir,
-              system -> FailoverRunner.standard(system, seed.talon(), new TurnMetrics()));
-          TalonRuntime b = TalonRuntime.start(joiner, dataDir,
-              system -> FailoverRunner.standard(system, joiner.talon(), new TurnMetrics()))) {
-        a.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
-        b.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
-        awaitMembers(b, 2);
+      try (TwoNodes nodes = TwoNodes.start(fake.baseUrl(), dataDir, database)) {
+        TalonRuntime a = nodes.a();
+        TalonRuntime b = nodes.b();
         ModelRequest turn = new ModelRequest(null, List.of(new ModelRequest.Message(ModelRequest.Role.USER, input)),
             List.of(), null, null, null, null);
         boolean crossed = false;
@@ -159,6 +143,30 @@ class TwoNodeTest {
           crossed = accepted.events().toString().contains("pekko://talon@");
         }
         assertTrue(crossed, "no conversation of six lived on the other node");
+      }
+    }
+  }
+
+  /** A node that forms the cluster and one that joins it, both up. */
+  record TwoNodes(TalonRuntime a, TalonRuntime b) implements AutoCloseable {
+    static TwoNodes start(String upstream, Path dataDir, String database) throws Exception {
+      int first = freePort();
+      TalonConfig seed = config(upstream, first, first, database);
+      TalonConfig joiner = config(upstream, freePort(), first, database);
+      TalonRuntime a = TalonRuntime.start(seed, dataDir,
+          system -> FailoverRunner.standard(system, seed.talon(), new TurnMetrics()));
+      TwoNodes nodes = new TwoNodes(a, TalonRuntime.start(joiner, dataDir,
+          system -> FailoverRunner.standard(system, joiner.talon(), new TurnMetrics())));
+      a.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
+      nodes.b().whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
+      awaitMembers(nodes.b(), 2);
+      return nodes;
+    }
+
+    @Override
+    public void close() throws Exception {
+      try (TalonRuntime first = a; TalonRuntime second = b) {
+        // both stop, the joiner first
       }
     }
   }
