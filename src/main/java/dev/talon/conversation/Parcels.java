@@ -29,9 +29,10 @@ import org.apache.pekko.util.ByteStringBuilder;
  * large, so instead a message crosses as a stream of pieces that each fit a frame well, over a
  * stream ref, with the stream ref's backpressure.
  *
- * <p>A piece is a flag byte (more pieces of this message follow, or not) and up to
+ * <p>A piece is a flag byte (more pieces of this message follow, or not), a length, and up to
  * {@link #pieceBytes} bytes of the message as Pekko serializes it: serializer id, manifest,
- * payload.
+ * payload. One element of the stream holds one piece or, when the reader is behind, several
+ * whole pieces up to a frame's worth (a stream ref costs a message and its demand per element).
  */
 public final class Parcels {
   private static final ByteOrder ORDER = ByteOrder.BIG_ENDIAN;
@@ -78,7 +79,8 @@ public final class Parcels {
     do {
       ByteString piece = rest.take(pieceBytes);
       rest = rest.drop(pieceBytes);
-      pieces.add(ByteString.fromArrayUnsafe(new byte[] {rest.isEmpty() ? LAST : MORE}).concat(piece));
+      pieces.add(new ByteStringBuilder().putByte(rest.isEmpty() ? LAST : MORE).putInt(piece.size(), ORDER)
+          .append(piece).result());
     } while (!rest.isEmpty());
     return pieces;
   }
@@ -93,23 +95,33 @@ public final class Parcels {
     return pieces.getSource().via(messages()).map(type::cast).runWith(Sink.head(), materializer);
   }
 
-  /** Many messages, each serialized and cut into pieces. */
+  /**
+   * Many messages, each serialized and cut into pieces; while the reader is behind, pieces wait
+   * together in one element (never longer than the reader takes to ask for more).
+   */
   public <T> Flow<T, ByteString, NotUsed> parcels() {
-    return Flow.<T>create().mapConcat(message -> pieces(serialize(message)));
+    return Flow.<T>create().mapConcat(message -> pieces(serialize(message)))
+        .batchWeighted(pieceBytes, piece -> (long) piece.size(), piece -> piece, ByteString::concat);
   }
 
   /** Pieces back into the messages they carry, in order. */
   public Flow<ByteString, Object, NotUsed> messages() {
     return Flow.<ByteString>create().statefulMapConcat(() -> {
       ByteStringBuilder message = new ByteStringBuilder();
-      return piece -> {
-        message.append(piece.drop(1));
-        if (piece.apply(0) == MORE) {
-          return List.of();
+      return element -> {
+        List<Object> whole = new ArrayList<>(1);
+        ByteBuffer pieces = element.asByteBuffer().order(ORDER);
+        while (pieces.hasRemaining()) {
+          byte flag = pieces.get();
+          byte[] piece = new byte[pieces.getInt()];
+          pieces.get(piece);
+          message.putBytes(piece);
+          if (flag == LAST) {
+            whole.add(deserialize(message.result()));
+            message.clear();
+          }
         }
-        ByteString whole = message.result();
-        message.clear();
-        return List.of(deserialize(whole));
+        return whole;
       };
     });
   }
