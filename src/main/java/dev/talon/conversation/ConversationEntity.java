@@ -148,7 +148,7 @@ public final class ConversationEntity
 
   /**
    * From the shard, when this node leaves the cluster and the conversation moves to another: a
-   * running turn (whose client may be on any node) finishes first, then the entity stops.
+   * running turn whose client is on another node finishes first, then the entity stops.
    */
   public enum HandOff implements Command { INSTANCE }
 
@@ -499,6 +499,8 @@ public final class ConversationEntity
   private boolean erasing;
   /** The journal is erased: this incarnation's state is stale, so commands go to the next one. */
   private boolean erased;
+  /** The running turn's client is on another node, which a drain of this node's gateway does not wait for. */
+  private boolean askedFromAnotherNode;
   /** This node leaves: once the running turn ends, the entity stops. */
   private boolean handingOff;
   /** The compaction running outside a turn, or null. */
@@ -586,10 +588,7 @@ public final class ConversationEntity
         .onCommand(RunnerCompleted.class, this::complete)
         .onCommand(RunnerFailed.class, this::fail)
         .onCommand(IdleTimeout.class, () -> Effect().none()) // a turn in flight keeps it in memory
-        .onCommand(HandOff.class, () -> {
-          handingOff = true;
-          return Effect().none();
-        });
+        .onCommand(HandOff.class, this::handOffAfterTheTurn);
     builder.forAnyState()
         .onCommand(Delete.class, this::delete)
         .onCommand(HandOff.class, () -> Effect().stop()) // a background compaction is simply redone later
@@ -679,6 +678,7 @@ public final class ConversationEntity
     // the model's first token; the client is answered now too, so it connects to the turn's log
     // meanwhile. The log is held: nobody sees an answer before the input is durable.
     TurnLog turnLog = startRunner(turnId, plan.candidates(), view, start.midStream());
+    askedFromAnotherNode = !start.replyTo().path().address().hasLocalScope();
     TurnStarted started = new TurnStarted(turnId, input, plan.agent().id(),
         plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless(), start.presentation());
     start.replyTo().tell(new TurnAccepted(turnId, events(turnLog.source(0), start.replyTo())));
@@ -832,6 +832,19 @@ public final class ConversationEntity
     ByteString serialized = parcels.serialize(whole);
     return parcels.tooLargeForAFrame(serialized)
         ? new Transcript(List.of(), state.turnCount(), parcels.send(serialized)) : whole;
+  }
+
+  /**
+   * A turn asked through this node's gateway has had the gateway's drain to finish, so it stops
+   * with the node (and reads back interrupted). One asked from another node, whose client stays,
+   * finishes first, within the hand-off deadline.
+   */
+  private Effect<Event, State> handOffAfterTheTurn() {
+    if (!askedFromAnotherNode) {
+      return Effect().stop();
+    }
+    handingOff = true;
+    return Effect().none();
   }
 
   private Effect<Event, State> passivate() {
