@@ -9,6 +9,7 @@ import dev.talon.cluster.JournalSchema;
 import dev.talon.cluster.PostgresRuntimeTest;
 import dev.talon.config.TalonSettings;
 import dev.talon.testing.FakeUpstream;
+import dev.talon.testing.Request;
 import dev.talon.testing.ServedModel;
 import dev.talon.testing.ServerKind;
 import java.io.ByteArrayOutputStream;
@@ -176,6 +177,24 @@ class DoctorTest {
     TalonCliTest.Run run = doctor(config("llamacpp", fake.baseUrl(), "{ id: 'qwen3-8b' }"));
     failsOnly(run, "FAIL  context llamacpp/qwen3-8b: contextWindow 200000 (the default when none is set) is more"
         + " than the 16384 tokens llama.cpp reports for it");
+  }
+
+  @Test
+  void anAnthropicProviderIsAskedAnthropicsWay() throws Exception {
+    fake.models("claude-local").modelsShape(ServerKind.ANTHROPIC);
+    Path config = Files.writeString(dir.resolve("talon.json5"), """
+        { models: { providers: { claude: { baseUrl: '%s', api: 'anthropic-messages', apiKey: 'sk-ant-local',
+            models: [{ id: 'claude-local' }] } } },
+          gateway: { port: %d }, talon: { dataDir: '%s', %s } }
+        """.formatted(fake.url(""), closedPort(), dir.resolve("data"), BOUNDED));
+    int before = fake.requests().size();
+    TalonCliTest.Run run = doctor(config);
+    assertEquals(0, run.exit(), run.out());
+    assertTrue(run.out().contains("ok    model claude/claude-local: present\n"), run.out());
+    Request list = fake.requests().subList(before, fake.requests().size()).stream()
+        .filter(r -> r.path().equals("/v1/models")).findFirst().orElseThrow();
+    assertEquals("sk-ant-local", list.header("x-api-key"));
+    assertTrue(list.header("anthropic-version") != null && list.header("authorization") == null, list.headers()::toString);
   }
 
   @Test
