@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -105,6 +106,7 @@ public final class TalonCli implements Callable<Integer> {
 
   /** An actor system for a command's HTTP calls to model servers, quiet below warnings. */
   static ActorSystem<Void> clientSystem(String name) {
+    LoggerFactory.getILoggerFactory();
     return ActorSystem.create(Behaviors.empty(), name,
         ConfigFactory.parseString("pekko.loglevel = WARNING").withFallback(ConfigFactory.load()));
   }
