@@ -11,12 +11,10 @@ import dev.talon.config.Provider;
 import dev.talon.config.TalonConfig;
 import dev.talon.upstream.HttpModelClient;
 import dev.talon.upstream.ModelProbe;
-import com.typesafe.config.ConfigFactory;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.List;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
@@ -124,8 +122,7 @@ final class ModelsCommand {
         out.println("no local providers configured (a provider is local when its baseUrl is on loopback or the LAN)");
         return 0;
       }
-      ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "talon-status",
-          ConfigFactory.parseString("pekko.loglevel = WARNING").withFallback(ConfigFactory.load()));
+      ActorSystem<Void> system = TalonCli.clientSystem("talon-status");
       try {
         ModelProbe prober = new ModelProbe(system, new HttpModelClient(system, config.talon().upstream()),
             Duration.ofSeconds(timeoutSeconds));

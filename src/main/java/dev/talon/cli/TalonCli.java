@@ -1,5 +1,6 @@
 package dev.talon.cli;
 
+import com.typesafe.config.ConfigFactory;
 import dev.talon.config.ConfigException;
 import dev.talon.config.ConfigLoader;
 import dev.talon.config.TalonConfig;
@@ -8,6 +9,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -19,7 +23,8 @@ import picocli.CommandLine.ScopeType;
     mixinStandardHelpOptions = true,
     version = "talon 0.1.0",
     description = "Actor-based streaming agent runtime for local LLMs.",
-    subcommands = {ServeCommand.class, ChatCommand.class, ConfigCommand.class, ModelsCommand.class})
+    subcommands = {ServeCommand.class, ChatCommand.class, ConfigCommand.class, ModelsCommand.class,
+        DoctorCommand.class})
 public final class TalonCli implements Callable<Integer> {
   static final int CONFIG_ERROR = 2;
   static final String COMMON_POOL_PARALLELISM = "java.util.concurrent.ForkJoinPool.common.parallelism";
@@ -35,11 +40,14 @@ public final class TalonCli implements Callable<Integer> {
   final Map<String, String> env;
   final PrintStream out;
   final PrintStream err;
+  /** Whether a person watches the output: then it may carry colours and progress lines. */
+  final boolean terminal;
 
-  TalonCli(Map<String, String> env, PrintStream out, PrintStream err) {
+  TalonCli(Map<String, String> env, PrintStream out, PrintStream err, boolean terminal) {
     this.env = env;
     this.out = out;
     this.err = err;
+    this.terminal = terminal;
   }
 
   public static void main(String[] args) {
@@ -50,11 +58,17 @@ public final class TalonCli implements Callable<Integer> {
       System.setProperty(COMMON_POOL_PARALLELISM,
           String.valueOf(Math.max(4, Runtime.getRuntime().availableProcessors())));
     }
-    System.exit(run(System.getenv(), System.out, System.err, args));
+    // Java 17 can only tell whether stdin and stdout both are a terminal; a pipe on either is no person watching.
+    System.exit(run(System.getenv(), System.out, System.err, System.console() != null, args));
   }
 
+  /** Runs a command with output that is not a terminal (plain text, no progress lines). */
   static int run(Map<String, String> env, PrintStream out, PrintStream err, String... args) {
-    CommandLine cli = new CommandLine(new TalonCli(env, out, err));
+    return run(env, out, err, false, args);
+  }
+
+  static int run(Map<String, String> env, PrintStream out, PrintStream err, boolean terminal, String... args) {
+    CommandLine cli = new CommandLine(new TalonCli(env, out, err, terminal));
     cli.setOut(new java.io.PrintWriter(out, true));
     cli.setErr(new java.io.PrintWriter(err, true));
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
@@ -89,6 +103,13 @@ public final class TalonCli implements Callable<Integer> {
     Path local = Path.of("conf", "talon.json5");
     String home = env.get("TALON_HOME");
     return Files.exists(local) || home == null ? local : Path.of(home).resolve(local);
+  }
+
+  /** An actor system for a command's HTTP calls to model servers, quiet below warnings. */
+  static ActorSystem<Void> clientSystem(String name) {
+    LoggerFactory.getILoggerFactory();
+    return ActorSystem.create(Behaviors.empty(), name,
+        ConfigFactory.parseString("pekko.loglevel = WARNING").withFallback(ConfigFactory.load()));
   }
 
   TalonConfig loadConfig(Path explicit) {

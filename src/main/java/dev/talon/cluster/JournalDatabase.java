@@ -8,6 +8,7 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Where the journal lives: an H2 file under the data directory (the default), or PostgreSQL.
@@ -29,6 +30,27 @@ public record JournalDatabase(TalonSettings.Storage.Type type, String url, Strin
   /** {@code <dataDir>/talon.mv.db}, kept open for the life of the process, every commit written at once. */
   public static String defaultH2Url(Path dataDir) {
     return durableH2Url("jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("talon") + ";DB_CLOSE_DELAY=-1");
+  }
+
+  /**
+   * The H2 file the journal lives in, {@code <name>.mv.db}; empty for PostgreSQL, and for an H2
+   * URL that names no file on this machine ({@code mem:}, {@code tcp:}, …).
+   */
+  public Optional<Path> h2File() {
+    String prefix = "jdbc:h2:";
+    if (type != TalonSettings.Storage.Type.H2 || !url.startsWith(prefix)) {
+      return Optional.empty();
+    }
+    String name = url.substring(prefix.length()).split(";", 2)[0];
+    if (name.startsWith("file:")) {
+      name = name.substring("file:".length());
+    } else if (name.matches("[a-z]{2,}:.*")) { // another of H2's stores; a drive letter is one letter
+      return Optional.empty();
+    }
+    if (name.startsWith("~")) {
+      name = System.getProperty("user.home") + name.substring(1);
+    }
+    return Optional.of(Path.of(name + ".mv.db"));
   }
 
   /**

@@ -49,6 +49,8 @@ public final class ConfigLoader {
   private final String source;
   private final Function<String, String> env;
   private Problems problems;
+  /** Where each configured model is written, by ref, so that messages can point at it. */
+  private final Map<String, String> modelPaths = new LinkedHashMap<>();
 
   private ConfigLoader(String source, Function<String, String> env) {
     this.source = source;
@@ -151,12 +153,13 @@ public final class ConfigLoader {
       providers.put(key, entry.provider());
       entry.models().forEach(m -> models.put(m.ref(), m));
     });
-    ModelCatalog withoutAgents = new ModelCatalog(mode, providers, models, Map.of(), Map.of(), DEFAULT_AGENT_ID);
+    ModelCatalog withoutAgents =
+        new ModelCatalog(mode, providers, models, modelPaths, Map.of(), Map.of(), DEFAULT_AGENT_ID);
     Map<String, String> aliases = aliases(agentsSection.get("defaults").get("models"), withoutAgents);
-    ModelCatalog forRefs = new ModelCatalog(mode, providers, models, aliases, Map.of(), DEFAULT_AGENT_ID);
+    ModelCatalog forRefs = new ModelCatalog(mode, providers, models, modelPaths, aliases, Map.of(), DEFAULT_AGENT_ID);
     Map<String, Agent> agents = new LinkedHashMap<>();
     String defaultAgent = agents(agentsSection, forRefs, agents);
-    return new ModelCatalog(mode, providers, models, aliases, agents, defaultAgent);
+    return new ModelCatalog(mode, providers, models, modelPaths, aliases, agents, defaultAgent);
   }
 
   private BuiltInProviders.Entry provider(String id, Cursor c, BuiltInProviders.Entry builtIn) {
@@ -267,7 +270,11 @@ public final class ConfigLoader {
     Model model = new Model(provider, id, c.get("name").text(id), api, c.get("reasoning").bool(false),
         c.get("input").textList(List.of("text")), prices, contextWindow, contextTokens, maxTokens,
         c.get("headers").textMap(), c.get("params").objectNode(), c.get("compat").objectNode(), Origin.CONFIG);
-    return id == null ? null : model;
+    if (id == null) {
+      return null;
+    }
+    modelPaths.put(model.ref(), c.path);
+    return model;
   }
 
   // ---- agents -------------------------------------------------------------------------------

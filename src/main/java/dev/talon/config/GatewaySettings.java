@@ -65,6 +65,14 @@ public record GatewaySettings(int port, String bind, Optional<String> authToken,
     }
   }
 
+  /**
+   * Whether the API would listen beyond loopback without a token, open to anyone who can reach
+   * it: the gateway refuses to start so.
+   */
+  public boolean openBeyondLoopback() {
+    return authToken.isEmpty() && !isLoopback(bind);
+  }
+
   /** The defaults on {@code port} and loopback, with {@code authToken} if not null. */
   public static GatewaySettings loopback(int port, String authToken) {
     return new GatewaySettings(port, "127.0.0.1", Optional.ofNullable(authToken), false, DEFAULT_KEEP_ALIVE,

@@ -23,16 +23,18 @@ public final class ModelCatalog {
   private final Mode mode;
   private final Map<String, Provider> providers; // by lower-case id
   private final Map<String, Model> models; // by ref, canonical spelling
+  private final Map<String, String> configPaths; // by ref, for configured models
   private final Map<String, String> aliases; // lower-case alias -> ref
   private final Map<String, String> aliasByRef;
   private final Map<String, Agent> agents;
   private final String defaultAgentId;
 
-  ModelCatalog(Mode mode, Map<String, Provider> providers, Map<String, Model> models, Map<String, String> aliasByRef,
-      Map<String, Agent> agents, String defaultAgentId) {
+  ModelCatalog(Mode mode, Map<String, Provider> providers, Map<String, Model> models, Map<String, String> configPaths,
+      Map<String, String> aliasByRef, Map<String, Agent> agents, String defaultAgentId) {
     this.mode = mode;
     this.providers = Map.copyOf(providers);
     this.models = new LinkedHashMap<>(models);
+    this.configPaths = Map.copyOf(configPaths);
     this.aliasByRef = new LinkedHashMap<>(aliasByRef);
     this.aliases = new LinkedHashMap<>();
     aliasByRef.forEach((ref, alias) -> aliases.put(alias.toLowerCase(Locale.ROOT), ref));
@@ -62,6 +64,14 @@ public final class ModelCatalog {
 
   public Optional<Provider> provider(String id) {
     return Optional.ofNullable(providers.get(id.toLowerCase(Locale.ROOT)));
+  }
+
+  /**
+   * Where a configured model is written, e.g. {@code models.providers.lmstudio.models[0]}, for a
+   * message that tells the user what to change; empty for a model of the built-in catalog.
+   */
+  public Optional<String> configPath(Model model) {
+    return Optional.ofNullable(configPaths.get(model.ref()));
   }
 
   public Optional<String> aliasOf(Model model) {

@@ -25,6 +25,9 @@ import org.apache.pekko.stream.javadsl.Sink;
  * then says what is wrong in one line a user can act on.
  */
 public final class ModelProbe {
+  /** How many of a server's models a message names. */
+  private static final int LISTED_IDS = 20;
+
   private final Http http;
   private final Materializer materializer;
   private final ModelClient client;
@@ -65,10 +68,7 @@ public final class ModelProbe {
       List<ModelStatus> statuses = new ArrayList<>();
       for (Model model : models) {
         ModelListing.Entry entry = listing.stream().filter(e -> e.id().equals(model.id())).findFirst().orElse(null);
-        String problem = entry == null
-            ? model.id() + " is not served by " + server + "; it serves: "
-                + (listing.isEmpty() ? "nothing" : listing.stream().map(ModelListing.Entry::id).collect(Collectors.joining(", ")))
-            : null;
+        String problem = entry == null ? model.id() + " is not served by " + server + "; it serves: " + ids(listing) : null;
         statuses.add(new ModelStatus(model, entry != null, entry == null ? null : entry.loaded(),
             entry == null ? null : entry.contextLength(), -1, problem));
       }
@@ -76,11 +76,24 @@ public final class ModelProbe {
     }).thenCompose(status -> probe && status.problem() == null ? probeAll(status) : CompletableFuture.completedFuture(status));
   }
 
-  /** The OpenAI list, with LM Studio's native list for the loaded state where it answers. */
+  /** What a server lists, shortened: a hosted one may list hundreds. */
+  private static String ids(List<ModelListing.Entry> listing) {
+    if (listing.isEmpty()) {
+      return "nothing";
+    }
+    String shown = listing.stream().limit(LISTED_IDS).map(ModelListing.Entry::id).collect(Collectors.joining(", "));
+    return listing.size() > LISTED_IDS ? shown + " and " + (listing.size() - LISTED_IDS) + " more" : shown;
+  }
+
+  /**
+   * The api's model list ({@code /v1/models} for OpenAI and Anthropic alike), with LM Studio's
+   * native list for the loaded state where it answers; only a local server can be LM Studio.
+   */
   private CompletionStage<List<ModelListing.Entry>> listModels(Provider provider) {
     String base = provider.baseUrl().toString();
-    CompletionStage<List<ModelListing.Entry>> openAi = get(provider, base + "/models").thenApply(ModelListing::parse);
-    if (!base.endsWith("/v1")) {
+    CompletionStage<List<ModelListing.Entry>> openAi =
+        get(provider, UpstreamCalls.apiRoot(provider, provider.api()) + "/models").thenApply(ModelListing::parse);
+    if (!base.endsWith("/v1") || !provider.isLocal()) {
       return openAi;
     }
     CompletionStage<List<ModelListing.Entry>> native0 = get(provider, base.substring(0, base.length() - 3) + "/api/v0/models")
@@ -95,10 +108,7 @@ public final class ModelProbe {
 
   private CompletionStage<String> get(Provider provider, String url) {
     HttpRequest request = HttpRequest.GET(url);
-    if (provider.apiKey().isPresent()) {
-      request = request.addHeader(RawHeader.create("Authorization", "Bearer " + provider.apiKey().get()));
-    }
-    for (Map.Entry<String, String> header : provider.headers().entrySet()) {
+    for (Map.Entry<String, String> header : UpstreamCalls.providerHeaders(provider, provider.api()).entrySet()) {
       request = request.addHeader(RawHeader.create(header.getKey(), header.getValue()));
     }
     return http.singleRequest(request)
@@ -164,7 +174,8 @@ public final class ModelProbe {
       return at + " rejected the API key (HTTP " + f.status() + ") — check apiKey for provider " + provider.id();
     }
     if (f.status() == 404) {
-      return at + " has no " + provider.baseUrl().getPath() + "/models — is baseUrl right (usually ending in /v1)?";
+      return at + " has no " + java.net.URI.create(UpstreamCalls.apiRoot(provider, provider.api())).getPath()
+          + "/models — is baseUrl right (usually ending in /v1)?";
     }
     return at + " answered with an error: " + (f.status() > 0 ? "HTTP " + f.status() + " " : "") + f.message();
   }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.config.Api;
 import dev.talon.config.Model;
+import dev.talon.config.Provider;
 import dev.talon.upstream.ModelRequest.FunctionCall;
 import dev.talon.upstream.ModelRequest.FunctionCallOutput;
 import dev.talon.upstream.ModelRequest.Item;
@@ -47,13 +48,21 @@ public final class UpstreamCalls {
   }
 
   static String url(Model model) {
-    String base = model.provider().baseUrl().toString();
+    String root = apiRoot(model.provider(), model.api());
     return switch (model.api()) {
-      case OPENAI_RESPONSES -> base + "/responses";
-      case OPENAI_COMPLETIONS -> base + "/chat/completions";
-      // Anthropic's base URL is conventionally the host; OpenClaw users also write .../v1.
-      case ANTHROPIC_MESSAGES -> base.endsWith("/v1") ? base + "/messages" : base + "/v1/messages";
+      case OPENAI_RESPONSES -> root + "/responses";
+      case OPENAI_COMPLETIONS -> root + "/chat/completions";
+      case ANTHROPIC_MESSAGES -> root + "/messages";
     };
+  }
+
+  /**
+   * Where {@code api}'s paths ({@code /responses}, {@code /models}, …) hang: the baseUrl, except
+   * that Anthropic's is conventionally the host (OpenClaw users also write {@code …/v1}).
+   */
+  static String apiRoot(Provider provider, Api api) {
+    String base = provider.baseUrl().toString();
+    return api == Api.ANTHROPIC_MESSAGES && !base.endsWith("/v1") ? base + "/v1" : base;
   }
 
   static Map<String, String> headers(Model model, boolean stream) {
@@ -62,18 +71,25 @@ public final class UpstreamCalls {
     if (stream) {
       headers.put("Accept", "text/event-stream");
     }
-    model.provider().apiKey().ifPresent(key -> {
-      if (model.api() == Api.ANTHROPIC_MESSAGES) {
+    headers.putAll(providerHeaders(model.provider(), model.api()));
+    headers.putAll(model.headers());
+    return headers;
+  }
+
+  /** What every request to {@code provider} in {@code api} carries: its key in that api's header, its own headers. */
+  static Map<String, String> providerHeaders(Provider provider, Api api) {
+    Map<String, String> headers = new LinkedHashMap<>();
+    provider.apiKey().ifPresent(key -> {
+      if (api == Api.ANTHROPIC_MESSAGES) {
         headers.put("x-api-key", key);
       } else {
         headers.put("Authorization", "Bearer " + key);
       }
     });
-    if (model.api() == Api.ANTHROPIC_MESSAGES) {
+    if (api == Api.ANTHROPIC_MESSAGES) {
       headers.put("anthropic-version", ANTHROPIC_VERSION);
     }
-    headers.putAll(model.provider().headers());
-    headers.putAll(model.headers());
+    headers.putAll(provider.headers());
     return headers;
   }
 
