@@ -161,7 +161,8 @@ export class TurnView {
 export function storedTurn(turn) {
   const view = new TurnView(turn.input.map(inputText).join('\n'));
   view.responseId = turn.response_id;
-  view.showModel(turn.model ?? turn.requested_model);
+  // a turn that did not complete names no model: the last one tried, or the one asked for
+  view.showModel(turn.model ?? turn.attempts?.at(-1)?.model ?? turn.requested_model);
   view.switches(switchesOf(turn.attempts ?? []));
   if (turn.reasoning) {
     view.addItem(`${turn.response_id}-reasoning`, 'reasoning', turn.reasoning);
