@@ -111,6 +111,7 @@ async function withoutToken(page) {
   check(result.partial.length < slow.answer.length && slow.answer.startsWith(result.partial),
     `text showed while the turn ran ("${result.partial}"), before the whole answer`);
   check(slow.reasoning.length === 1 && !slow.reasoning[0].open, 'the reasoning is shown apart, folded');
+  check(await page.evaluate(() => document.querySelector('#turns b') === null), 'markup in an answer shows as text');
   await page.waitForSelector(`button.conversation[data-key="${key}"][aria-current="true"]:has-text("1 turn")`,
     { timeout: WAIT });
   check(true, 'the conversation is listed, with its turn count');

@@ -44,7 +44,8 @@ class WebPageTest {
 
   // What the fake answers, picked by the marker in the newest user message (chat.spec.mjs sends them).
   static final Duration TOKEN_DELAY = Duration.ofMillis(150);
-  static final String STORY = "Once upon a time, a gateway streamed every token the moment it came.";
+  /** With markup, which the page must show as text. */
+  static final String STORY = "Once upon a time, a gateway streamed <b>every</b> token the moment it came.";
   static final String THOUGHT = "A short story about streaming will do.";
   /** Long enough to be stopped in the middle: 300 tokens at TOKEN_DELAY is 45 s. */
   static final String ENDLESS = IntStream.rangeClosed(1, 300).mapToObj(Integer::toString)
