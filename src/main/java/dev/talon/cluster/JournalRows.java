@@ -17,9 +17,9 @@ import org.apache.pekko.Done;
 /**
  * SQL on the journal's own tables, for what the plugin does not offer: erasing a conversation
  * without a trace, finding keyless conversations nobody wrote to for a while, and listing the
- * named ones by their last write. Names are
- * quoted: H2 keeps the lower-case names of the DDL, PostgreSQL folds to lower case anyway. Every
- * call runs on {@code blocking}, never on a dispatcher's threads.
+ * named ones by their last write. Names are quoted: H2 keeps the lower-case names of the DDL,
+ * PostgreSQL folds to lower case anyway. Every call runs on {@code blocking}, never on a
+ * dispatcher's threads.
  */
 final class JournalRows implements JournalEraser {
   /** A conversation's persistence id and the time of its last journal write, in epoch milliseconds. */

@@ -57,9 +57,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The OpenAI-compatible API: Responses and Chat Completions (streamed or not), stored responses,
- * conversations, models, the cluster's status, health and readiness; and the chat page that uses it. Every failure leaves as an OpenAI-style error
- * (see {@link ApiError}); nothing reaches a conversation until the request has been read and
- * checked.
+ * conversations, models, the cluster's status, health and readiness; and the chat page that uses
+ * it. Every failure leaves as an OpenAI-style error (see {@link ApiError}); nothing reaches a
+ * conversation until the request has been read and checked.
  */
 public final class ApiRoutes extends AllDirectives {
   private static final ContentType EVENT_STREAM = MediaTypes.TEXT_EVENT_STREAM.toContentType();

@@ -30,7 +30,7 @@ final class ConversationListJson {
     try {
       if (colon > 0 && colon < cursor.length() - 1) {
         return new Conversations.ListPosition(Instant.ofEpochMilli(Long.parseLong(cursor.substring(0, colon))),
-            cursor.substring(colon + 1));
+            SessionKeys.checked(cursor.substring(colon + 1), "after", "the after cursor"));
       }
     } catch (NumberFormatException e) {
       // answered below, as a cursor without its parts is

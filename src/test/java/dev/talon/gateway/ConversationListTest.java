@@ -93,6 +93,7 @@ class ConversationListTest {
     assertEquals(List.of("list-a", "user:bob"), keys(list(api, "")));
 
     assertBadRequest(api.get("/v1/conversations?after=list-a"), "after");
+    assertBadRequest(api.get("/v1/conversations?after=1700000000000:a%7Cb"), "after");
     assertBadRequest(api.get("/v1/conversations?limit=0"), "limit");
     assertBadRequest(api.get("/v1/conversations?limit=101"), "limit");
   }
