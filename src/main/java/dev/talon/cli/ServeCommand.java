@@ -49,7 +49,7 @@ final class ServeCommand implements Callable<Integer> {
     ResponseIds ids = ResponseIds.forNode(gateway, data);
     // Rehearsing the request path takes a cold JVM about a second: it runs while the node joins its
     // cluster and after, without holding up readiness (a request meanwhile shares the machine with it).
-    CompletionStage<Done> rehearsed = Warmup.rehearse(runtime.system(), config, ids);
+    CompletionStage<Done> rehearsed = Warmup.rehearse(runtime.system(), runtime.conversations(), config, ids);
     CompletionStage<Done> ready = runtime.whenUp()
         .thenCompose(up -> Warmup.readJournal(runtime.conversations(), gateway.limits().askTimeout()));
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), runtime.cluster(), gateway,

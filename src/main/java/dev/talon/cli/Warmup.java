@@ -2,7 +2,6 @@ package dev.talon.cli;
 
 import dev.talon.cluster.ClusterStatus;
 import dev.talon.cluster.Conversations;
-import dev.talon.cluster.JournalTranscripts;
 import dev.talon.config.ConfigLoader;
 import dev.talon.config.GatewaySettings;
 import dev.talon.config.ModelCatalog;
@@ -69,9 +68,11 @@ final class Warmup {
   }
 
   /** Completes when the rehearsal is over, or after {@code config}'s ask timeout, never failing. */
-  static CompletionStage<Done> rehearse(ActorSystem<?> system, TalonConfig config, ResponseIds ids) {
+  static CompletionStage<Done> rehearse(ActorSystem<?> system, Conversations conversations, TalonConfig config,
+      ResponseIds ids) {
     Duration timeout = config.gateway().limits().askTimeout();
-    return bounded(new Warmup(system, timeout).throughOwnGateway(config, ids), timeout, "the start-up rehearsal");
+    return bounded(new Warmup(system, timeout).throughOwnGateway(conversations, config, ids), timeout,
+        "the start-up rehearsal");
   }
 
   /** Recovers a conversation nobody uses from the journal; completes within the ask timeout, never failing. */
@@ -90,12 +91,11 @@ final class Warmup {
   }
 
   /** Binds the rehearsal upstream and a gateway of its own, sends the turns, then unbinds both. */
-  private CompletionStage<Done> throughOwnGateway(TalonConfig config, ResponseIds ids) {
+  private CompletionStage<Done> throughOwnGateway(Conversations conversations, TalonConfig config, ResponseIds ids) {
     return http.newServerAt("127.0.0.1", 0).bind(upstream()).thenCompose(upstream -> {
       ModelCatalog catalog = catalog(upstream.localAddress().getPort());
-      Conversations rehearsal = new Conversations(system, timeout,
-          new UnstoredTurns(catalog, FailoverRunner.standard(system, config.talon(), new TurnMetrics())),
-          new JournalTranscripts(system));
+      Conversations rehearsal = conversations.withUnstored(
+          new UnstoredTurns(catalog, FailoverRunner.standard(system, config.talon(), new TurnMetrics())));
       GatewaySettings settings = GatewaySettings.loopback(0, null);
       ApiRoutes routes = new ApiRoutes(catalog, rehearsal, new ClusterStatus(system, timeout), settings, materializer,
           CompletableFuture.completedFuture(Done.getInstance()), ids);

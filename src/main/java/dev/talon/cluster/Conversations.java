@@ -20,6 +20,7 @@ import dev.talon.conversation.UnstoredTurns;
 import dev.talon.upstream.ModelRequest;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -35,21 +36,33 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
  * within the ask timeout or fails with a {@code TimeoutException}.
  */
 public final class Conversations {
+  private final ActorSystem<?> system;
   private final ClusterSharding sharding;
   private final Duration askTimeout;
   private final UnstoredTurns unstored;
   private final JournalTranscripts journal;
+  private final JournalRows rows;
   private final Cluster cluster;
   private final Parcels parcels;
 
-  public Conversations(ActorSystem<?> system, Duration askTimeout, UnstoredTurns unstored,
-      JournalTranscripts journal) {
+  Conversations(ActorSystem<?> system, Duration askTimeout, UnstoredTurns unstored, JournalTranscripts journal,
+      JournalRows rows) {
+    this.system = system;
     this.sharding = ClusterSharding.get(system);
     this.cluster = Cluster.get(system);
     this.parcels = Parcels.of(system);
     this.askTimeout = askTimeout;
     this.unstored = unstored;
     this.journal = journal;
+    this.rows = rows;
+  }
+
+  /**
+   * The same conversations, with turns that name no conversation and keep nothing answered by
+   * {@code unstored} instead: the start-up rehearsal's, which calls a stand-in model of its own.
+   */
+  public Conversations withUnstored(UnstoredTurns unstored) {
+    return new Conversations(system, askTimeout, unstored, journal, rows);
   }
 
   /**
@@ -140,6 +153,47 @@ public final class Conversations {
   public CompletionStage<JournalTranscripts.Page> page(String sessionKey, int after, int limit) {
     conversation(sessionKey); // checks the key
     return journal.page(JournalTranscripts.persistenceId(sessionKey), after, limit);
+  }
+
+  /** A conversation in the list: its key, its turns, and when the journal last took a write of it. */
+  public record Listed(String sessionKey, int turnCount, Instant lastActivity) {}
+
+  /**
+   * Where a page of the list starts: after the conversation {@code sessionKey}, whose last
+   * activity was {@code lastActivity} when the previous page was read.
+   */
+  public record ListPosition(Instant lastActivity, String sessionKey) {}
+
+  /**
+   * @param next where the next page starts: after the last conversation read, or null when none was
+   * @param more whether conversations follow this page
+   */
+  public record Listing(List<Listed> conversations, boolean more, ListPosition next) {}
+
+  /**
+   * The conversations clients named (keyless ones are left out), the most recently active first,
+   * at most {@code limit} after {@code after} (null: from the newest). Which conversations exist and
+   * when they were last written is read from the journal; each one's turn count is asked of the
+   * conversation itself, as the transcript's is, so those of the page are brought into memory.
+   */
+  public CompletionStage<Listing> list(ListPosition after, int limit) {
+    JournalRows.LastWrite from = after == null ? null : new JournalRows.LastWrite(
+        JournalTranscripts.persistenceId(after.sessionKey()), after.lastActivity().toEpochMilli());
+    return rows.namedByLastWrite(from, limit + 1).thenCompose(written -> {
+      List<JournalRows.LastWrite> page = written.subList(0, Math.min(limit, written.size()));
+      List<CompletableFuture<Listed>> listed = page.stream().map(row -> {
+        String key = JournalTranscripts.sessionKey(row.persistenceId());
+        return context(key).thenApply(context -> new Listed(key, context.turnCount(),
+            Instant.ofEpochMilli(row.millis()))).toCompletableFuture();
+      }).toList();
+      ListPosition next = page.isEmpty() ? null : new ListPosition(
+          Instant.ofEpochMilli(page.get(page.size() - 1).millis()),
+          JournalTranscripts.sessionKey(page.get(page.size() - 1).persistenceId()));
+      return CompletableFuture.allOf(listed.toArray(CompletableFuture[]::new)).thenApply(done -> new Listing(
+          // a journal of only a reset of earlier versions holds no turn: no conversation, as for its transcript
+          listed.stream().map(CompletableFuture::join).filter(entry -> entry.turnCount() > 0).toList(),
+          written.size() > limit, next));
+    });
   }
 
   /**

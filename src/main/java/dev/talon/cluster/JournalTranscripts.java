@@ -34,9 +34,17 @@ public final class JournalTranscripts implements JournalReader {
     this.materializer = Materializer.matFromSystem(system);
   }
 
+  /** What every conversation's persistence id starts with; its session key follows. */
+  static final String PERSISTENCE_ID_PREFIX = ConversationEntity.TYPE_KEY.name() + PersistenceId.DefaultSeparator();
+
   /** The persistence id of the conversation {@code sessionKey}. */
   public static String persistenceId(String sessionKey) {
     return PersistenceId.of(ConversationEntity.TYPE_KEY.name(), sessionKey).id();
+  }
+
+  /** The session key of the conversation {@code persistenceId}. */
+  static String sessionKey(String persistenceId) {
+    return persistenceId.substring(PERSISTENCE_ID_PREFIX.length());
   }
 
   @Override

@@ -32,7 +32,6 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
 import org.apache.pekko.persistence.Persistence;
-import org.apache.pekko.persistence.typed.PersistenceId;
 import org.apache.pekko.stream.Materializer;
 import org.slf4j.Logger;
 
@@ -118,7 +117,7 @@ public final class TalonRuntime implements AutoCloseable {
           .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy())
           .withStopMessage(ConversationEntity.HandOff.INSTANCE));
       Conversations conversations = new Conversations(system, config.gateway().limits().askTimeout(),
-          new UnstoredTurns(config.catalog(), runner), transcripts);
+          new UnstoredTurns(config.catalog(), runner), transcripts, rows);
       scheduleSweeps(system, rows, conversations, talon.retention(), clock);
       return new TalonRuntime(system, conversations, new ClusterStatus(system, config.gateway().limits().askTimeout()),
           up);
@@ -154,11 +153,10 @@ public final class TalonRuntime implements AutoCloseable {
    */
   private static CompletionStage<Done> sweep(JournalRows rows, Conversations conversations, Instant cutoff,
       Logger log) {
-    String prefix = ConversationEntity.TYPE_KEY.name() + PersistenceId.DefaultSeparator();
     return rows.keylessUnusedSince(cutoff).thenCompose(ids -> {
       CompletionStage<Done> erased = CompletableFuture.completedFuture(Done.getInstance());
       for (String id : ids) {
-        erased = erased.thenCompose(done -> conversations.expire(id.substring(prefix.length()), cutoff)
+        erased = erased.thenCompose(done -> conversations.expire(JournalTranscripts.sessionKey(id), cutoff)
             .exceptionally(failure -> {
               log.warn("cannot erase the expired conversation {} yet: {}", id, failure.toString());
               return Done.getInstance();

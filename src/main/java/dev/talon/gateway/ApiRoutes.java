@@ -57,9 +57,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The OpenAI-compatible API: Responses and Chat Completions (streamed or not), stored responses,
- * conversations, models, the cluster's status, health and readiness. Every failure leaves as an OpenAI-style error
- * (see {@link ApiError}); nothing reaches a conversation until the request has been read and
- * checked.
+ * conversations, models, the cluster's status, health and readiness; and the chat page that uses
+ * it. Every failure leaves as an OpenAI-style error (see {@link ApiError}); nothing reaches a
+ * conversation until the request has been read and checked.
  */
 public final class ApiRoutes extends AllDirectives {
   private static final ContentType EVENT_STREAM = MediaTypes.TEXT_EVENT_STREAM.toContentType();
@@ -73,6 +73,9 @@ public final class ApiRoutes extends AllDirectives {
   /** Turns per page of {@code GET /v1/conversations/{key}}: by default, and at most. */
   private static final int DEFAULT_PAGE = 100;
   private static final int MAX_PAGE = 1000;
+  /** Conversations per page of {@code GET /v1/conversations}: each is asked for its turn count. */
+  private static final int DEFAULT_LIST_PAGE = 20;
+  private static final int MAX_LIST_PAGE = 100;
 
   private final ModelCatalog catalog;
   private final Conversations conversations;
@@ -122,6 +125,7 @@ public final class ApiRoutes extends AllDirectives {
   public Route route() {
     return handleRejections(rejections, () -> concat(
         new HealthRoutes().route(),
+        new WebRoutes().route(),
         path("ready", () -> get(this::ready)),
         path("cluster", () -> protectedApi(() -> get(() -> answer(request -> clusterStatus())))),
         pathPrefix("v1", () -> protectedApi(() -> concat(
@@ -138,6 +142,11 @@ public final class ApiRoutes extends AllDirectives {
             path("models", () -> get(() -> answer(request -> CompletableFuture.completedFuture(json(200, models()))))),
             path(PathMatchers.segment("models").slash(PathMatchers.remaining()), id -> get(() ->
                 answer(request -> model(id)))),
+            path("conversations", () -> get(() -> parameterOptional("after", after ->
+                parameterOptional("limit", limit -> answer(request -> conversationList(
+                    after.map(ConversationListJson::after).orElse(null),
+                    limit.map(value -> integer("limit", value, 1, MAX_LIST_PAGE, "from 1 to " + MAX_LIST_PAGE))
+                        .orElse(DEFAULT_LIST_PAGE))))))),
             path(PathMatchers.segment("conversations").slash(PathMatchers.segment()), key -> concat(
                 get(() -> parameterOptional("after", after -> parameterOptional("limit", limit ->
                     answer(request -> transcript(pathKey(key),
@@ -233,6 +242,11 @@ public final class ApiRoutes extends AllDirectives {
   }
 
   // ---- conversations and models -------------------------------------------------------------
+
+  /** A page of the conversations clients named, the most recently active first. */
+  private CompletionStage<HttpResponse> conversationList(Conversations.ListPosition after, int limit) {
+    return conversations.list(after, limit).thenApply(listing -> json(200, ConversationListJson.of(listing)));
+  }
 
   /** A page of the transcript, read from the journal: the conversation's memory holds only what models see. */
   private CompletionStage<HttpResponse> transcript(String key, int after, int limit) {

@@ -23,7 +23,9 @@ import org.apache.pekko.http.javadsl.model.headers.RawHeader;
  * "simple" cross-site POST without asking first, and DNS rebinding lets it read answers under its
  * own host name; so the API refuses a {@code Host} that is not this machine's, a browser
  * {@code Origin} that is not allowed, and a POST whose body is not declared JSON (which no simple
- * request can send). Allowed origins get CORS answers, so a web UI can be let in.
+ * request can send). Allowed origins get CORS answers, so a web UI can be let in. Talon's own chat
+ * page (see {@link WebRoutes}) is let in as what it is, the same origin: its {@code Origin} is this
+ * server under the {@code Host} the request was let in for.
  */
 final class BrowserGuard {
   private static final Pattern LOOPBACK_V4 = Pattern.compile("127(\\.\\d{1,3}){3}");
@@ -56,7 +58,7 @@ final class BrowserGuard {
           "Requests for the host '" + hostName(host.get()) + "' are refused: add it to gateway.allowedHosts if"
               + " clients reach Talon under that name.").response());
     }
-    Optional<String> origin = origin(request);
+    Optional<String> origin = crossOrigin(request);
     if (origin.isPresent() && !origins.contains(origin.get().toLowerCase(Locale.ROOT))) {
       return Optional.of(new ApiError(403, "invalid_request_error", "origin_not_allowed", null,
           "Browser requests from the origin '" + origin.get() + "' are refused: add it to gateway.allowedOrigins"
@@ -76,7 +78,7 @@ final class BrowserGuard {
 
   /** The CORS headers for a response to an allowed browser origin; none for other clients. */
   List<HttpHeader> responseHeaders(HttpRequest request) {
-    return origin(request).map(origin -> List.<HttpHeader>of(RawHeader.create("Access-Control-Allow-Origin", origin),
+    return crossOrigin(request).map(origin -> List.<HttpHeader>of(RawHeader.create("Access-Control-Allow-Origin", origin),
         RawHeader.create("Access-Control-Expose-Headers", EXPOSED_HEADERS), RawHeader.create("Vary", "Origin")))
         .orElse(List.of());
   }
@@ -91,9 +93,16 @@ final class BrowserGuard {
     return HttpResponse.create().withStatus(StatusCodes.NO_CONTENT).addHeaders(headers);
   }
 
-  /** A browser's {@code Origin}; {@code "null"} (a sandboxed page, a file) counts as a foreign one. */
-  private static Optional<String> origin(HttpRequest request) {
-    return request.getHeader("Origin").map(HttpHeader::value).map(String::strip);
+  /**
+   * A browser's {@code Origin} when it is another site's; {@code "null"} (a sandboxed page, a
+   * file) counts as a foreign one. A page of this very server sends {@code http://} and the
+   * {@code Host} it was asked under (browsers add Origin to same-origin POSTs too); only Talon
+   * serves pages there, and a foreign Host was refused before this.
+   */
+  private static Optional<String> crossOrigin(HttpRequest request) {
+    Optional<String> host = request.getHeader("Host").map(HttpHeader::value).map(String::strip);
+    return request.getHeader("Origin").map(HttpHeader::value).map(String::strip)
+        .filter(origin -> host.map(own -> !origin.equalsIgnoreCase("http://" + own)).orElse(true));
   }
 
   /**

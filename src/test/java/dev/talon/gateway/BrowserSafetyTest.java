@@ -132,6 +132,19 @@ class BrowserSafetyTest {
     assertEquals(WEB_UI, missing.headers().firstValue("Access-Control-Allow-Origin").orElse(null));
   }
 
+  @Test
+  void theChatPageTalonServesIsItsOwnOriginAndLetIn() throws Exception {
+    int port = api.binding.localAddress().getPort();
+    HttpResponse<String> response = api.post("/v1/responses", HI, SESSION, "browser-own-page-1",
+        "Origin", "http://127.0.0.1:" + port);
+    assertEquals(200, response.statusCode(), response.body());
+    assertFalse(response.headers().firstValue("Access-Control-Allow-Origin").isPresent(), "same origin: no CORS");
+    // the same server under another name is another origin: a rebinding page's would be one
+    String other = "browser-own-page-2";
+    assertError(refused(other, () -> api.post("/v1/responses", HI, SESSION, other, "Origin", "http://localhost:" + port)),
+        403, "invalid_request_error", "origin_not_allowed", null);
+  }
+
   // ---- host (DNS rebinding) -----------------------------------------------------------------
 
   @ParameterizedTest

@@ -44,6 +44,7 @@ class ReadmeApiExamplesTest {
       assertTrue(out.contains("\"completion_tokens\":6"), out);
       assertTrue(out.contains("data: [DONE]"), out);
       assertTrue(out.contains("\"object\":\"list\""), out);
+      assertTrue(out.contains("\"session_key\":\"demo\",\"turn_count\":2,\"last_activity_at\""), out);
       assertTrue(!out.contains("\"error\":{"), out);
       assertEquals(2, api.transcript("demo").turns().size());
     }
