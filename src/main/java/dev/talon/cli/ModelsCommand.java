@@ -18,18 +18,20 @@ import java.util.List;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
 /** {@code talon models list}: the resolved catalog, agents and their fallback chains. */
-@Command(name = "models", description = "List and probe models.",
+@Command(name = "models", mixinStandardHelpOptions = true, description = "List and probe models.",
     subcommands = {ModelsCommand.ListModels.class, ModelsCommand.Status.class})
 final class ModelsCommand {
   @ParentCommand TalonCli root;
 
-  @Command(name = "list", description = "Show every model Talon can call, its aliases and the agents' chains.")
+  @Command(name = "list", mixinStandardHelpOptions = true,
+      description = "Show every model Talon can call, its aliases and the agents' chains.")
   static final class ListModels implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -103,7 +105,7 @@ final class ModelsCommand {
     }
   }
 
-  @Command(name = "status",
+  @Command(name = "status", mixinStandardHelpOptions = true,
       description = "Ask every configured local provider what it serves; with --probe, make each model answer.")
   static final class Status implements Callable<Integer> {
     @ParentCommand ModelsCommand parent;
@@ -138,7 +140,9 @@ final class ModelsCommand {
         }
         return healthy ? 0 : 1;
       } finally {
+        // Stopped before the command returns: nothing of it runs, or logs, once its answer is out.
         system.terminate();
+        system.getWhenTerminated().toCompletableFuture().get(timeoutSeconds, TimeUnit.SECONDS);
       }
     }
 

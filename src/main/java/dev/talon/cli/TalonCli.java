@@ -6,6 +6,7 @@ import dev.talon.config.TalonConfig;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -32,6 +33,10 @@ public final class TalonCli implements Callable<Integer> {
       description = "Data directory (default: $TALON_DATA, else talon.dataDir, else ./data).")
   Path data;
 
+  @Option(names = "--verbose", scope = ScopeType.INHERIT,
+      description = "Print the log on the terminal (serve always does; other commands only with this).")
+  boolean verbose;
+
   final Map<String, String> env;
   final PrintStream out;
   final PrintStream err;
@@ -54,7 +59,8 @@ public final class TalonCli implements Callable<Integer> {
   }
 
   static int run(Map<String, String> env, PrintStream out, PrintStream err, String... args) {
-    CommandLine cli = new CommandLine(new TalonCli(env, out, err));
+    TalonCli talon = new TalonCli(env, out, err);
+    CommandLine cli = new CommandLine(talon);
     cli.setOut(new java.io.PrintWriter(out, true));
     cli.setErr(new java.io.PrintWriter(err, true));
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
@@ -65,7 +71,17 @@ public final class TalonCli implements Callable<Integer> {
       err.println("talon: " + e.getMessage());
       return 1;
     });
+    // Once the arguments are read, before anything runs: a command's answer is its output, and
+    // only serve's work is a log.
+    cli.setExecutionStrategy(parsed -> TerminalLog.quietUnless(talon.verbose || serves(parsed),
+        () -> new CommandLine.RunLast().execute(parsed)));
     return cli.execute(args);
+  }
+
+  /** Whether {@code parsed} runs the server, whose log is part of its output. */
+  private static boolean serves(CommandLine.ParseResult parsed) {
+    List<CommandLine> commands = parsed.asCommandLineList();
+    return commands.get(commands.size() - 1).getCommandSpec().userObject() instanceof ServeCommand;
   }
 
   @Override

@@ -18,6 +18,12 @@ import dev.talon.conversation.ConversationEntity.Turn;
 import dev.talon.conversation.ConversationEntity.TurnAccepted;
 import dev.talon.conversation.ConversationEntity.UnknownPrevious;
 import dev.talon.conversation.TurnEvent;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.List;
@@ -57,7 +63,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The OpenAI-compatible API: Responses and Chat Completions (streamed or not), stored responses,
- * conversations, models, the cluster's status, health and readiness. Every failure leaves as an OpenAI-style error
+ * conversations, models, the cluster's status, health, readiness and the node's metrics (in
+ * Prometheus' text format). Every failure leaves as an OpenAI-style error
  * (see {@link ApiError}); nothing reaches a conversation until the request has been read and
  * checked.
  */
@@ -73,6 +80,7 @@ public final class ApiRoutes extends AllDirectives {
   /** Turns per page of {@code GET /v1/conversations/{key}}: by default, and at most. */
   private static final int DEFAULT_PAGE = 100;
   private static final int MAX_PAGE = 1000;
+  private static final ContentType PROMETHEUS_TEXT = ContentTypes.parse(PrometheusTextFormatWriter.CONTENT_TYPE);
 
   private final ModelCatalog catalog;
   private final Conversations conversations;
@@ -83,6 +91,8 @@ public final class ApiRoutes extends AllDirectives {
   private final ResponseIds ids;
   private final BrowserGuard browsers;
   private final Admission admission;
+  private final PrometheusRegistry metrics;
+  private final PrometheusTextFormatWriter metricsFormat = PrometheusTextFormatWriter.create();
 
   /** Built once: the routes below the path prefix are built again for every request. */
   private final RejectionHandler rejections = RejectionHandler.newBuilder()
@@ -97,9 +107,10 @@ public final class ApiRoutes extends AllDirectives {
    * @param cluster this node's cluster: {@code /ready} answers 200 only while the node is a member that serves
    * @param started completes once the node can serve (storage and sharding up): {@code /ready} answers 503 before
    * @param ids the node's response ids (see {@link ResponseIds#forNode})
+   * @param metrics what {@code GET /metrics} serves; the gateway adds its turns in progress
    */
   public ApiRoutes(ModelCatalog catalog, Conversations conversations, ClusterStatus cluster, GatewaySettings settings,
-      Materializer materializer, CompletionStage<Done> started, ResponseIds ids) {
+      Materializer materializer, CompletionStage<Done> started, ResponseIds ids, PrometheusRegistry metrics) {
     this.catalog = catalog;
     this.conversations = conversations;
     this.cluster = cluster;
@@ -109,6 +120,11 @@ public final class ApiRoutes extends AllDirectives {
     this.ids = ids;
     this.browsers = new BrowserGuard(settings);
     this.admission = new Admission(settings.limits().maxConcurrentTurns(), materializer);
+    this.metrics = metrics;
+    GaugeWithCallback.builder().name("talon_gateway_active_turns")
+        .help("Turns this node's gateway is answering, streamed or not (a stream until it ends);"
+            + " gateway.maxConcurrentTurns caps them")
+        .callback(callback -> callback.call(admission.running())).register(metrics);
   }
 
   /**
@@ -124,6 +140,7 @@ public final class ApiRoutes extends AllDirectives {
         new HealthRoutes().route(),
         path("ready", () -> get(this::ready)),
         path("cluster", () -> protectedApi(() -> get(() -> answer(request -> clusterStatus())))),
+        path("metrics", () -> (settings.publicMetrics() ? guarded(this::scrape) : protectedApi(this::scrape))),
         pathPrefix("v1", () -> protectedApi(() -> concat(
             path("responses", () -> post(() -> answer(admission.limiting(this::createResponse)))),
             path(PathMatchers.segment("responses").slash(PathMatchers.segment()), id -> get(() ->
@@ -311,6 +328,18 @@ public final class ApiRoutes extends AllDirectives {
 
   private CompletionStage<HttpResponse> clusterStatus() {
     return cluster.view().thenApply(view -> json(200, ClusterJson.of(view)));
+  }
+
+  private Route scrape() {
+    return get(() -> {
+      ByteArrayOutputStream text = new ByteArrayOutputStream();
+      try {
+        metricsFormat.write(text, metrics.scrape());
+      } catch (IOException e) {
+        throw new UncheckedIOException(e); // not thrown: the stream is in memory
+      }
+      return complete(HttpResponse.create().withEntity(HttpEntities.create(PROMETHEUS_TEXT, text.toByteArray())));
+    });
   }
 
   private Route ready() {
