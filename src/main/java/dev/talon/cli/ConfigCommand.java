@@ -13,13 +13,11 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
 /** {@code talon config check [FILE]}: validates a config and says what it resolves to. */
-@Command(name = "config", mixinStandardHelpOptions = true, description = "Inspect the configuration.",
-    subcommands = ConfigCommand.Check.class)
+@Command(name = "config", description = "Inspect the configuration.", subcommands = ConfigCommand.Check.class)
 final class ConfigCommand {
   @ParentCommand TalonCli root;
 
-  @Command(name = "check", mixinStandardHelpOptions = true,
-      description = "Validate a config file; exit 2 when it has errors.")
+  @Command(name = "check", description = "Validate a config file; exit 2 when it has errors.")
   static final class Check implements Callable<Integer> {
     @ParentCommand ConfigCommand parent;
 

@@ -25,13 +25,12 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
 /** {@code talon models list}: the resolved catalog, agents and their fallback chains. */
-@Command(name = "models", mixinStandardHelpOptions = true, description = "List and probe models.",
+@Command(name = "models", description = "List and probe models.",
     subcommands = {ModelsCommand.ListModels.class, ModelsCommand.Status.class})
 final class ModelsCommand {
   @ParentCommand TalonCli root;
 
-  @Command(name = "list", mixinStandardHelpOptions = true,
-      description = "Show every model Talon can call, its aliases and the agents' chains.")
+  @Command(name = "list", description = "Show every model Talon can call, its aliases and the agents' chains.")
   static final class ListModels implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -105,7 +104,7 @@ final class ModelsCommand {
     }
   }
 
-  @Command(name = "status", mixinStandardHelpOptions = true,
+  @Command(name = "status",
       description = "Ask every configured local provider what it serves; with --probe, make each model answer.")
   static final class Status implements Callable<Integer> {
     @ParentCommand ModelsCommand parent;

@@ -24,8 +24,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
 /** {@code talon serve}: runs the gateway until the process is stopped. */
-@Command(name = "serve", mixinStandardHelpOptions = true,
-    description = "Run Talon: the OpenAI-compatible API on the gateway port.")
+@Command(name = "serve", description = "Run Talon: the OpenAI-compatible API on the gateway port.")
 final class ServeCommand implements Callable<Integer> {
   static final String EXIT_WHEN_READY = "talon.exitWhenReady";
 

@@ -17,6 +17,8 @@ import picocli.CommandLine.ScopeType;
 /** {@code talon}: the command line. Exit codes: 0 ok, 1 failure, 2 invalid config or usage. */
 @Command(
     name = "talon",
+    // Inherited: every subcommand, now and later, takes -h/--help and -V/--version.
+    scope = ScopeType.INHERIT,
     mixinStandardHelpOptions = true,
     version = "talon 0.1.0",
     description = "Actor-based streaming agent runtime for local LLMs.",

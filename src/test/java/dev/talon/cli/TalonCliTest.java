@@ -131,6 +131,7 @@ class TalonCliTest {
         assertEquals("", run.err(), args.toString());
       }
     }
+    assertEquals("talon 0.1.0\n", talon(Map.of(), "models", "status", "--version").out(), "inherited from talon");
   }
 
   @Test
