@@ -123,7 +123,7 @@ public final class ApiRoutes extends AllDirectives {
     this.metrics = metrics;
     GaugeWithCallback.builder().name("talon_gateway_active_turns")
         .help("Turns this node's gateway is answering, streamed or not (a stream until it ends);"
-            + " gateway.maxConcurrentTurns caps them")
+            + " gateway.maxConcurrentTurns caps them.")
         .callback(callback -> callback.call(admission.running())).register(metrics);
   }
 
