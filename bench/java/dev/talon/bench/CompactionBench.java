@@ -19,7 +19,7 @@ import dev.talon.conversation.ConversationEntity.TurnAccepted;
 import dev.talon.conversation.Cooldowns;
 import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.TurnEvent;
-import dev.talon.conversation.TurnMetrics;
+import dev.talon.conversation.NodeMetrics;
 import dev.talon.upstream.ModelClient;
 import dev.talon.upstream.ModelEvent;
 import dev.talon.upstream.ModelRequest;
@@ -91,7 +91,7 @@ public final class CompactionBench {
           Map.<String, String>of()::get);
       InstantModel model = new InstantModel();
       FailoverRunner runner = new FailoverRunner(model, new Cooldowns(config.talon().failover().cooldowns(),
-          Clock.systemUTC()), config.talon().failover(), new TurnMetrics());
+          Clock.systemUTC()), config.talon().failover(), new NodeMetrics(config.catalog().models()));
       System.out.printf("compaction bench: the same turns (user 50-400 chars, answers 100-1,500) with compaction"
           + " (%s: contextWindow 8192, maxTokens 1024, compaction defaults) and without (%s: contextWindow"
           + " 100,000,000, never compacts); one node, H2 journal, snapshot every %d events.%n"
@@ -100,7 +100,7 @@ public final class CompactionBench {
           + " over HTTP the leg without compaction would resend tens of GB of history at 10,000 turns%n",
           WITH, WITHOUT, config.talon().conversations().snapshotEvery());
 
-      TalonRuntime runtime = ConversationBench.start(config, data, system -> runner);
+      TalonRuntime runtime = ConversationBench.start(config, data, (system, metrics) -> runner);
       // The JIT and the journal warm up on both paths; their conversations warm the fresh nodes' deserializers.
       List<Leg> warmUps = List.of(new Leg("warm-up with", WITH, WARM_UP_TURNS),
           new Leg("warm-up without", WITHOUT, WARM_UP_TURNS));
@@ -110,7 +110,7 @@ public final class CompactionBench {
       // Each length is printed as soon as it is measured, so a run stopped in a long leg keeps the shorter ones.
       for (int turns : lengths) {
         if (runtime == null) {
-          runtime = ConversationBench.start(config, data, system -> runner);
+          runtime = ConversationBench.start(config, data, (system, metrics) -> runner);
         }
         Leg with = new Leg("with", WITH, turns);
         Leg without = new Leg("without", WITHOUT, turns);
@@ -124,7 +124,7 @@ public final class CompactionBench {
         // warm-ups pays for what is still cold (H2's pages, the shard), and each leg should pay alike.
         for (int round = 0; round < RECOVERIES; round++) {
           for (Leg leg : List.of(with, without)) {
-            TalonRuntime fresh = ConversationBench.start(config, data, system -> runner);
+            TalonRuntime fresh = ConversationBench.start(config, data, (system, metrics) -> runner);
             for (Leg warmUp : warmUps) {
               warmUp.transcript(fresh);
             }

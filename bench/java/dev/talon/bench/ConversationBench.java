@@ -9,8 +9,6 @@ import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationEntity.TurnAccepted;
 import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.TurnEvent;
-import dev.talon.conversation.TurnMetrics;
-import dev.talon.conversation.TurnRunner;
 import dev.talon.testing.FakeUpstream;
 import dev.talon.testing.Script;
 import dev.talon.upstream.HttpModelClient;
@@ -28,8 +26,6 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Function;
-import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.stream.javadsl.Sink;
 
 /**
@@ -176,11 +172,11 @@ public final class ConversationBench {
   }
 
   static TalonRuntime start(TalonConfig config, Path data) throws Exception {
-    return start(config, data, system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()));
+    return start(config, data, (system, metrics) -> FailoverRunner.standard(system, config.talon(), metrics));
   }
 
   /** A node on {@code data} whose turns run on what {@code runners} makes of its actor system; once it is up. */
-  static TalonRuntime start(TalonConfig config, Path data, Function<ActorSystem<?>, TurnRunner> runners)
+  static TalonRuntime start(TalonConfig config, Path data, TalonRuntime.Runners runners)
       throws Exception {
     TalonRuntime runtime = TalonRuntime.start(config, data, runners);
     runtime.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);

@@ -8,7 +8,7 @@ import dev.talon.conversation.ModelView;
 import dev.talon.conversation.Cooldowns;
 import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.TurnEvent;
-import dev.talon.conversation.TurnMetrics;
+import dev.talon.conversation.NodeMetrics;
 import dev.talon.testing.ErrorBodies;
 import dev.talon.testing.FakeUpstream;
 import dev.talon.testing.Script;
@@ -76,7 +76,7 @@ public final class FailoverBench {
           }
           fake.enqueue(Script.reply("ok"));
           FailoverRunner runner = new FailoverRunner(client, new Cooldowns(noRetries.cooldowns(), Clock.systemUTC()),
-              noRetries, new TurnMetrics());
+              noRetries, new NodeMetrics(List.of()));
           double total = time(() -> firstFallbackToken(runner, system, List.of(failing, backup)));
           if (round >= 0) {
             failedCall.add(failed);
@@ -98,7 +98,7 @@ public final class FailoverBench {
         }
         fake.enqueue(Script.reply("ok"));
         FailoverRunner runner = new FailoverRunner(client, new Cooldowns(TalonSettings.Failover.DEFAULTS.cooldowns(),
-            Clock.systemUTC()), TalonSettings.Failover.DEFAULTS, new TurnMetrics());
+            Clock.systemUTC()), TalonSettings.Failover.DEFAULTS, new NodeMetrics(List.of()));
         whole.add(time(() -> firstFallbackToken(runner, system, List.of(failing, backup))));
       }
       System.out.printf("whole failover path, default settings (HTTP 500 x3, backoff 200+400 ms): fault to fallback's"

@@ -7,7 +7,6 @@ import dev.talon.config.ConfigLoader;
 import dev.talon.config.GatewaySettings;
 import dev.talon.config.TalonConfig;
 import dev.talon.conversation.FailoverRunner;
-import dev.talon.conversation.TurnMetrics;
 import dev.talon.gateway.ApiRoutes;
 import dev.talon.gateway.GatewayServer;
 import dev.talon.gateway.ResponseIds;
@@ -131,12 +130,13 @@ public final class GatewayBench {
               + " fakeR: { baseUrl: '" + fake.baseUrl() + "', api: 'openai-responses', models: [{ id: 'm' }] } } } }",
           "bench", Map.<String, String>of()::get);
       TalonRuntime runtime = TalonRuntime.start(config, data,
-          system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()));
+          (system, metrics) -> FailoverRunner.standard(system, config.talon(), metrics));
       try {
         runtime.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
         GatewaySettings settings = GatewaySettings.loopback(0, null);
         ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), runtime.cluster(), settings,
-            Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ResponseIds.forNode(settings, data));
+            Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ResponseIds.forNode(settings, data),
+            runtime.metrics().registry());
         ServerBinding binding = GatewayServer.bind(runtime.system(), settings, api.route())
             .toCompletableFuture().get(10, TimeUnit.SECONDS);
         String talon = "http://127.0.0.1:" + binding.localAddress().getPort();

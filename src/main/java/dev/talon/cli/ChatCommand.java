@@ -36,7 +36,7 @@ import picocli.CommandLine.ParentCommand;
  * public API. At a prompt it streams answers with line editing and history; in a pipe
  * ({@code echo hi | talon chat}) it prints only the answers, one per input line.
  */
-@Command(name = "chat", mixinStandardHelpOptions = true,
+@Command(name = "chat",
     description = "Talk to a running Talon: streamed answers, history kept under the session key.")
 final class ChatCommand implements Callable<Integer> {
   static final String DEFAULT_SESSION = "chat";

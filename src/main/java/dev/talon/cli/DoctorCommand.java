@@ -27,7 +27,7 @@ import picocli.CommandLine.ParentCommand;
  * {@code talon doctor}: checks what {@code serve} and its turns depend on, one line per check
  * with a fix to try for each failure, so that a setup problem is found before a client meets it.
  */
-@Command(name = "doctor", mixinStandardHelpOptions = true,
+@Command(name = "doctor",
     description = {"Check the config, every model server and model, the storage, the gateway port, auth and the"
         + " cluster's TLS: one line per check, with a fix to try for each failure.",
         "Exit 0 when all pass, 1 when any fails, 2 when the config is invalid."})

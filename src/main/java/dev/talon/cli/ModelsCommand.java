@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.util.List;
 import org.apache.pekko.actor.typed.ActorSystem;
 import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -135,7 +136,9 @@ final class ModelsCommand {
         }
         return healthy ? 0 : 1;
       } finally {
+        // Stopped before the command returns: nothing of it runs, or logs, once its answer is out.
         system.terminate();
+        system.getWhenTerminated().toCompletableFuture().get(timeoutSeconds, TimeUnit.SECONDS);
       }
     }
 

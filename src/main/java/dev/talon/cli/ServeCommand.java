@@ -12,7 +12,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 import dev.talon.cluster.TalonRuntime;
 import dev.talon.conversation.FailoverRunner;
-import dev.talon.conversation.TurnMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.Done;
@@ -41,9 +41,9 @@ final class ServeCommand implements Callable<Integer> {
     Files.createDirectories(data);
     GatewaySettings gateway = port != null ? config.gateway().withPort(port) : config.gateway();
 
-    TurnMetrics metrics = new TurnMetrics();
     TalonRuntime runtime = TalonRuntime.start(config, data,
-        system -> FailoverRunner.standard(system, config.talon(), metrics));
+        (system, metrics) -> FailoverRunner.standard(system, config.talon(), metrics));
+    JvmMetrics.builder().register(runtime.metrics().registry()); // memory, collections, threads, classes
     CountDownLatch terminated = new CountDownLatch(1);
     runtime.system().getWhenTerminated().thenRun(terminated::countDown);
     ResponseIds ids = ResponseIds.forNode(gateway, data);
@@ -53,7 +53,7 @@ final class ServeCommand implements Callable<Integer> {
     CompletionStage<Done> ready = runtime.whenUp()
         .thenCompose(up -> Warmup.readJournal(runtime.conversations(), gateway.limits().askTimeout()));
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), runtime.cluster(), gateway,
-        Materializer.matFromSystem(runtime.system()), ready, ids);
+        Materializer.matFromSystem(runtime.system()), ready, ids, runtime.metrics().registry());
     ServerBinding binding;
     try {
       // Bound at once, so /health answers while the journal and sharding start; /ready tells when they are up.

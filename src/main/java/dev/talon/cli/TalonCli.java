@@ -1,17 +1,16 @@
 package dev.talon.cli;
 
-import com.typesafe.config.ConfigFactory;
 import dev.talon.config.ConfigException;
 import dev.talon.config.ConfigLoader;
 import dev.talon.config.TalonConfig;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -20,6 +19,8 @@ import picocli.CommandLine.ScopeType;
 /** {@code talon}: the command line. Exit codes: 0 ok, 1 failure, 2 invalid config or usage. */
 @Command(
     name = "talon",
+    // Inherited: every subcommand, now and later, takes -h/--help and -V/--version.
+    scope = ScopeType.INHERIT,
     mixinStandardHelpOptions = true,
     version = "talon 0.1.0",
     description = "Actor-based streaming agent runtime for local LLMs.",
@@ -36,6 +37,10 @@ public final class TalonCli implements Callable<Integer> {
   @Option(names = "--data", scope = ScopeType.INHERIT, paramLabel = "DIR",
       description = "Data directory (default: $TALON_DATA, else talon.dataDir, else ./data).")
   Path data;
+
+  @Option(names = "--verbose", scope = ScopeType.INHERIT,
+      description = "Print the log on the terminal (serve always does; other commands only with this).")
+  boolean verbose;
 
   final Map<String, String> env;
   final PrintStream out;
@@ -68,7 +73,8 @@ public final class TalonCli implements Callable<Integer> {
   }
 
   static int run(Map<String, String> env, PrintStream out, PrintStream err, boolean terminal, String... args) {
-    CommandLine cli = new CommandLine(new TalonCli(env, out, err, terminal));
+    TalonCli talon = new TalonCli(env, out, err, terminal);
+    CommandLine cli = new CommandLine(talon);
     cli.setOut(new java.io.PrintWriter(out, true));
     cli.setErr(new java.io.PrintWriter(err, true));
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
@@ -79,7 +85,17 @@ public final class TalonCli implements Callable<Integer> {
       err.println("talon: " + e.getMessage());
       return 1;
     });
+    // Once the arguments are read, before anything runs: a command's answer is its output, and
+    // only serve's work is a log.
+    cli.setExecutionStrategy(parsed -> TerminalLog.quietUnless(talon.verbose || serves(parsed),
+        () -> new CommandLine.RunLast().execute(parsed)));
     return cli.execute(args);
+  }
+
+  /** Whether {@code parsed} runs the server, whose log is part of its output. */
+  private static boolean serves(CommandLine.ParseResult parsed) {
+    List<CommandLine> commands = parsed.asCommandLineList();
+    return commands.get(commands.size() - 1).getCommandSpec().userObject() instanceof ServeCommand;
   }
 
   @Override
@@ -105,11 +121,9 @@ public final class TalonCli implements Callable<Integer> {
     return Files.exists(local) || home == null ? local : Path.of(home).resolve(local);
   }
 
-  /** An actor system for a command's HTTP calls to model servers, quiet below warnings. */
+  /** An actor system for a command's HTTP calls to model servers (its log shows with --verbose only). */
   static ActorSystem<Void> clientSystem(String name) {
-    LoggerFactory.getILoggerFactory();
-    return ActorSystem.create(Behaviors.empty(), name,
-        ConfigFactory.parseString("pekko.loglevel = WARNING").withFallback(ConfigFactory.load()));
+    return ActorSystem.create(Behaviors.empty(), name);
   }
 
   TalonConfig loadConfig(Path explicit) {

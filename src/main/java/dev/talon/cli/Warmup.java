@@ -7,7 +7,7 @@ import dev.talon.config.GatewaySettings;
 import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonConfig;
 import dev.talon.conversation.FailoverRunner;
-import dev.talon.conversation.TurnMetrics;
+import dev.talon.conversation.NodeMetrics;
 import dev.talon.conversation.UnstoredTurns;
 import dev.talon.gateway.ApiRoutes;
 import dev.talon.gateway.GatewayServer;
@@ -94,11 +94,13 @@ final class Warmup {
   private CompletionStage<Done> throughOwnGateway(Conversations conversations, TalonConfig config, ResponseIds ids) {
     return http.newServerAt("127.0.0.1", 0).bind(upstream()).thenCompose(upstream -> {
       ModelCatalog catalog = catalog(upstream.localAddress().getPort());
+      // Counted as the node's turns are, but apart: the rehearsal's turns are not the node's.
+      NodeMetrics metrics = new NodeMetrics(catalog.models());
       Conversations rehearsal = conversations.withUnstored(
-          new UnstoredTurns(catalog, FailoverRunner.standard(system, config.talon(), new TurnMetrics())));
+          new UnstoredTurns(catalog, metrics.counting(FailoverRunner.standard(system, config.talon(), metrics))));
       GatewaySettings settings = GatewaySettings.loopback(0, null);
       ApiRoutes routes = new ApiRoutes(catalog, rehearsal, new ClusterStatus(system, timeout), settings, materializer,
-          CompletableFuture.completedFuture(Done.getInstance()), ids);
+          CompletableFuture.completedFuture(Done.getInstance()), ids, metrics.registry());
       return GatewayServer.bind(system, settings, routes.route())
           .thenCompose(gateway -> turns("http://127.0.0.1:" + gateway.localAddress().getPort(), ROUNDS)
               .whenComplete((done, failure) -> gateway.unbind()))

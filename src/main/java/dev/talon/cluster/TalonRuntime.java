@@ -5,6 +5,7 @@ import com.typesafe.config.ConfigFactory;
 import dev.talon.config.TalonConfig;
 import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationEntity;
+import dev.talon.conversation.NodeMetrics;
 import dev.talon.conversation.TurnRunner;
 import dev.talon.conversation.UnstoredTurns;
 import java.io.IOException;
@@ -20,7 +21,6 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.Function;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -50,29 +50,37 @@ public final class TalonRuntime implements AutoCloseable {
   private final Conversations conversations;
   private final ClusterStatus cluster;
   private final CompletionStage<Done> up;
+  private final NodeMetrics metrics;
 
   private TalonRuntime(ActorSystem<Void> system, Conversations conversations, ClusterStatus cluster,
-      CompletionStage<Done> up) {
+      CompletionStage<Done> up, NodeMetrics metrics) {
     this.system = system;
     this.conversations = conversations;
     this.cluster = cluster;
     this.up = up;
+    this.metrics = metrics;
+  }
+
+  /** Makes the runner of every turn of a node. */
+  @FunctionalInterface
+  public interface Runners {
+    /** @param metrics the node's, where the runner counts its model calls */
+    TurnRunner create(ActorSystem<?> system, NodeMetrics metrics);
   }
 
   /**
    * Prepares the journal, starts the node and joins the cluster.
    *
    * @param dataDir where the embedded H2 journal lives
-   * @param runners makes the runner of every turn, given the node's actor system
+   * @param runners makes the runner of every turn
    * @throws StorageException when the journal database cannot be used; nothing is left running
    */
-  public static TalonRuntime start(TalonConfig config, Path dataDir, Function<ActorSystem<?>, TurnRunner> runners) {
+  public static TalonRuntime start(TalonConfig config, Path dataDir, Runners runners) {
     return start(config, dataDir, runners, Clock.systemUTC());
   }
 
   /** @param clock what the retention sweep takes for now */
-  public static TalonRuntime start(TalonConfig config, Path dataDir, Function<ActorSystem<?>, TurnRunner> runners,
-      Clock clock) {
+  public static TalonRuntime start(TalonConfig config, Path dataDir, Runners runners, Clock clock) {
     TalonSettings talon = config.talon();
     JournalDatabase database = JournalDatabase.of(talon.storage(), dataDir);
     if (talon.storage().type() == TalonSettings.Storage.Type.H2) {
@@ -106,21 +114,22 @@ public final class TalonRuntime implements AutoCloseable {
       persistence.journalFor("", ConfigFactory.empty());
       persistence.snapshotStoreFor("", ConfigFactory.empty());
 
-      TurnRunner runner = runners.apply(system);
+      NodeMetrics metrics = new NodeMetrics(config.catalog().models());
+      TurnRunner runner = runners.create(system, metrics);
       JournalRows rows = new JournalRows(database, system.dispatchers().lookup(DispatcherSelector.blocking()));
       JournalTranscripts transcripts = new JournalTranscripts(system);
       ClusterSharding sharding = ClusterSharding.get(system);
       sharding.init(Entity.of(ConversationEntity.TYPE_KEY,
               entity -> ConversationEntity.create(entity, config.catalog(), runner, talon.conversations(), rows,
-                  transcripts))
+                  transcripts, metrics))
           // conversations passivate themselves, never in the middle of a turn
           .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy())
           .withStopMessage(ConversationEntity.HandOff.INSTANCE));
       Conversations conversations = new Conversations(system, config.gateway().limits().askTimeout(),
-          new UnstoredTurns(config.catalog(), runner), transcripts, rows);
+          new UnstoredTurns(config.catalog(), metrics.counting(runner)), transcripts, rows);
       scheduleSweeps(system, rows, conversations, talon.retention(), clock);
       return new TalonRuntime(system, conversations, new ClusterStatus(system, config.gateway().limits().askTimeout()),
-          up);
+          up, metrics);
     } catch (RuntimeException e) {
       system.terminate();
       throw e;
@@ -221,6 +230,11 @@ public final class TalonRuntime implements AutoCloseable {
   /** The members of this node's cluster and where conversations live. */
   public ClusterStatus cluster() {
     return cluster;
+  }
+
+  /** This node's metrics: what {@code GET /metrics} serves. */
+  public NodeMetrics metrics() {
+    return metrics;
   }
 
   /** Completes when this node is an Up member of the cluster. */

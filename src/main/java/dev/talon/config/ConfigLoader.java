@@ -413,7 +413,7 @@ public final class ConfigLoader {
   private GatewaySettings gateway(Cursor c, Cursor clusterDrain) {
     c.noticeUnknownKeys(Set.of("port", "bind", "auth", "mode", "maxBodyMegabytes", "exposeReasoning",
         "keepAliveSeconds", "allowedHosts", "allowedOrigins", "maxConcurrentTurns", "backlog", "askTimeoutSeconds",
-        "bodyReadTimeoutSeconds", "responseIdSecret", "drainSeconds"));
+        "bodyReadTimeoutSeconds", "responseIdSecret", "drainSeconds", "metrics"));
     Integer port = c.get("port").positiveInt(GatewaySettings.DEFAULT_PORT);
     if (port > 65535) {
       c.get("port").error("expected a TCP port from 1 to 65535");
@@ -437,8 +437,17 @@ public final class ConfigLoader {
       c.get("responseIdSecret").error("expected at least " + MIN_SECRET_CHARS + " characters of random text,"
           + " e.g. from `openssl rand -hex 32`");
     }
-    return new GatewaySettings(port, bind, token, c.get("exposeReasoning").bool(false),
-        seconds(c.get("keepAliveSeconds"), GatewaySettings.DEFAULT_KEEP_ALIVE), browsers(c), limits(c, clusterDrain), secret);
+    Cursor metrics = c.get("metrics");
+    metrics.noticeUnknownKeys(Set.of("public"));
+    GatewaySettings settings = new GatewaySettings(port, bind, token, c.get("exposeReasoning").bool(false),
+        seconds(c.get("keepAliveSeconds"), GatewaySettings.DEFAULT_KEEP_ALIVE), browsers(c), limits(c, clusterDrain),
+        secret, metrics.get("public").bool(false));
+    if (settings.openBeyondLoopback()) {
+      // An error here rather than a refusal at start: `config check` must not pass what `serve` refuses.
+      c.get("bind").error("listening on " + bind + " without a token would open the API to anyone who can reach"
+          + " it: set gateway.auth.token (or TALON_GATEWAY_TOKEN), or bind to \"loopback\"");
+    }
+    return settings;
   }
 
   private static GatewaySettings.Browsers browsers(Cursor c) {

@@ -16,9 +16,10 @@ import java.util.Optional;
  * @param keepAlive how often an SSE comment is sent while no event is due (a cold model loading)
  * @param responseIdSecret the key response ids are sealed with; empty means one generated into
  *     the data directory (cluster nodes must then be given a shared one)
+ * @param publicMetrics {@code GET /metrics} answers without the token
  */
 public record GatewaySettings(int port, String bind, Optional<String> authToken, boolean exposeReasoning,
-    Duration keepAlive, Browsers browsers, Limits limits, Optional<String> responseIdSecret) {
+    Duration keepAlive, Browsers browsers, Limits limits, Optional<String> responseIdSecret, boolean publicMetrics) {
   public static final int DEFAULT_PORT = 18789;
   public static final Duration DEFAULT_KEEP_ALIVE = Duration.ofSeconds(15);
 
@@ -76,18 +77,19 @@ public record GatewaySettings(int port, String bind, Optional<String> authToken,
   /** The defaults on {@code port} and loopback, with {@code authToken} if not null. */
   public static GatewaySettings loopback(int port, String authToken) {
     return new GatewaySettings(port, "127.0.0.1", Optional.ofNullable(authToken), false, DEFAULT_KEEP_ALIVE,
-        Browsers.NONE, Limits.DEFAULTS, Optional.empty());
+        Browsers.NONE, Limits.DEFAULTS, Optional.empty(), false);
   }
 
   public GatewaySettings withPort(int newPort) {
     return new GatewaySettings(newPort, bind, authToken, exposeReasoning, keepAlive, browsers, limits,
-        responseIdSecret);
+        responseIdSecret, publicMetrics);
   }
 
   @Override
   public String toString() {
     return "GatewaySettings[port=" + port + ", bind=" + bind + ", authToken=" + Secrets.masked(authToken)
         + ", exposeReasoning=" + exposeReasoning + ", keepAlive=" + keepAlive + ", browsers=" + browsers
-        + ", limits=" + limits + ", responseIdSecret=" + Secrets.masked(responseIdSecret) + "]";
+        + ", limits=" + limits + ", responseIdSecret=" + Secrets.masked(responseIdSecret) + ", publicMetrics="
+        + publicMetrics + "]";
   }
 }

@@ -483,7 +483,9 @@ public final class ConversationEntity
   private final ActorContext<Command> context;
   private final EntityContext<Command> entity;
   private final ModelCatalog catalog;
+  /** Runs the conversation's turns, counted in the node's metrics. */
   private final TurnRunner runner;
+  private final NodeMetrics metrics;
   private final TalonSettings.Conversations settings;
   private final JournalEraser eraser;
   private final JournalReader reader;
@@ -512,15 +514,17 @@ public final class ConversationEntity
   /**
    * @param eraser removes the conversation's rows for good
    * @param reader reads turns folded out of memory back from the journal
+   * @param metrics the node's, where turns, compactions, journal writes and the conversation's stay in memory count
    */
   public static Behavior<Command> create(EntityContext<Command> entity, ModelCatalog catalog, TurnRunner runner,
-      TalonSettings.Conversations settings, JournalEraser eraser, JournalReader reader) {
+      TalonSettings.Conversations settings, JournalEraser eraser, JournalReader reader, NodeMetrics metrics) {
     return Behaviors.setup(context -> new ConversationEntity(context, entity, catalog, runner, settings, eraser,
-        reader));
+        reader, metrics));
   }
 
   private ConversationEntity(ActorContext<Command> context, EntityContext<Command> entity, ModelCatalog catalog,
-      TurnRunner runner, TalonSettings.Conversations settings, JournalEraser eraser, JournalReader reader) {
+      TurnRunner runner, TalonSettings.Conversations settings, JournalEraser eraser, JournalReader reader,
+      NodeMetrics metrics) {
     // A journal that cannot write restarts the conversation, which then reads the journal back:
     // with backoff, so a database that is down is not hammered by every conversation at once.
     super(PersistenceId.of(entity.getEntityTypeKey().name(), entity.getEntityId()),
@@ -528,16 +532,19 @@ public final class ConversationEntity
     this.context = context;
     this.entity = entity;
     this.catalog = catalog;
-    this.runner = runner;
+    this.runner = metrics.counting(runner);
+    this.metrics = metrics;
     this.settings = settings;
     this.eraser = eraser;
     this.reader = reader;
+    // Summaries call their models through the runner itself: they are not turns.
     this.compaction = new CompactionStage(runner);
     this.materializer = Materializer.matFromSystem(context.getSystem());
     this.parcels = Parcels.of(context.getSystem());
     // Passivation is ours, not the shard's: the shard only sees messages sent through it, so it
     // would stop a conversation waiting minutes for a cold model's first token.
     context.setReceiveTimeout(settings.passivateAfter(), IdleTimeout.INSTANCE);
+    metrics.conversationStarted(); // and stopped on PostStop, which every way of stopping ends with
   }
 
   @Override
@@ -626,8 +633,10 @@ public final class ConversationEntity
   public SignalHandler<State> signalHandler() {
     return newSignalHandlerBuilder()
         .onSignal(RecoveryCompleted.instance(), this::onRecovered)
-        .onSignal(PostStop.instance(), state -> abandonTurn(new TurnEvent.Failed(
-            "the conversation stopped during the turn", INTERRUPTED, List.of())))
+        .onSignal(PostStop.instance(), state -> {
+          metrics.conversationStopped();
+          abandonTurn(new TurnEvent.Failed("the conversation stopped during the turn", INTERRUPTED, List.of()));
+        })
         .onSignal(PreRestart.instance(), state -> abandonTurn(new TurnEvent.Failed(
             "the conversation store could not save the turn; try again shortly", STORAGE, List.of())))
         .build();
@@ -682,7 +691,11 @@ public final class ConversationEntity
     TurnStarted started = new TurnStarted(turnId, input, plan.agent().id(),
         plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless(), start.presentation());
     start.replyTo().tell(new TurnAccepted(turnId, events(turnLog.source(0), start.replyTo())));
-    return Effect().persist(started).thenRun(s -> turnLog.release());
+    long persisting = System.nanoTime();
+    return Effect().persist(started).thenRun(s -> {
+      metrics.journaled(NodeMetrics.TURN_STARTED, persisting);
+      turnLog.release();
+    });
   }
 
   /** The answer to a previous_response_id that is not the latest turn, once the journal was asked. */
@@ -720,7 +733,8 @@ public final class ConversationEntity
     if (!state.hasTurn(compacted.compaction().firstKeptTurnId())) {
       return Effect().none(); // the conversation was erased meanwhile
     }
-    return Effect().persist(new Compacted(compacted.compaction()));
+    return Effect().persist(new Compacted(compacted.compaction()))
+        .thenRun(s -> metrics.compacted(compacted.compaction().trigger()));
   }
 
   private Effect<Event, State> jobFinished(State state, JobFinished finished) {
@@ -731,7 +745,10 @@ public final class ConversationEntity
     job = null;
     if (finished.outcome() instanceof TurnEvent.Compacted compacted
         && state.hasTurn(compacted.compaction().firstKeptTurnId())) {
-      return Effect().persist(new Compacted(compacted.compaction())).thenRun(s -> done.log().close(finished.outcome()));
+      return Effect().persist(new Compacted(compacted.compaction())).thenRun(s -> {
+        metrics.compacted(compacted.compaction().trigger());
+        done.log().close(finished.outcome());
+      });
     }
     done.log().close(finished.outcome());
     return Effect().none();
@@ -793,7 +810,9 @@ public final class ConversationEntity
     }
     // Subscribers see Completed only once it is journaled: a client that starts the next turn
     // right after it never finds the conversation busy.
+    long persisting = System.nanoTime();
     return Effect().persist(new TurnCompleted(completed.turnId(), completed.result()))
+        .thenRun(s -> metrics.journaled(NodeMetrics.TURN_COMPLETED, persisting))
         .thenRun(s -> closeLog(new TurnEvent.Completed(completed.result())))
         .thenRun(this::compactIfOverBudget);
   }

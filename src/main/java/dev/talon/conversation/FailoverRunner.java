@@ -44,9 +44,9 @@ public final class FailoverRunner implements TurnRunner {
   private final Cooldowns cooldowns;
   private final TalonSettings.Failover settings;
   private final CompactionStage compaction = new CompactionStage(this);
-  private final TurnMetrics metrics;
+  private final NodeMetrics metrics;
 
-  public FailoverRunner(ModelClient client, Cooldowns cooldowns, TalonSettings.Failover settings, TurnMetrics metrics) {
+  public FailoverRunner(ModelClient client, Cooldowns cooldowns, TalonSettings.Failover settings, NodeMetrics metrics) {
     this.client = client;
     this.cooldowns = cooldowns;
     this.settings = settings;
@@ -58,7 +58,7 @@ public final class FailoverRunner implements TurnRunner {
    * be a cluster node), the config's limits.
    */
   public static FailoverRunner standard(org.apache.pekko.actor.ClassicActorSystemProvider system,
-      TalonSettings settings, TurnMetrics metrics) {
+      TalonSettings settings, NodeMetrics metrics) {
     Cooldowns cooldowns = ClusterCooldowns.start(org.apache.pekko.actor.typed.javadsl.Adapter.toTyped(
         system.classicSystem()), settings.failover().cooldowns(), java.time.Clock.systemUTC());
     return new FailoverRunner(new dev.talon.upstream.HttpModelClient(system, settings.upstream()), cooldowns,
@@ -150,7 +150,7 @@ public final class FailoverRunner implements TurnRunner {
     }
 
     private Source<TurnEvent, NotUsed> call(Model model) {
-      metrics.attempts.increment();
+      metrics.called(model);
       Call call = new Call(model);
       ModelRequest request = view.request();
       return client.stream(call.model, keptText.isEmpty() ? request : request.continuing(keptText))
@@ -173,7 +173,7 @@ public final class FailoverRunner implements TurnRunner {
       attempts.add(new Attempt(call.model.ref(), failure.kind().name(), failure.status(), failure.message(),
           (System.nanoTime() - call.startNanos) / 1_000_000,
           failure.retryAfter() == null ? null : (int) Math.max(1, (failure.retryAfter().toMillis() + 999) / 1000)));
-      metrics.fault(failure.kind());
+      metrics.callFailed(call.model, failure.kind());
       boolean discard = settle(call);
       switch (failure.action()) {
         case FATAL -> {
@@ -243,7 +243,7 @@ public final class FailoverRunner implements TurnRunner {
         return Source.single(failed("all " + plan.size() + " candidate model(s) failed: "
             + String.join("; ", leftBecause), failure.kind()));
       }
-      metrics.failovers.increment();
+      metrics.failedOver(model);
       Model next = plan.get(candidate);
       return Source.<TurnEvent>single(new TurnEvent.ModelSwitched(model.ref(), next.ref(), reason, discard))
           .concatLazy(lazy(this::attempt));
@@ -259,7 +259,6 @@ public final class FailoverRunner implements TurnRunner {
     }
 
     private TurnEvent failed(String reason, Kind kind) {
-      metrics.turnsFailed.increment();
       log.warn("turn {} failed after {} attempt(s): {}", turnId, attempts.size(), reason);
       return new TurnEvent.Failed(reason, kind.name(), List.copyOf(attempts));
     }
@@ -281,6 +280,8 @@ public final class FailoverRunner implements TurnRunner {
       int textEnd = textStart;
       final boolean continuing = !keptText.isEmpty();
       ModelEvent.Usage usage = ModelEvent.Usage.NONE;
+      /** When this call's first output came, once it did. */
+      long firstOutputAt;
       boolean emitted;
       boolean calledTool;
       boolean completed;
@@ -326,9 +327,13 @@ public final class FailoverRunner implements TurnRunner {
       }
 
       private void output() {
-        emitted = true;
-        if (firstOutputNanos < 0) {
-          firstOutputNanos = System.nanoTime();
+        if (!emitted) {
+          emitted = true;
+          firstOutputAt = System.nanoTime();
+          metrics.firstOutput(model, firstOutputAt - startNanos);
+          if (firstOutputNanos < 0) {
+            firstOutputNanos = firstOutputAt;
+          }
         }
       }
 
@@ -346,7 +351,9 @@ public final class FailoverRunner implements TurnRunner {
         long millis = (System.nanoTime() - startNanos) / 1_000_000;
         attempts.add(new Attempt(model.ref(), null, 0, null, millis));
         cooldowns.succeeded(model);
-        metrics.turnsCompleted.increment();
+        if (emitted) {
+          metrics.generated(model, usage.outputTokens(), System.nanoTime() - firstOutputAt);
+        }
         double cost = model.cost().dollars(usage.inputTokens(), usage.outputTokens(), usage.cachedTokens());
         TurnResult result = new TurnResult(output, reasoning.toString(), model.ref(), attempts,
             new TokenUsage(usage.inputTokens(), usage.outputTokens(), usage.cachedTokens(), usage.reasoningTokens()),

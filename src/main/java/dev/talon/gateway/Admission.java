@@ -107,6 +107,11 @@ final class Admission {
     return draining;
   }
 
+  /** The turns holding a place now. */
+  synchronized int running() {
+    return running;
+  }
+
   private synchronized void enter() {
     if (draining) {
       throw ApiError.unavailable("Talon is shutting down and takes no new turns; try again on another node"

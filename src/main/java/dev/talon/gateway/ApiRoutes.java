@@ -18,6 +18,12 @@ import dev.talon.conversation.ConversationEntity.Turn;
 import dev.talon.conversation.ConversationEntity.TurnAccepted;
 import dev.talon.conversation.ConversationEntity.UnknownPrevious;
 import dev.talon.conversation.TurnEvent;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.List;
@@ -57,9 +63,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The OpenAI-compatible API: Responses and Chat Completions (streamed or not), stored responses,
- * conversations, models, the cluster's status, health and readiness; and the chat page that uses
- * it. Every failure leaves as an OpenAI-style error (see {@link ApiError}); nothing reaches a
- * conversation until the request has been read and checked.
+ * conversations, models, the cluster's status, health, readiness and the node's metrics (in
+ * Prometheus' text format); and the chat page that uses the API. Every failure leaves as an
+ * OpenAI-style error (see {@link ApiError}); nothing reaches a conversation until the request
+ * has been read and checked.
  */
 public final class ApiRoutes extends AllDirectives {
   private static final ContentType EVENT_STREAM = MediaTypes.TEXT_EVENT_STREAM.toContentType();
@@ -76,6 +83,7 @@ public final class ApiRoutes extends AllDirectives {
   /** Conversations per page of {@code GET /v1/conversations}: each is asked for its turn count. */
   private static final int DEFAULT_LIST_PAGE = 20;
   private static final int MAX_LIST_PAGE = 100;
+  private static final ContentType PROMETHEUS_TEXT = ContentTypes.parse(PrometheusTextFormatWriter.CONTENT_TYPE);
 
   private final ModelCatalog catalog;
   private final Conversations conversations;
@@ -86,6 +94,8 @@ public final class ApiRoutes extends AllDirectives {
   private final ResponseIds ids;
   private final BrowserGuard browsers;
   private final Admission admission;
+  private final PrometheusRegistry metrics;
+  private final PrometheusTextFormatWriter metricsFormat = PrometheusTextFormatWriter.create();
 
   /** Built once: the routes below the path prefix are built again for every request. */
   private final RejectionHandler rejections = RejectionHandler.newBuilder()
@@ -100,9 +110,10 @@ public final class ApiRoutes extends AllDirectives {
    * @param cluster this node's cluster: {@code /ready} answers 200 only while the node is a member that serves
    * @param started completes once the node can serve (storage and sharding up): {@code /ready} answers 503 before
    * @param ids the node's response ids (see {@link ResponseIds#forNode})
+   * @param metrics what {@code GET /metrics} serves; the gateway adds its turns in progress
    */
   public ApiRoutes(ModelCatalog catalog, Conversations conversations, ClusterStatus cluster, GatewaySettings settings,
-      Materializer materializer, CompletionStage<Done> started, ResponseIds ids) {
+      Materializer materializer, CompletionStage<Done> started, ResponseIds ids, PrometheusRegistry metrics) {
     this.catalog = catalog;
     this.conversations = conversations;
     this.cluster = cluster;
@@ -112,6 +123,11 @@ public final class ApiRoutes extends AllDirectives {
     this.ids = ids;
     this.browsers = new BrowserGuard(settings);
     this.admission = new Admission(settings.limits().maxConcurrentTurns(), materializer);
+    this.metrics = metrics;
+    GaugeWithCallback.builder().name("talon_gateway_active_turns")
+        .help("Turns this node's gateway is answering, streamed or not (a stream until it ends);"
+            + " gateway.maxConcurrentTurns caps them.")
+        .callback(callback -> callback.call(admission.running())).register(metrics);
   }
 
   /**
@@ -128,6 +144,7 @@ public final class ApiRoutes extends AllDirectives {
         new WebRoutes().route(),
         path("ready", () -> get(this::ready)),
         path("cluster", () -> protectedApi(() -> get(() -> answer(request -> clusterStatus())))),
+        path("metrics", () -> (settings.publicMetrics() ? guarded(this::scrape) : protectedApi(this::scrape))),
         pathPrefix("v1", () -> protectedApi(() -> concat(
             path("responses", () -> post(() -> answer(admission.limiting(this::createResponse)))),
             path(PathMatchers.segment("responses").slash(PathMatchers.segment()), id -> get(() ->
@@ -325,6 +342,18 @@ public final class ApiRoutes extends AllDirectives {
 
   private CompletionStage<HttpResponse> clusterStatus() {
     return cluster.view().thenApply(view -> json(200, ClusterJson.of(view)));
+  }
+
+  private Route scrape() {
+    return get(() -> {
+      ByteArrayOutputStream text = new ByteArrayOutputStream();
+      try {
+        metricsFormat.write(text, metrics.scrape());
+      } catch (IOException e) {
+        throw new UncheckedIOException(e); // not thrown: the stream is in memory
+      }
+      return complete(HttpResponse.create().withEntity(HttpEntities.create(PROMETHEUS_TEXT, text.toByteArray())));
+    });
   }
 
   private Route ready() {

@@ -17,7 +17,7 @@ public final class GatewayServer {
    * binding to anything but loopback is refused.
    */
   public static CompletionStage<ServerBinding> bind(ActorSystem<?> system, GatewaySettings settings, Route routes) {
-    if (settings.openBeyondLoopback()) {
+    if (settings.openBeyondLoopback()) { // the config loader refuses this too; settings made in code may not be
       throw new IllegalStateException("refusing to listen on " + settings.bind()
           + " without an auth token: set gateway.auth.token (or TALON_GATEWAY_TOKEN), or bind to loopback");
     }

@@ -257,8 +257,9 @@ class DoctorTest {
   void bindingBeyondLoopbackNeedsAToken() throws Exception {
     Path config = healthy("bind: 'lan'", BOUNDED);
     TalonCliTest.Run run = doctor(config);
-    failsOnly(run, "FAIL  gateway auth: binds 0.0.0.0 without an auth token: serve refuses to start"
-        + " — fix: set gateway.auth.token (or TALON_GATEWAY_TOKEN), or bind to loopback");
+    assertEquals(2, run.exit(), run.out());
+    assertTrue(run.out().contains("FAIL  config"), run.out());
+    assertTrue(run.err().contains("gateway.bind") && run.err().contains("gateway.auth.token"), run.err());
     TalonCliTest.Run withToken = TalonCliTest.talon(Map.of("TALON_GATEWAY_TOKEN", "s3cret-token"),
         "--config", config.toString(), "doctor");
     assertEquals(0, withToken.exit(), withToken.out());

@@ -11,8 +11,11 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 import org.junit.jupiter.api.io.TempDir;
 
 class TalonCliTest {
@@ -100,6 +103,64 @@ class TalonCliTest {
     String opus = run.out().lines().filter(l -> l.startsWith("anthropic/claude-opus-4-5")).findFirst().orElseThrow();
     assertTrue(opus.matches("anthropic/claude-opus-4-5\\s+Opus\\s+anthropic-messages\\s+200000\\s+64000\\s+built-in\\s+"
         + "unavailable: ANTHROPIC_API_KEY is not set"), opus);
+  }
+
+  /** Every command's path, e.g. {@code [models, status]}, the root's ({@code []}) first. */
+  static List<List<String>> commandPaths(CommandLine command, List<String> path) {
+    List<List<String>> paths = new ArrayList<>(List.of(path));
+    command.getSubcommands().forEach((name, sub) -> {
+      List<String> deeper = new ArrayList<>(path);
+      deeper.add(name);
+      paths.addAll(commandPaths(sub, deeper));
+    });
+    return paths;
+  }
+
+  @Test
+  void everyCommandAnswersHelpAndExitsZero() {
+    List<List<String>> paths = commandPaths(new CommandLine(new TalonCli(Map.of(), System.out, System.err, false)), List.of());
+    assertEquals(9, paths.size(), "talon, serve, chat, config, config check, models, models list, models status,"
+        + " doctor: " + paths);
+    for (List<String> path : paths) {
+      for (String help : new String[] {"--help", "-h"}) {
+        List<String> args = new ArrayList<>(path);
+        args.add(help);
+        Run run = talon(Map.of(), args.toArray(String[]::new));
+        assertEquals(0, run.exit(), args + ": " + run.err());
+        assertTrue(run.out().startsWith("Usage: " + String.join(" ", List.of("talon", String.join(" ", path))).strip()
+            + " "), args + ": " + run.out());
+        assertEquals("", run.err(), args.toString());
+      }
+    }
+    assertEquals("talon 0.1.0\n", talon(Map.of(), "models", "status", "--version").out(), "inherited from talon");
+  }
+
+  @Test
+  void nothingPrintedIntoAPipeHasEscapeCodes() throws Exception {
+    Path file = dir.resolve("talon.json5");
+    Files.writeString(file, "{ channels: {}, models: { providers: { p: { baseUrl: 'http://127.0.0.1:1/v1', "
+        + "models: [{ id: 'm' }] } } } }");
+    for (String[] args : new String[][] {{"--help"}, {"models", "status", "--help"}, {"config", "check", file.toString()},
+        {"config", "check", dir.resolve("none.json5").toString()}, {"no-such-command"}}) {
+      Run run = talon(Map.of(), args);
+      assertTrue(!run.out().contains("\u001b") && !run.err().contains("\u001b"), run.out() + run.err());
+    }
+  }
+
+  @Test
+  void listeningOnTheLanWithoutATokenIsAConfigErrorForCheckAndServe() throws Exception {
+    Path file = dir.resolve("lan.json5");
+    Files.writeString(file, "{ gateway: { bind: 'lan' }, models: { providers: { p: { baseUrl: 'http://127.0.0.1:1/v1',"
+        + " models: [{ id: 'm' }] } } } }");
+    Run check = talon(Map.of(), "config", "check", file.toString());
+    assertEquals(2, check.exit(), check.out());
+    assertTrue(check.err().contains(file + ":1:20: error: gateway.bind: listening on 0.0.0.0 without a token"),
+        check.err());
+    assertTrue(check.err().contains("set gateway.auth.token"), check.err());
+    Run serve = talon(Map.of(), "--config", file.toString(), "--data", dir.resolve("data").toString(), "serve");
+    assertEquals(2, serve.exit(), serve.err());
+    assertTrue(serve.err().contains("error: gateway.bind:"), serve.err());
+    assertEquals(0, talon(Map.of("TALON_GATEWAY_TOKEN", "t"), "config", "check", file.toString()).exit());
   }
 
   @Test

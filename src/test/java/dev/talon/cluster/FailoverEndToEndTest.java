@@ -17,7 +17,6 @@ import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.InputItem;
 import dev.talon.conversation.OutputItem;
 import dev.talon.conversation.TurnEvent;
-import dev.talon.conversation.TurnMetrics;
 import dev.talon.testing.ErrorBodies;
 import dev.talon.testing.FakeUpstream;
 import dev.talon.testing.Script;
@@ -55,7 +54,7 @@ class FailoverEndToEndTest {
           talon: { failover: { retries: 1, backoffInitialMs: 10, backoffMaxMs: 20 } } }
         """.formatted(fake.baseUrl()), "e2e.json5", Map.<String, String>of()::get);
     runtime = TalonRuntime.start(config, dataDir,
-        system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()));
+        (system, metrics) -> FailoverRunner.standard(system, config.talon(), metrics));
     runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
   }
 

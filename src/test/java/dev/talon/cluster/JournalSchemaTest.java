@@ -102,7 +102,7 @@ class JournalSchemaTest {
     String url = "jdbc:postgresql://127.0.0.1:1/talon";
     StorageException e = assertThrows(StorageException.class, () -> TalonRuntime.start(ConversationFixtures.config(
         "{ storage: { type: \"postgres\", url: \"" + url + "\", user: \"talon\", password: \"secret\" } }"),
-        dataDir, system -> {
+        dataDir, (system, metrics) -> {
           throw new AssertionError("no actor system may start");
         }));
     assertTrue(e.getMessage().startsWith("cannot connect to the journal database " + url + " (user \"talon\"): "),

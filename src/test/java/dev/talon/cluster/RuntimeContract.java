@@ -65,7 +65,7 @@ abstract class RuntimeContract {
 
   TalonRuntime startNode(String what) throws Exception {
     long started = System.nanoTime();
-    TalonRuntime node = TalonRuntime.start(config(), dataDir(), system -> runner);
+    TalonRuntime node = TalonRuntime.start(config(), dataDir(), (system, metrics) -> runner);
     get(node.whenUp());
     System.out.printf("%s: %s to Up in %d ms%n", getClass().getSimpleName(), what, millisSince(started));
     return node;

@@ -12,7 +12,6 @@ import dev.talon.conversation.ConversationEntity.Turn;
 import dev.talon.conversation.ConversationEntity.TurnAccepted;
 import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.TurnEvent;
-import dev.talon.conversation.TurnMetrics;
 import dev.talon.testing.FakeUpstream;
 import dev.talon.testing.Script;
 import dev.talon.upstream.ModelRequest;
@@ -154,9 +153,9 @@ class TwoNodeTest {
       TalonConfig seed = config(upstream, first, first, database);
       TalonConfig joiner = config(upstream, freePort(), first, database);
       TalonRuntime a = TalonRuntime.start(seed, dataDir,
-          system -> FailoverRunner.standard(system, seed.talon(), new TurnMetrics()));
+          (system, metrics) -> FailoverRunner.standard(system, seed.talon(), metrics));
       TwoNodes nodes = new TwoNodes(a, TalonRuntime.start(joiner, dataDir,
-          system -> FailoverRunner.standard(system, joiner.talon(), new TurnMetrics())));
+          (system, metrics) -> FailoverRunner.standard(system, joiner.talon(), metrics)));
       a.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
       nodes.b().whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
       awaitMembers(nodes.b(), 2);

@@ -478,7 +478,7 @@ class ConfigLoaderTest {
       assertEquals(new GatewaySettings(9000, "0.0.0.0", Optional.of("t0k"), false, GatewaySettings.DEFAULT_KEEP_ALIVE,
           GatewaySettings.Browsers.NONE, new GatewaySettings.Limits(defaults.maxBodyBytes(),
               defaults.maxConcurrentTurns(), defaults.backlog(), defaults.askTimeout(), defaults.bodyReadTimeout(),
-              java.time.Duration.ofSeconds(5)), Optional.empty()), config.gateway());
+              java.time.Duration.ofSeconds(5)), Optional.empty(), false), config.gateway());
       assertEquals("/var/talon", config.talon().dataDir());
       assertEquals(TalonSettings.Storage.Type.POSTGRES, config.talon().storage().type());
       assertEquals("postgres", config.talon().storage().user());
@@ -597,6 +597,40 @@ class ConfigLoaderTest {
       assertTrue(errors.stream().anyMatch(e -> e.path().equals("gateway.responseIdSecret") && e.line() == 3),
           errors::toString);
       assertTrue(errors.stream().anyMatch(e -> e.path().equals("gateway.maxConcurrentTurns")), errors::toString);
+    }
+
+    @Test
+    void metricsArePrivateUnlessMadePublic() {
+      assertFalse(load(LOCAL).gateway().publicMetrics());
+      assertTrue(load(LOCAL.replace("models: {\n", "gateway: { metrics: { public: true } },\n  models: {\n"))
+          .gateway().publicMetrics());
+      ConfigProblem wrongType = only(errors(LOCAL.replace("models: {\n", """
+          gateway: { metrics: {
+            public: "yes" } },
+            models: {
+          """)));
+      assertEquals("gateway.metrics.public", wrongType.path());
+      assertEquals(3, wrongType.line());
+      assertTrue(wrongType.message().contains("expected true or false, got the string \"yes\""), wrongType.message());
+      ConfigProblem notAnObject = only(errors(LOCAL.replace("models: {\n",
+          "gateway: { metrics: true },\n  models: {\n")));
+      assertEquals("gateway.metrics", notAnObject.path());
+    }
+
+    @Test
+    void listeningBeyondLoopbackWithoutATokenIsAnErrorAtTheBind() {
+      ConfigProblem error = only(errors(LOCAL.replace("models: {\n", """
+          gateway: {
+            bind: "lan" },
+            models: {
+          """)));
+      assertEquals("gateway.bind", error.path());
+      assertEquals(3, error.line());
+      assertTrue(error.message().contains("set gateway.auth.token"), error.message());
+      assertEquals("192.168.1.5", load(LOCAL.replace("models: {\n", "gateway: { bind: '192.168.1.5' },\n  models: {\n"),
+          Map.of("TALON_GATEWAY_TOKEN", "env-token")).gateway().bind(), "a token from the environment will do");
+      assertEquals("gateway.bind", only(errors(LOCAL.replace("models: {\n",
+          "gateway: { bind: '192.168.1.5', auth: { token: '' } },\n  models: {\n"))).path(), "a blank token is none");
     }
 
     @Test

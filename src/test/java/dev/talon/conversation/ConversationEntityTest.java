@@ -80,6 +80,7 @@ class ConversationEntityTest {
   static final AtomicInteger sessions = new AtomicInteger();
 
   final ScriptedTurnRunner runner = new ScriptedTurnRunner();
+  final NodeMetrics metrics = new NodeMetrics(catalog.models());
   final TestProbe<ClusterSharding.ShardCommand> shard = testKit.createTestProbe();
   EventSourcedBehaviorTestKit<Command, Event, State> kit = entity(SETTINGS);
 
@@ -100,7 +101,7 @@ class ConversationEntityTest {
     // a reply to an asker on this node carries the turn's events themselves, never serialized
     // (TwoNodeTest sends commands and replies between nodes).
     return EventSourcedBehaviorTestKit.create(testKit.system(),
-        ConversationEntity.create(context, models, runner, settings, this::erase, this::turnInJournal),
+        ConversationEntity.create(context, models, runner, settings, this::erase, this::turnInJournal, metrics),
         EventSourcedBehaviorTestKit.enabledSerializationSettings().withVerifyCommands(false));
   }
 
@@ -191,7 +192,7 @@ class ConversationEntityTest {
     EntityContext<Command> context =
         new EntityContext<>(ConversationEntity.TYPE_KEY, "session-" + sessions.incrementAndGet(), shard.ref());
     ActorRef<Command> entity = testKit.spawn(ConversationEntity.create(context, catalog, runner, SETTINGS,
-        this::erase, this::turnInJournal));
+        this::erase, this::turnInJournal, metrics));
     TestProbe<StartReply> replies = testKit.createTestProbe();
     TestProbe<Object> watcher = testKit.createTestProbe();
     runner.hold("never ", "finished");

@@ -64,7 +64,7 @@ class FailoverRunnerTest {
     cooldowns = new Cooldowns(SETTINGS.cooldowns(), clock);
     runner = new FailoverRunner(new HttpModelClient(testKit.system(), new TalonSettings.Upstream(
         Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofMillis(500))), cooldowns, SETTINGS,
-        new TurnMetrics());
+        new NodeMetrics(List.of()));
   }
 
   List<TurnEvent> turn(ModelRequest request) throws Exception {
@@ -219,7 +219,7 @@ class FailoverRunnerTest {
 
   void setUpRunner() {
     runner = new FailoverRunner(new HttpModelClient(testKit.system(), TalonSettings.Upstream.DEFAULTS), cooldowns, SETTINGS,
-        new TurnMetrics());
+        new NodeMetrics(List.of()));
   }
 
   @Test

@@ -17,7 +17,7 @@ class BrowserGuardTest {
     GatewaySettings d = GatewaySettings.loopback(0, "t");
     return new BrowserGuard(new GatewaySettings(0, bind, d.authToken(), false, d.keepAlive(),
         new GatewaySettings.Browsers(List.of("talon.home.lan:18789"), List.of()), d.limits(),
-        Optional.empty()));
+        Optional.empty(), false));
   }
 
   static int status(BrowserGuard guard, String host) {

@@ -46,7 +46,7 @@ class BrowserSafetyTest {
     api = TalonApi.start(dataDir, TalonApi.TOKEN, "", settings -> new GatewaySettings(settings.port(), settings.bind(),
         settings.authToken(), settings.exposeReasoning(), settings.keepAlive(),
         new GatewaySettings.Browsers(List.of(EXTRA_HOST), List.of(WEB_UI)), settings.limits(),
-        settings.responseIdSecret()));
+        settings.responseIdSecret(), settings.publicMetrics()));
   }
 
   @AfterAll

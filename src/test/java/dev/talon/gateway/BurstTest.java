@@ -38,7 +38,7 @@ class BurstTest {
         settings.bind(), settings.authToken(), settings.exposeReasoning(), settings.keepAlive(), settings.browsers(),
         new GatewaySettings.Limits(settings.limits().maxBodyBytes(), maxTurns, settings.limits().backlog(),
             settings.limits().askTimeout(), settings.limits().bodyReadTimeout(), settings.limits().drain()),
-        settings.responseIdSecret()));
+        settings.responseIdSecret(), settings.publicMetrics()));
   }
 
   @Test

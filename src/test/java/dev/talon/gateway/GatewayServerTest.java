@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.typesafe.config.ConfigFactory;
 import dev.talon.cluster.ClusterStatus;
 import dev.talon.config.GatewaySettings;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.net.URI;
 import java.util.concurrent.CompletableFuture;
 import org.apache.pekko.Done;
@@ -58,7 +59,7 @@ class GatewayServerTest {
   void refusesToListenBeyondLoopbackWithoutAToken() {
     IllegalStateException e = assertThrows(IllegalStateException.class,
         () -> GatewayServer.bind(testKit.system(), new GatewaySettings(0, "0.0.0.0", Optional.empty(), false, Duration.ofSeconds(1),
-            GatewaySettings.Browsers.NONE, GatewaySettings.Limits.DEFAULTS, Optional.empty()), new HealthRoutes().route()));
+            GatewaySettings.Browsers.NONE, GatewaySettings.Limits.DEFAULTS, Optional.empty(), false), new HealthRoutes().route()));
     assertTrue(e.getMessage().contains("without an auth token"), e.getMessage());
   }
 
@@ -67,7 +68,8 @@ class GatewayServerTest {
     CompletableFuture<Done> started = new CompletableFuture<>();
     GatewaySettings settings = GatewaySettings.loopback(0, "secret");
     ApiRoutes api = new ApiRoutes(null, null, new ClusterStatus(testKit.system(), settings.limits().askTimeout()),
-        settings, Materializer.matFromSystem(testKit.system()), started, new ResponseIds(new byte[32]));
+        settings, Materializer.matFromSystem(testKit.system()), started, new ResponseIds(new byte[32]),
+        new PrometheusRegistry());
     ServerBinding binding = GatewayServer.bind(testKit.system(), GatewaySettings.loopback(0, "secret"), api.route())
         .toCompletableFuture().get(10, TimeUnit.SECONDS);
     try {

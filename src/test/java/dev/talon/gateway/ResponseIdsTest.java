@@ -20,7 +20,7 @@ class ResponseIdsTest {
   static GatewaySettings withSecret(String secret) {
     GatewaySettings d = GatewaySettings.loopback(0, null);
     return new GatewaySettings(0, d.bind(), d.authToken(), false, d.keepAlive(), d.browsers(), d.limits(),
-        Optional.ofNullable(secret));
+        Optional.ofNullable(secret), false);
   }
 
   @Test

@@ -8,7 +8,6 @@ import dev.talon.config.GatewaySettings;
 import dev.talon.config.TalonConfig;
 import dev.talon.conversation.ConversationEntity.Transcript;
 import dev.talon.conversation.FailoverRunner;
-import dev.talon.conversation.TurnMetrics;
 import dev.talon.testing.FakeUpstream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -108,15 +107,15 @@ final class TalonApi implements AutoCloseable {
     TalonConfig config = ConfigLoader.parse(configFor.apply(fake.baseUrl()), "api-test.json5",
         Map.<String, String>of()::get);
     TalonRuntime runtime = TalonRuntime.start(config, dataDir,
-        system -> FailoverRunner.standard(system, config.talon(), new TurnMetrics()), clock);
+        (system, metrics) -> FailoverRunner.standard(system, config.talon(), metrics), clock);
     runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
     // keep-alive comments every 300 ms, so a test sees them while a cold model is "loading"
     GatewaySettings loopback = GatewaySettings.loopback(0, token);
     GatewaySettings settings = gateway.apply(new GatewaySettings(0, loopback.bind(), loopback.authToken(), false,
-        Duration.ofMillis(300), loopback.browsers(), loopback.limits(), Optional.empty()));
+        Duration.ofMillis(300), loopback.browsers(), loopback.limits(), Optional.empty(), false));
     ResponseIds ids = ResponseIds.forNode(settings, dataDir);
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), runtime.cluster(), settings,
-        Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ids);
+        Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ids, runtime.metrics().registry());
     ServerBinding binding = GatewayServer.bind(runtime.system(), settings, api.route())
         .toCompletableFuture().get(10, TimeUnit.SECONDS);
     return new TalonApi(fake, runtime, binding, ids);

@@ -23,7 +23,7 @@ import java.util.regex.Pattern;
  * {@code talon serve} as a real process of its own, started from the test JVM's classpath (the
  * jar is not built before the tests run): for what only a separate process shows, such as
  * SIGKILL, SIGTERM and a restart on the same data. Its output (stdout and stderr, Talon's log
- * included) is kept for {@link #logs()}.
+ * included) is kept for {@link #logs()}. {@link #run} runs any other command to its end.
  */
 public final class TalonProcess implements AutoCloseable {
   private static final Pattern LISTENING = Pattern.compile("talon: listening on http://([^ ]+):(\\d+) ");
@@ -48,6 +48,39 @@ public final class TalonProcess implements AutoCloseable {
    */
   public static TalonProcess start(Path config, Path data, Duration timeout, String... jvmOptions)
       throws IOException {
+    List<String> command = talonCommand(jvmOptions);
+    command.addAll(serveArguments(config, data));
+    return launch(command, timeout);
+  }
+
+  /** What a command that ends printed, each stream apart. */
+  public record Finished(int exit, String out, String err) {}
+
+  /**
+   * Runs {@code talon <arguments>} (a command that ends, such as {@code models status}) to its end,
+   * within {@code timeout}, with the terminal a user would have: stdout and stderr apart, no stdin.
+   */
+  public static Finished run(Duration timeout, String... arguments) throws IOException, InterruptedException {
+    List<String> command = talonCommand();
+    command.addAll(List.of(arguments));
+    Path out = Files.createTempFile("talon-out", ".txt");
+    Path err = Files.createTempFile("talon-err", ".txt");
+    try {
+      Process process = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+      if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        process.destroyForcibly().waitFor();
+        throw new IllegalStateException("talon " + String.join(" ", arguments) + " still runs after " + timeout
+            + "\n" + Files.readString(out) + Files.readString(err));
+      }
+      return new Finished(process.exitValue(), Files.readString(out), Files.readString(err));
+    } finally {
+      Files.delete(out);
+      Files.delete(err);
+    }
+  }
+
+  /** {@code java … dev.talon.cli.TalonCli} on the test JVM's classpath, with Talon's own logging. */
+  private static List<String> talonCommand(String... jvmOptions) {
     List<String> command = new ArrayList<>(List.of(
         Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         // C1 only: a JVM that starts again and again in a test gains nothing from C2
@@ -58,8 +91,7 @@ public final class TalonProcess implements AutoCloseable {
       command.add("-Dlogback.configurationFile=" + logback);
     }
     command.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.talon.cli.TalonCli"));
-    command.addAll(serveArguments(config, data));
-    return launch(command, timeout);
+    return command;
   }
 
   /**
