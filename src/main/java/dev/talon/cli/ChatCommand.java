@@ -69,10 +69,15 @@ final class ChatCommand implements Callable<Integer> {
     Optional<TalonConfig> config = config();
     GatewayClient client = new GatewayClient(baseUrl(config), token(config), Duration.ofSeconds(timeoutSeconds));
     if (System.console() == null) {
-      return pipe(client);
+      Conversation conversation = new Conversation(client, new Piped(root.out, root.err));
+      BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+      for (String line = in.readLine(); line != null && conversation.take(line); line = in.readLine()) {
+        // one turn (or command) per line
+      }
+      return conversation.failed ? 1 : 0;
     }
     try (Terminal terminal = TerminalBuilder.builder().system(true).build()) {
-      return new Conversation(client, terminal).run();
+      return prompt(client, terminal);
     }
   }
 
@@ -108,241 +113,113 @@ final class ChatCommand implements Callable<Integer> {
         : config.flatMap(c -> c.gateway().authToken());
   }
 
-  /** One turn per input line, only the answers on stdout; notices and errors on stderr. */
-  private int pipe(GatewayClient client) throws IOException, InterruptedException {
-    BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-    int status = 0;
-    for (String line = in.readLine(); line != null; line = in.readLine()) {
-      if (line.isBlank()) {
-        continue;
-      }
-      Plain answer = new Plain(root.out, root.err);
+  /** At a prompt: line editing and history, earlier turns shown, Ctrl-C stops an answer. */
+  private int prompt(GatewayClient client, Terminal terminal) throws InterruptedException {
+    Conversation conversation = new Conversation(client, new Styled(terminal));
+    LineReader reader = LineReaderBuilder.builder().terminal(terminal).appName("talon")
+        .variable(LineReader.HISTORY_FILE, historyFile()).build();
+    terminal.handle(Terminal.Signal.INT, signal -> conversation.stop()); // while an answer streams
+    conversation.screen.aside("talon chat at " + client.baseUrl() + ", session \"" + session + "\". " + HELP);
+    conversation.showEarlierTurns();
+    while (true) {
       try {
-        client.turn(session, model, line, answer);
-      } catch (IOException e) {
-        root.err.println("talon chat: " + e.getMessage());
-        return 1;
+        if (!conversation.take(reader.readLine("you> "))) {
+          return 0;
+        }
+      } catch (UserInterruptException e) {
+        // Ctrl-C at the prompt clears the line
+      } catch (EndOfFileException e) {
+        return 0;
       }
-      root.out.println();
-      status |= answer.failed ? 1 : 0;
     }
-    return status;
   }
 
-  /** A pipe's reader: the answer's text and nothing else on stdout. */
-  private static final class Plain implements GatewayClient.Events {
-    private final PrintStream out;
-    private final PrintStream err;
-    boolean failed;
+  /** Where a conversation shows what happens. */
+  interface Screen {
+    /** The model's answer, as it streams. */
+    void answer(String text);
 
-    Plain(PrintStream out, PrintStream err) {
-      this.out = out;
-      this.err = err;
-    }
+    /** The model's reasoning, as it streams, before the answer. */
+    void thinking(String text);
 
+    /** The answer is over. */
+    void endAnswer();
+
+    /** Something the person should know: a failover, a failure, a compaction. */
+    void notice(String text);
+
+    /** Context around the answers: the model that answered, usage, help. */
+    void aside(String text);
+  }
+
+  /** A pipe: the answers alone on stdout, notices on stderr, no asides, no escape codes. */
+  private record Piped(PrintStream out, PrintStream err) implements Screen {
     @Override
-    public void started(String responseId) {}
-
-    @Override
-    public void reasoning(String delta) {}
-
-    @Override
-    public void text(String delta) {
-      out.print(delta);
+    public void answer(String text) {
+      out.print(text);
       out.flush();
     }
 
     @Override
-    public void compaction(boolean done, JsonNode event) {}
+    public void thinking(String text) {}
 
     @Override
-    public void ended(JsonNode response) {
-      failed = !"completed".equals(response.path("status").asText());
-      Notices.of(response).forEach(notice -> err.println("talon chat: " + notice));
+    public void endAnswer() {
+      out.println();
     }
 
     @Override
-    public void error(String message) {
-      err.println("talon chat: " + message);
+    public void notice(String text) {
+      err.println("talon chat: " + text);
     }
+
+    @Override
+    public void aside(String text) {}
   }
 
-  /** The interactive chat: a prompt with line editing and history, styled answers and notices. */
-  private final class Conversation implements GatewayClient.Events {
-    private final GatewayClient client;
+  /** A terminal: reasoning dimmed and apart, notices in colour, asides dimmed. */
+  private static final class Styled implements Screen {
     private final Terminal terminal;
     private final PrintWriter out;
-    private final AtomicReference<String> running = new AtomicReference<>();
-    private boolean reasoningOpen;
-    private boolean textStarted;
+    private boolean thinking;
 
-    Conversation(GatewayClient client, Terminal terminal) {
-      this.client = client;
+    Styled(Terminal terminal) {
       this.terminal = terminal;
       this.out = terminal.writer();
     }
 
-    int run() throws InterruptedException {
-      LineReader reader = LineReaderBuilder.builder().terminal(terminal).appName("talon")
-          .variable(LineReader.HISTORY_FILE, historyFile()).build();
-      terminal.handle(Terminal.Signal.INT, signal -> stop()); // while an answer streams
-      dim("talon chat at " + client.baseUrl() + ", session \"" + session + "\". " + HELP);
-      showEarlierTurns();
-      while (true) {
-        String line;
-        try {
-          line = reader.readLine("you> ").strip();
-        } catch (UserInterruptException e) {
-          continue; // Ctrl-C at the prompt clears the line
-        } catch (EndOfFileException e) {
-          return 0;
-        }
-        if (line.isEmpty()) {
-          continue;
-        }
-        if (!command(line)) {
-          return 0;
-        }
+    @Override
+    public void answer(String text) {
+      if (thinking) {
+        out.println();
+        out.println();
+        thinking = false;
       }
-    }
-
-    /** A slash command or a turn; false to leave. */
-    private boolean command(String line) throws InterruptedException {
-      String[] words = line.split("\\s+", 2);
-      switch (words[0]) {
-        case "/quit", "/exit" -> {
-          return false;
-        }
-        case "/new" -> {
-          session = "chat-" + UUID.randomUUID().toString().substring(0, 8);
-          dim("new conversation, session \"" + session + "\" (talon chat --session " + session + " to come back)");
-        }
-        case "/model" -> {
-          model = words.length > 1 ? words[1].strip() : null;
-          dim(model == null ? "the agent's primary model answers" : "asking " + model + " first");
-        }
-        case "/compact" -> compact();
-        case "/help" -> dim(HELP);
-        default -> {
-          if (line.startsWith("/")) {
-            notice("unknown command " + words[0] + "; " + HELP);
-          } else {
-            send(line);
-          }
-        }
-      }
-      return true;
-    }
-
-    private void send(String text) throws InterruptedException {
-      reasoningOpen = false;
-      textStarted = false;
-      try {
-        client.turn(session, model, text, this);
-      } catch (IOException e) {
-        notice("talon did not answer: " + e.getMessage());
-      } finally {
-        running.set(null);
-      }
-    }
-
-    private void compact() throws InterruptedException {
-      try {
-        JsonNode result = client.compact(session);
-        JsonNode compaction = result.path("compaction");
-        dim("compacted: " + compaction.path("tokens_before").asText("?") + " -> "
-            + compaction.path("tokens_after").asText("?") + " tokens");
-      } catch (IOException e) {
-        notice("not compacted: " + e.getMessage());
-      }
-    }
-
-    private void stop() {
-      String responseId = running.get();
-      if (responseId != null) {
-        try {
-          client.cancel(responseId);
-        } catch (IOException e) {
-          notice("could not stop the answer: " + e.getMessage());
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-      }
-    }
-
-    private void showEarlierTurns() throws InterruptedException {
-      try {
-        int count = client.turns(session, 0, 1).path("turn_count").asInt();
-        if (count == 0) {
-          return;
-        }
-        dim("earlier in this conversation (" + count + " turns):");
-        for (JsonNode turn : client.turns(session, Math.max(0, count - SHOWN_TURNS), SHOWN_TURNS).path("turns")) {
-          dim("you> " + Transcript.input(turn));
-          dim(Transcript.output(turn));
-        }
-      } catch (IOException e) {
-        notice("talon is not reachable at " + client.baseUrl() + ": " + e.getMessage());
-      }
+      print(text, AttributedStyle.DEFAULT);
     }
 
     @Override
-    public void started(String responseId) {
-      running.set(responseId);
-    }
-
-    @Override
-    public void reasoning(String delta) {
-      if (!reasoningOpen) {
-        reasoningOpen = true;
+    public void thinking(String text) {
+      if (!thinking) {
+        thinking = true;
         print("thinking: ", AttributedStyle.DEFAULT.faint().italic());
       }
-      print(delta, AttributedStyle.DEFAULT.faint().italic());
+      print(text, AttributedStyle.DEFAULT.faint().italic());
     }
 
     @Override
-    public void text(String delta) {
-      if (reasoningOpen && !textStarted) {
-        out.println();
-        out.println();
-      }
-      textStarted = true;
-      print(delta, AttributedStyle.DEFAULT);
-    }
-
-    @Override
-    public void compaction(boolean done, JsonNode event) {
-      notice(done ? "conversation compacted: " + event.path("tokens_before").asText("?") + " -> "
-          + event.path("tokens_after").asText("?") + " tokens" : "compacting the conversation first...");
-    }
-
-    @Override
-    public void ended(JsonNode response) {
+    public void endAnswer() {
+      thinking = false;
       out.println();
-      Notices.of(response).forEach(this::notice);
-      JsonNode usage = response.path("usage");
-      List<String> facts = new ArrayList<>();
-      facts.add(response.path("model").asText());
-      if (usage.has("input_tokens")) {
-        facts.add(usage.path("input_tokens").asInt() + " in / " + usage.path("output_tokens").asInt() + " out");
-      }
-      JsonNode cost = response.path("talon").path("cost_usd");
-      if (cost.isNumber() && cost.asDouble() > 0) {
-        facts.add(String.format("$%.4f", cost.asDouble()));
-      }
-      dim("  " + String.join(" · ", facts));
     }
 
     @Override
-    public void error(String message) {
-      notice(message);
-    }
-
-    private void notice(String text) {
+    public void notice(String text) {
       println(text, AttributedStyle.DEFAULT.foreground(AttributedStyle.YELLOW));
     }
 
-    private void dim(String text) {
+    @Override
+    public void aside(String text) {
       println(text, AttributedStyle.DEFAULT.faint());
     }
 
@@ -354,6 +231,143 @@ final class ChatCommand implements Callable<Integer> {
     private void print(String text, AttributedStyle style) {
       out.print(new AttributedStringBuilder().style(style).append(text).toAnsi(terminal));
       out.flush();
+    }
+  }
+
+  /** The conversation: slash commands and turns, each turn's events shown on the screen. */
+  private final class Conversation implements GatewayClient.Events {
+    private final GatewayClient client;
+    final Screen screen;
+    private final AtomicReference<String> running = new AtomicReference<>();
+    /** A turn did not complete (a pipe's exit status says so). */
+    boolean failed;
+
+    Conversation(GatewayClient client, Screen screen) {
+      this.client = client;
+      this.screen = screen;
+    }
+
+    /** A slash command or a turn; false to leave. */
+    boolean take(String input) throws InterruptedException {
+      String line = input.strip();
+      if (line.isEmpty()) {
+        return true;
+      }
+      String[] words = line.split("\\s+", 2);
+      switch (words[0]) {
+        case "/quit", "/exit" -> {
+          return false;
+        }
+        case "/new" -> {
+          session = "chat-" + UUID.randomUUID().toString().substring(0, 8);
+          screen.aside("new conversation, session \"" + session + "\" (talon chat --session " + session
+              + " to come back)");
+        }
+        case "/model" -> {
+          model = words.length > 1 ? words[1].strip() : null;
+          screen.aside(model == null ? "the agent's primary model answers" : "asking " + model + " first");
+        }
+        case "/compact" -> compact();
+        case "/help" -> screen.aside(HELP);
+        default -> {
+          if (line.startsWith("/")) {
+            screen.notice("unknown command " + words[0] + "; " + HELP);
+          } else {
+            send(line);
+          }
+        }
+      }
+      return true;
+    }
+
+    private void send(String text) throws InterruptedException {
+      try {
+        client.turn(session, model, text, this);
+      } catch (IOException e) {
+        failed = true;
+        screen.notice("talon did not answer: " + e.getMessage());
+      } finally {
+        running.set(null);
+      }
+    }
+
+    private void compact() throws InterruptedException {
+      try {
+        JsonNode compaction = client.compact(session);
+        screen.aside("compacted " + compaction.path("folded_turns").asText("?") + " turns: "
+            + compaction.path("tokens_before").asText("?") + " -> " + compaction.path("tokens_after").asText("?")
+            + " tokens");
+      } catch (IOException e) {
+        screen.notice("not compacted: " + e.getMessage());
+      }
+    }
+
+    void stop() {
+      String responseId = running.get();
+      if (responseId != null) {
+        try {
+          client.cancel(responseId);
+        } catch (IOException e) {
+          screen.notice("could not stop the answer: " + e.getMessage());
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+    }
+
+    void showEarlierTurns() throws InterruptedException {
+      try {
+        int count = client.turns(session, 0, 1).path("turn_count").asInt();
+        if (count == 0) {
+          return;
+        }
+        screen.aside("earlier in this conversation (" + count + " turns):");
+        for (JsonNode turn : client.turns(session, Math.max(0, count - SHOWN_TURNS), SHOWN_TURNS).path("turns")) {
+          screen.aside("you> " + Transcript.input(turn));
+          screen.aside(Transcript.output(turn));
+        }
+      } catch (IOException e) {
+        screen.notice("talon is not reachable at " + client.baseUrl() + ": " + e.getMessage());
+      }
+    }
+
+    @Override
+    public void started(String responseId) {
+      running.set(responseId);
+    }
+
+    @Override
+    public void reasoning(String delta) {
+      screen.thinking(delta);
+    }
+
+    @Override
+    public void text(String delta) {
+      screen.answer(delta);
+    }
+
+    @Override
+    public void compaction(boolean done, JsonNode event) {
+      screen.notice(done ? "conversation compacted: " + event.path("tokens_before").asText("?") + " -> "
+          + event.path("tokens_after").asText("?") + " tokens" : "compacting the conversation first...");
+    }
+
+    @Override
+    public void ended(JsonNode response) {
+      screen.endAnswer();
+      failed |= !"completed".equals(response.path("status").asText());
+      Notices.of(response).forEach(screen::notice);
+      JsonNode usage = response.path("usage");
+      List<String> facts = new ArrayList<>();
+      facts.add(response.path("model").asText());
+      if (usage.has("input_tokens")) {
+        facts.add(usage.path("input_tokens").asInt() + " in / " + usage.path("output_tokens").asInt() + " out");
+      }
+      JsonNode cost = response.path("talon").path("cost_usd");
+      if (cost.isNumber() && cost.asDouble() > 0) {
+        facts.add(String.format("$%.4f", cost.asDouble()));
+      }
+      screen.aside("  " + String.join(" · ", facts));
     }
   }
 

@@ -36,9 +36,6 @@ final class GatewayClient {
 
     /** The turn ended; {@code response} is the final Responses object (completed, failed, cancelled). */
     void ended(JsonNode response);
-
-    /** An {@code error} event: what went wrong, before the failed response. */
-    void error(String message);
   }
 
   private final HttpClient http;
@@ -98,8 +95,7 @@ final class GatewayClient {
       case "talon.compaction.started" -> events.compaction(false, data);
       case "talon.compaction.completed" -> events.compaction(true, data);
       case "response.completed", "response.incomplete", "response.failed" -> events.ended(data.path("response"));
-      case "error" -> events.error(data.path("error").path("message").asText());
-      default -> { } // the rest repeats what the deltas said
+      default -> { } // the rest repeats what the deltas said (an error event, what the failed response says)
     }
   }
 

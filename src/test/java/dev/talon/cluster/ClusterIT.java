@@ -122,7 +122,7 @@ class ClusterIT {
       String session = sessions.get(i);
       // reachable from both survivors, with the cut turn ended one way or another
       for (TalonProcess survivor : survivors) {
-        JsonNode turns = turns(survivor, session);
+        JsonNode turns = turnsOnceMoved(survivor, session);
         assertEquals(4, turns.size(), session + ": " + turns);
         String status = turns.get(3).get("status").asText();
         assertTrue(List.of("completed", "failed", "interrupted").contains(status), session + ": " + turns);
@@ -168,7 +168,7 @@ class ClusterIT {
     assertFalse(nodes.get(1).logs().contains("threw an exception"), nodes.get(1).logs());
     for (Turn turn : turns) {
       Outcome outcome = turn.done().get(CALL.toSeconds(), TimeUnit.SECONDS);
-      assertTrue(outcome.completed(), turn.session() + ": " + outcome);
+      assertTrue(outcome.completed(), () -> turn.session() + ": " + outcome + logs());
       assertEquals(answer, outcome.text(), turn.session());
     }
     fake.setDefault(Script.reply("after the leave"));
@@ -256,7 +256,7 @@ class ClusterIT {
           gateway: { responseIdSecret: "%s", askTimeoutSeconds: 45 },
           talon: {
             storage: { type: "postgres", url: "%s", user: "%s", password: "%s" },
-            cluster: { host: "127.0.0.1", port: %d, seedNodes: [%s], downAfterSeconds: 5, drainSeconds: 30, %s },
+            cluster: { host: "127.0.0.1", port: %d, seedNodes: [%s], downAfterSeconds: 10, drainSeconds: 30, %s },
           } }
         """.formatted(fake.baseUrl(), SECRET, PostgresRuntimeTest.databaseUrl(database), PostgresRuntimeTest.USER,
         PostgresRuntimeTest.PASSWORD, clusterPort, seeds, tls));
@@ -395,10 +395,36 @@ class ClusterIT {
     }
   }
 
+  /**
+   * A conversation of the dead node answers "try again" (503) until the survivors have downed
+   * that node and started the conversation again: {@code downAfterSeconds}, the same margin, and
+   * its recovery. Then it must answer.
+   */
+  private JsonNode turnsOnceMoved(TalonProcess node, String session) throws Exception {
+    long deadline = System.nanoTime() + START.toNanos();
+    while (true) {
+      HttpResponse<String> response = http.send(node.request("/v1/conversations/" + session).timeout(CALL).build(),
+          HttpResponse.BodyHandlers.ofString());
+      if (response.statusCode() != 503 || System.nanoTime() > deadline) {
+        assertEquals(200, response.statusCode(), () -> session + ": " + response.body() + "\n" + logs());
+        return JSON.readTree(response.body()).get("turns");
+      }
+    }
+  }
+
+  /** Every node's log, for a failure's message. */
+  private String logs() {
+    StringBuilder logs = new StringBuilder();
+    for (TalonProcess node : running) {
+      logs.append("\n==== node pid ").append(node.pid()).append('\n').append(node.logs());
+    }
+    return logs.toString();
+  }
+
   private JsonNode turns(TalonProcess node, String session) throws Exception {
     HttpResponse<String> response = http.send(node.request("/v1/conversations/" + session).timeout(CALL).build(),
         HttpResponse.BodyHandlers.ofString());
-    assertEquals(200, response.statusCode(), () -> session + ": " + response.body() + "\n" + node.logs());
+    assertEquals(200, response.statusCode(), () -> session + ": " + response.body() + "\n" + logs());
     return JSON.readTree(response.body()).get("turns");
   }
 
