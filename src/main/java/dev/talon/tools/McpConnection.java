@@ -105,7 +105,7 @@ final class McpConnection {
     McpConnection connection = new McpConnection(server, settings, json, toolsChanged);
     CompletableFuture<McpConnection> opened = new CompletableFuture<>();
     connection.exited().whenComplete((exit, startFailure) -> opened.completeExceptionally(
-        startFailure != null ? startFailure : new IOException(exit + " while starting")));
+        startFailure != null ? startFailure : new IOException(exit)));
     connection.client.initialize().then(Mono.defer(connection::listTools)).timeout(settings.startTimeout()).toFuture()
         .whenComplete((listed, failure) -> {
           if (failure == null) {
@@ -147,15 +147,16 @@ final class McpConnection {
   }
 
   /**
-   * Completes with how the server's process ended ({@code "exited with code 1: <its last stderr
-   * line>"}), or with the failure to start it; never for a server over HTTP, which has no process.
+   * Completes with how the server's process ended ({@code "exited with code 1 (stderr: <the
+   * last line it wrote there>)"}), or with the failure to start it; never for a server over HTTP,
+   * which has no process.
    */
   CompletionStage<String> exited() {
     if (child == null) {
       return new CompletableFuture<>();
     }
     return child.started.thenCompose(Process::onExit).thenApply(process -> "exited with code " + process.exitValue()
-        + (lastStderr == null ? "" : " (its last words: " + lastStderr + ")"));
+        + (lastStderr == null ? "" : " (stderr: " + lastStderr + ")"));
   }
 
   /** Calls {@code tool}; fails with the SDK's {@code McpError} when the server refuses, or its timeout. */

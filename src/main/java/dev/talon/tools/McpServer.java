@@ -6,6 +6,7 @@ import dev.talon.tools.ServerStatus.State;
 import dev.talon.tools.ToolFailure.Reason;
 import io.modelcontextprotocol.json.McpJsonMapper;
 import io.modelcontextprotocol.spec.McpError;
+import java.net.ConnectException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -324,6 +325,10 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
     }
     List<String> messages = new ArrayList<>();
     for (Throwable t = cause; t != null && messages.size() < MAX_CAUSES; t = t.getCause() == t ? null : t.getCause()) {
+      if (t instanceof ConnectException && t.getMessage() == null) { // what Java's HTTP client says of a refused connection
+        messages.add("the connection was refused");
+        break;
+      }
       String message = t.getMessage() != null ? t.getMessage() : t.getClass().getSimpleName();
       if (messages.stream().noneMatch(known -> known.contains(message))) {
         messages.add(message);
