@@ -709,7 +709,7 @@ public final class ConfigLoader {
       c.error("a server id may hold only letters, digits, _ and -: it names the server's tools, as in \"" + id
           + "/tool\"");
     }
-    if (!c.present() || !c.isObjectOrAbsent()) {
+    if (!c.node.isObject()) {
       c.error("expected { command, args?, env?, cwd? } or { url, headers? }");
       return null;
     }
