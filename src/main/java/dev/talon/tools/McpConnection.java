@@ -161,7 +161,8 @@ final class McpConnection {
 
   /** Calls {@code tool}; fails with the SDK's {@code McpError} when the server refuses, or its timeout. */
   CompletionStage<ToolResult> call(String tool, JsonNode arguments) {
-    Map<String, Object> args = arguments == null || arguments.isNull() ? Map.of() : json.convertValue(arguments, OBJECT);
+    Map<String, Object> args =
+        arguments == null || arguments.isNull() ? Map.of() : json.convertValue(arguments, OBJECT);
     return client.callTool(McpSchema.CallToolRequest.builder(tool).arguments(args).build()).toFuture()
         .thenApply(result -> ToolResult.of(server.id(), tool, text(result), Boolean.TRUE.equals(result.isError()),
             settings.maxResultChars()));

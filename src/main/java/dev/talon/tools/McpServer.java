@@ -325,7 +325,8 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
     }
     List<String> messages = new ArrayList<>();
     for (Throwable t = cause; t != null && messages.size() < MAX_CAUSES; t = t.getCause() == t ? null : t.getCause()) {
-      if (t instanceof ConnectException && t.getMessage() == null) { // what Java's HTTP client says of a refused connection
+      // Java's HTTP client says nothing more of a refused connection.
+      if (t instanceof ConnectException && t.getMessage() == null) {
         messages.add("the connection was refused");
         break;
       }

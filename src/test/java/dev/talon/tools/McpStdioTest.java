@@ -1,12 +1,12 @@
 package dev.talon.tools;
 
-import static dev.talon.tools.McpFixtures.PATIENCE;
-import static dev.talon.tools.McpFixtures.await;
-import static dev.talon.tools.McpFixtures.config;
-import static dev.talon.tools.McpFixtures.failure;
-import static dev.talon.tools.McpFixtures.json;
-import static dev.talon.tools.McpFixtures.npmServer;
-import static dev.talon.tools.McpFixtures.quoted;
+import static dev.talon.testing.McpFixtures.PATIENCE;
+import static dev.talon.testing.McpFixtures.await;
+import static dev.talon.testing.McpFixtures.config;
+import static dev.talon.testing.McpFixtures.failure;
+import static dev.talon.testing.McpFixtures.json;
+import static dev.talon.testing.McpFixtures.npmServer;
+import static dev.talon.testing.McpFixtures.quoted;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,4 +1,4 @@
-package dev.talon.tools;
+package dev.talon.testing;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.talon.config.ConfigLoader;
 import dev.talon.config.TalonConfig;
+import dev.talon.tools.ToolFailure;
 import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,17 +20,17 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /** What the MCP tests share: the npm reference servers, configs, and waiting on answers. */
-final class McpFixtures {
+public final class McpFixtures {
   /** Installed by {@code npm ci} in {@code src/test/mcp} ({@code .ci/run} does it). */
-  static final Path NPM_BIN = Path.of("src", "test", "mcp", "node_modules", ".bin").toAbsolutePath();
+  public static final Path NPM_BIN = Path.of("src", "test", "mcp", "node_modules", ".bin").toAbsolutePath();
   /** Longer than any answer a test waits for; only a hung test reaches it. */
-  static final Duration PATIENCE = Duration.ofSeconds(60);
+  public static final Duration PATIENCE = Duration.ofSeconds(60);
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private McpFixtures() {}
 
   /** The npm server {@code name}'s executable; the test is skipped only where node or npm is not installed. */
-  static String npmServer(String name) {
+  public static String npmServer(String name) {
     assumeTrue(onPath("node") && onPath("npm"), "node and npm are not installed: the stdio MCP tests run the"
         + " reference servers from npm");
     Path bin = NPM_BIN.resolve(name);
@@ -44,17 +45,17 @@ final class McpFixtures {
   }
 
   /** A config with one model (every config needs one) and {@code mcp} as {@code talon.mcp}. */
-  static TalonConfig config(String mcp, String agents) {
+  public static TalonConfig config(String mcp, String agents) {
     return ConfigLoader.parse("{ models: { providers: { p: { baseUrl: 'http://127.0.0.1:1/v1', models: [{ id: 'm' }] }"
         + " } }, agents: " + agents + ", talon: { mcp: " + mcp + " } }", "test.json5", Map.<String, String>of()::get);
   }
 
-  static TalonConfig config(String mcp) {
+  public static TalonConfig config(String mcp) {
     return config(mcp, "{}");
   }
 
   /** {@code text} as a JSON5 string literal. */
-  static String quoted(Object text) {
+  public static String quoted(Object text) {
     try {
       return JSON.writeValueAsString(text.toString());
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
@@ -62,7 +63,7 @@ final class McpFixtures {
     }
   }
 
-  static JsonNode json(String text) {
+  public static JsonNode json(String text) {
     try {
       return JSON.readTree(text);
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
@@ -70,12 +71,13 @@ final class McpFixtures {
     }
   }
 
-  static <T> T await(CompletionStage<T> stage) throws Exception {
+  public static <T> T await(CompletionStage<T> stage) throws Exception {
     return stage.toCompletableFuture().get(PATIENCE.toSeconds(), TimeUnit.SECONDS);
   }
 
   /** The failure {@code stage} ends with, which must come within {@code within}. */
-  static ToolFailure failure(CompletionStage<?> stage, Duration within) throws InterruptedException, TimeoutException {
+  public static ToolFailure failure(CompletionStage<?> stage, Duration within)
+      throws InterruptedException, TimeoutException {
     try {
       stage.toCompletableFuture().get(within.toMillis(), TimeUnit.MILLISECONDS);
     } catch (ExecutionException e) {
