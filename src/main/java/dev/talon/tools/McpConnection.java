@@ -26,6 +26,7 @@ import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import org.slf4j.Logger;
@@ -55,8 +56,14 @@ final class McpConnection {
   private final ChildProcessTransport child;
   private volatile String lastStderr;
   private volatile List<ToolSpec> tools = List.of();
+  private final AtomicReference<CompletionStage<Void>> closed = new AtomicReference<>();
 
-  private McpConnection(McpSettings.Server server, McpSettings settings, McpJsonMapper json,
+  /**
+   * A connection to {@code server}, not started yet.
+   *
+   * @param toolsChanged told the new list whenever the server says its tools changed
+   */
+  McpConnection(McpSettings.Server server, McpSettings settings, McpJsonMapper json,
       Consumer<List<ToolSpec>> toolsChanged) {
     this.server = server;
     this.settings = settings;
@@ -92,35 +99,32 @@ final class McpConnection {
    * Starts the server (or connects to it), completes the MCP handshake and lists its tools,
    * within the start timeout. A process that exits meanwhile fails the start at once, with the
    * last line it wrote to stderr; nothing is left running after a failed start.
-   *
-   * @param toolsChanged told the new list whenever the server says its tools changed
    */
-  static CompletionStage<McpConnection> open(McpSettings.Server server, McpSettings settings, McpJsonMapper json,
-      Consumer<List<ToolSpec>> toolsChanged) {
+  CompletionStage<Void> start() {
     if (server.transport() instanceof McpSettings.Stdio stdio && stdio.cwd().isPresent()
         && !Files.isDirectory(Path.of(stdio.cwd().get()))) {
-      return CompletableFuture.failedFuture(new IOException("its working directory " + stdio.cwd().get()
-          + " is not a directory"));
+      IOException noDirectory = new IOException("its working directory " + stdio.cwd().get() + " is not a directory");
+      child.started.completeExceptionally(noDirectory);
+      return CompletableFuture.failedFuture(noDirectory);
     }
-    McpConnection connection = new McpConnection(server, settings, json, toolsChanged);
-    CompletableFuture<McpConnection> opened = new CompletableFuture<>();
-    connection.exited().whenComplete((exit, startFailure) -> opened.completeExceptionally(
+    CompletableFuture<Void> started = new CompletableFuture<>();
+    exited().whenComplete((exit, startFailure) -> started.completeExceptionally(
         startFailure != null ? startFailure : new IOException(exit)));
-    connection.client.initialize().then(Mono.defer(connection::listTools)).timeout(settings.startTimeout()).toFuture()
+    client.initialize().then(Mono.defer(this::listTools)).timeout(settings.startTimeout()).toFuture()
         .whenComplete((listed, failure) -> {
           if (failure == null) {
-            connection.tools = listed;
-            opened.complete(connection);
+            tools = listed;
+            started.complete(null);
           } else {
-            opened.completeExceptionally(failure);
+            started.completeExceptionally(failure);
           }
         });
-    opened.whenComplete((ignored, failure) -> {
+    started.whenComplete((ignored, failure) -> {
       if (failure != null) {
-        connection.close();
+        close();
       }
     });
-    return opened;
+    return started;
   }
 
   private Mono<List<ToolSpec>> listTools() {
@@ -171,26 +175,39 @@ final class McpConnection {
   /**
    * Ends the session and its process: SIGTERM to the process and whatever it started (a server
    * run through a shell or {@code npx} leaves the real one behind otherwise), then after the stop
-   * timeout SIGKILL to any of them still alive. Completes when they are gone.
+   * timeout SIGKILL to any of them still alive. A process still being started is stopped as soon
+   * as it is there. Completes when they are gone; closing again changes nothing.
    */
   CompletionStage<Void> close() {
-    List<ProcessHandle> tree = new ArrayList<>();
-    if (child != null && child.started.isDone() && !child.started.isCompletedExceptionally()) {
-      ProcessHandle process = child.started.join().toHandle();
-      tree.add(process);
-      process.descendants().forEach(tree::add);
-      tree.subList(1, tree.size()).forEach(ProcessHandle::destroy);
+    CompletableFuture<Void> closing = new CompletableFuture<>();
+    if (!closed.compareAndSet(null, closing)) {
+      return closed.get();
     }
-    return client.closeGracefully().toFuture()
-        .exceptionally(failure -> {
-          log.debug("{}: closing the MCP session failed", server.id(), failure);
-          return null;
-        })
-        .completeOnTimeout(null, settings.stopTimeout().toMillis(), TimeUnit.MILLISECONDS)
-        .thenCompose(ignored -> {
-          tree.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
-          return CompletableFuture.allOf(tree.stream().map(ProcessHandle::onExit).toArray(CompletableFuture[]::new));
-        });
+    CompletableFuture<Void> session = client.closeGracefully().toFuture().exceptionally(failure -> {
+      log.debug("{}: closing the MCP session failed", server.id(), failure);
+      return null;
+    });
+    CompletionStage<Void> done = child == null ? session.completeOnTimeout(null, stopMillis(), TimeUnit.MILLISECONDS)
+        : child.started.handle((process, failedToStart) -> process)
+            .thenCompose(process -> process == null ? session : stop(process.toHandle(), session));
+    done.whenComplete((ignored, failure) -> closing.complete(null));
+    return closing;
+  }
+
+  private CompletionStage<Void> stop(ProcessHandle process, CompletableFuture<Void> session) {
+    List<ProcessHandle> tree = new ArrayList<>();
+    tree.add(process);
+    process.descendants().forEach(tree::add);
+    // The SDK terminates the process too, unless its session closed before the process was there.
+    tree.forEach(ProcessHandle::destroy);
+    return session.completeOnTimeout(null, stopMillis(), TimeUnit.MILLISECONDS).thenCompose(ignored -> {
+      tree.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
+      return CompletableFuture.allOf(tree.stream().map(ProcessHandle::onExit).toArray(CompletableFuture[]::new));
+    });
+  }
+
+  private long stopMillis() {
+    return settings.stopTimeout().toMillis();
   }
 
   private List<ToolSpec> specs(List<McpSchema.Tool> tools) {
@@ -256,8 +273,13 @@ final class McpConnection {
 
     @Override
     public Mono<Void> connect(Function<Mono<McpSchema.JSONRPCMessage>, Mono<McpSchema.JSONRPCMessage>> handler) {
-      // The SDK only logs a failed start, leaving the handshake to wait out its timeout.
-      return super.connect(handler).doOnError(started::completeExceptionally);
+      // The SDK only logs a failed start, leaving the handshake to wait out its timeout. A start
+      // can also fail after the process is there (the transport closed meanwhile): it must not
+      // outlive the failure.
+      return super.connect(handler).doOnError(failure -> {
+        process().ifPresent(Process::destroyForcibly);
+        started.completeExceptionally(failure);
+      });
     }
 
     @Override
@@ -272,10 +294,14 @@ final class McpConnection {
     @Override
     protected void handleOutbound(Function<Flux<McpSchema.JSONRPCMessage>, Flux<McpSchema.JSONRPCMessage>> outbound) {
       super.handleOutbound(outbound);
+      process().ifPresent(started::complete);
+    }
+
+    private Optional<Process> process() {
       try {
-        started.complete((Process) PROCESS.get(this));
+        return Optional.ofNullable((Process) PROCESS.get(this));
       } catch (IllegalAccessException e) {
-        started.completeExceptionally(e);
+        throw new IllegalStateException(e);
       }
     }
 

@@ -47,7 +47,9 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
   record Stop(ActorRef<Done> replyTo) implements Command {}
 
   /** The outcome of the start under way (there is never more than one). */
-  private record Opened(McpConnection connection) implements Command {}
+  private enum Opened implements Command {
+    INSTANCE
+  }
 
   private record OpenFailed(Throwable cause) implements Command {}
 
@@ -153,15 +155,14 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
     state = State.STARTING;
     int starting = ++generation;
     ActorRef<Command> self = getContext().getSelf();
-    getContext().pipeToSelf(
-        McpConnection.open(server, settings, json, tools -> self.tell(new ToolsChanged(starting, tools))),
-        (opened, failure) -> failure == null ? new Opened(opened) : new OpenFailed(failure));
+    connection = new McpConnection(server, settings, json, tools -> self.tell(new ToolsChanged(starting, tools)));
+    getContext().pipeToSelf(connection.start(),
+        (started, failure) -> failure == null ? Opened.INSTANCE : new OpenFailed(failure));
   }
 
   private Behavior<Command> onOpened(Opened opened) {
-    connection = opened.connection();
-    if (state == State.STOPPED) { // a start the stop waited for
-      return closeAndStop();
+    if (state != State.STARTING) { // stopped meanwhile
+      return this;
     }
     state = State.READY;
     readySince = System.nanoTime();
@@ -175,8 +176,8 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
   }
 
   private Behavior<Command> onOpenFailed(OpenFailed failed) {
-    if (state == State.STOPPED) {
-      return closeAndStop();
+    if (state != State.STARTING) {
+      return this;
     }
     down("cannot start: " + describe(failed.cause(), settings.startTimeout()));
     waiting.forEach(this::onRequest);
@@ -275,27 +276,17 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
     return this;
   }
 
+  /** A start under way is ended too: its process is stopped as soon as it is there. */
   private Behavior<Command> onStop(Stop stop) {
     stopper = stop.replyTo();
-    boolean starting = state == State.STARTING;
     state = State.STOPPED;
     timers.cancelAll();
     waiting.forEach(request -> fail(request, stopped()));
     waiting.clear();
-    // A start under way is waited for, so that its process is stopped too.
-    return starting ? this : closeAndStop();
-  }
-
-  private Behavior<Command> closeAndStop() {
     if (connection == null) {
       return onClosed();
     }
-    getContext().pipeToSelf(connection.close(), (done, failure) -> {
-      if (failure != null) {
-        getContext().getLog().warn("MCP server {} did not stop cleanly", server.id(), failure);
-      }
-      return new Closed();
-    });
+    getContext().pipeToSelf(connection.close(), (done, failure) -> new Closed());
     return this;
   }
 

@@ -21,6 +21,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.CompletionStage;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.junit.jupiter.api.AfterAll;
@@ -207,6 +208,27 @@ class McpStdioTest {
     assertEquals(List.of("everything/echo", "everything/get-sum"),
         catalog.tools().stream().map(ToolSpec::qualifiedName).toList());
     assertEquals(List.of("broken"), catalog.unavailable().stream().map(ToolFailure::server).toList());
+  }
+
+  @Test
+  void aStopEndsAStartUnderWayAndEveryProcessTheServerStarted() throws Exception {
+    // A "server" that never answers the handshake, and leaves two processes of its own.
+    start("{ startTimeoutSeconds: 600, stopTimeoutSeconds: 1,"
+        + " servers: { mute: { command: 'sh', args: ['-c', 'sleep 3017 & sleep 3018'] } } }");
+    CompletionStage<List<ToolSpec>> starting = servers.tools("mute");
+    TestProbe<Void> probe = testKit.createTestProbe();
+    List<ProcessHandle> sleeps = probe.awaitAssert(PATIENCE, () -> {
+      List<ProcessHandle> found = ProcessHandle.current().descendants()
+          .filter(p -> p.info().arguments().map(args -> args.length == 1 && args[0].startsWith("301")).orElse(false))
+          .toList();
+      assertEquals(2, found.size());
+      return found;
+    });
+    assertEquals(State.STARTING, status("mute").state());
+
+    await(servers.stop());
+    assertTrue(sleeps.stream().noneMatch(ProcessHandle::isAlive), "the server's own processes are stopped too");
+    assertEquals(Reason.STOPPED, failure(starting, Duration.ofSeconds(1)).reason());
   }
 
   @Test
