@@ -183,31 +183,28 @@ final class McpConnection {
     if (!closed.compareAndSet(null, closing)) {
       return closed.get();
     }
+    // Waits for the process to exit, so it ends once the process is gone or the stop timeout is up.
     CompletableFuture<Void> session = client.closeGracefully().toFuture().exceptionally(failure -> {
       log.debug("{}: closing the MCP session failed", server.id(), failure);
       return null;
-    });
-    CompletionStage<Void> done = child == null ? session.completeOnTimeout(null, stopMillis(), TimeUnit.MILLISECONDS)
+    }).completeOnTimeout(null, settings.stopTimeout().toMillis(), TimeUnit.MILLISECONDS);
+    CompletionStage<Void> done = child == null ? session
         : child.started.handle((process, failedToStart) -> process)
             .thenCompose(process -> process == null ? session : stop(process.toHandle(), session));
     done.whenComplete((ignored, failure) -> closing.complete(null));
     return closing;
   }
 
-  private CompletionStage<Void> stop(ProcessHandle process, CompletableFuture<Void> session) {
+  private static CompletionStage<Void> stop(ProcessHandle process, CompletableFuture<Void> session) {
     List<ProcessHandle> tree = new ArrayList<>();
     tree.add(process);
     process.descendants().forEach(tree::add);
     // The SDK terminates the process too, unless its session closed before the process was there.
     tree.forEach(ProcessHandle::destroy);
-    return session.completeOnTimeout(null, stopMillis(), TimeUnit.MILLISECONDS).thenCompose(ignored -> {
+    return session.thenCompose(ignored -> {
       tree.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
       return CompletableFuture.allOf(tree.stream().map(ProcessHandle::onExit).toArray(CompletableFuture[]::new));
     });
-  }
-
-  private long stopMillis() {
-    return settings.stopTimeout().toMillis();
   }
 
   private List<ToolSpec> specs(List<McpSchema.Tool> tools) {

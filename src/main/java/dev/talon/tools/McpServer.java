@@ -10,6 +10,7 @@ import java.net.ConnectException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeoutException;
@@ -330,6 +331,6 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
   }
 
   private static String seconds(long nanos) {
-    return String.format(java.util.Locale.ROOT, "%.1f s", Math.max(0, nanos) / 1e9);
+    return String.format(Locale.ROOT, "%.1f s", Math.max(0, nanos) / 1e9);
   }
 }

@@ -61,10 +61,6 @@ public final class McpServers {
     return started;
   }
 
-  public McpSettings settings() {
-    return settings;
-  }
-
   /** The configured servers' ids, in file order. */
   public Set<String> ids() {
     return servers.keySet();
