@@ -49,8 +49,8 @@ public final class ConfigLoader {
   private final String source;
   private final Function<String, String> env;
   private Problems problems;
-  /** Allow entries of every agent, checked against the MCP servers once {@code talon.mcp} is read. */
-  private final List<Map.Entry<Cursor, ToolRules.Entry>> allowEntries = new ArrayList<>();
+  /** Every agent's tool entries, checked against the MCP servers once {@code talon.mcp} is read. */
+  private final List<Map.Entry<Cursor, ToolRules.Entry>> toolEntries = new ArrayList<>();
 
   private ConfigLoader(String source, Function<String, String> env) {
     this.source = source;
@@ -101,7 +101,7 @@ public final class ConfigLoader {
     ModelCatalog catalog = catalog(top.get("models"), top.get("agents"));
     GatewaySettings gateway = gateway(top.get("gateway"), top.get("talon").get("cluster").get("drainSeconds"));
     TalonSettings talon = talon(top.get("talon"));
-    checkAllowedServers(talon.mcp());
+    checkToolServers(talon.mcp());
     problems.throwIfErrors();
     return new TalonConfig(source, catalog, gateway, talon, problems.notices());
   }
@@ -371,43 +371,40 @@ public final class ConfigLoader {
       return inherited;
     }
     c.noticeUnknownKeys(Set.of("allow", "deny", "requireApproval"));
-    List<ToolRules.Entry> allow = inherited.allow();
-    if (c.get("allow").present()) {
-      List<Map.Entry<Cursor, ToolRules.Entry>> located = toolEntries(c.get("allow"));
-      allowEntries.addAll(located);
-      allow = located.stream().map(Map.Entry::getValue).toList();
-    }
+    List<ToolRules.Entry> allow = c.get("allow").present() ? toolEntries(c.get("allow")) : inherited.allow();
     List<ToolRules.Entry> deny = new ArrayList<>(inherited.deny());
-    toolEntries(c.get("deny")).forEach(e -> deny.add(e.getValue()));
+    deny.addAll(toolEntries(c.get("deny")));
     List<ToolRules.Entry> approval = new ArrayList<>(inherited.requireApproval());
-    toolEntries(c.get("requireApproval")).forEach(e -> approval.add(e.getValue()));
+    approval.addAll(toolEntries(c.get("requireApproval")));
     return new ToolRules(allow, deny, approval);
   }
 
-  /** The entries of a tool list, each with where it is written. */
-  private static List<Map.Entry<Cursor, ToolRules.Entry>> toolEntries(Cursor list) {
-    List<Map.Entry<Cursor, ToolRules.Entry>> out = new ArrayList<>();
+  /** The entries of a tool list; each is kept with where it is written, for {@link #checkToolServers}. */
+  private List<ToolRules.Entry> toolEntries(Cursor list) {
+    List<ToolRules.Entry> out = new ArrayList<>();
     for (Cursor element : list.elements()) {
       String text = element.text(null);
       if (text == null) {
         continue;
       }
-      ToolRules.Entry.parse(text).ifPresentOrElse(entry -> out.add(Map.entry(element, entry)),
-          () -> element.error("expected \"server/tool\" or \"server/*\" (a server id under talon.mcp.servers,"
-              + " a slash, then a tool name or *), got \"" + text + "\""));
+      ToolRules.Entry.parse(text).ifPresentOrElse(entry -> {
+        out.add(entry);
+        toolEntries.add(Map.entry(element, entry));
+      }, () -> element.error("expected \"server/tool\" or \"server/*\" (a server id under talon.mcp.servers,"
+          + " a slash, then a tool name or *), got \"" + text + "\""));
     }
     return out;
   }
 
   /**
-   * An allow entry must name a configured server: one that names none is most likely a typo,
-   * and would leave the agent silently without the tools it was meant to have. (A deny or
-   * approval entry naming no server changes nothing, so it is let be.)
+   * Every tool entry must name a configured server: one that names none is most likely a typo,
+   * which in an allow list leaves the agent without the tools it was meant to have, and in a
+   * deny or approval list leaves a tool allowed, or run unasked, that was meant not to be.
    */
-  private void checkAllowedServers(McpSettings mcp) {
-    for (Map.Entry<Cursor, ToolRules.Entry> allowed : allowEntries) {
-      if (!mcp.ids().contains(allowed.getValue().server())) {
-        allowed.getKey().error("no MCP server \"" + allowed.getValue().server() + "\" under talon.mcp.servers"
+  private void checkToolServers(McpSettings mcp) {
+    for (Map.Entry<Cursor, ToolRules.Entry> written : toolEntries) {
+      if (!mcp.ids().contains(written.getValue().server())) {
+        written.getKey().error("no MCP server \"" + written.getValue().server() + "\" under talon.mcp.servers"
             + (mcp.ids().isEmpty() ? " (none is configured)" : "; configured: " + String.join(", ", mcp.ids())));
       }
     }

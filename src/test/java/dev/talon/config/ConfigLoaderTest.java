@@ -780,19 +780,19 @@ class ConfigLoaderTest {
     }
 
     @Test
-    void anAllowEntryMustNameAConfiguredServerAndEveryEntryHaveTheRightShape() {
+    void everyEntryMustNameAConfiguredServerAndHaveTheRightShape() {
       List<ConfigProblem> errors = errors(with(SERVERS, """
           { defaults: { tools: { allow: ["fs/*", "gh/*", "fs", "web/read_*"], deny: ["gone/*"] }, maxToolRounds: 0 },
             list: [{ id: "a", tools: { allow: ["git/log"] }, maxToolRounds: 0 }] }"""));
       assertEquals(List.of("agents.defaults.tools.allow[2]", "agents.defaults.tools.allow[3]",
               "agents.defaults.maxToolRounds", "agents.list[0].maxToolRounds",
-              "agents.defaults.tools.allow[1]", "agents.list[0].tools.allow[0]"),
+              "agents.defaults.tools.allow[1]", "agents.defaults.tools.deny[0]", "agents.list[0].tools.allow[0]"),
           errors.stream().map(ConfigProblem::path).toList());
       assertEquals("expected \"server/tool\" or \"server/*\" (a server id under talon.mcp.servers, a slash, then a"
           + " tool name or *), got \"fs\"", errors.get(0).message());
       assertEquals("no MCP server \"gh\" under talon.mcp.servers; configured: fs, web", errors.get(4).message());
       assertEquals("no MCP server \"git\" under talon.mcp.servers (none is configured)",
-          only(errors(with("{}", "{ defaults: { tools: { allow: [\"git/log\"] } } }"))).message());
+          only(errors(with("{}", "{ defaults: { tools: { requireApproval: [\"git/log\"] } } }"))).message());
     }
 
     @Test
