@@ -49,8 +49,8 @@ public final class ConfigLoader {
   private final String source;
   private final Function<String, String> env;
   private Problems problems;
-  /** Every agent's tool entries, checked against the MCP servers once {@code talon.mcp} is read. */
-  private final List<Map.Entry<Cursor, ToolRules.Entry>> toolEntries = new ArrayList<>();
+  /** Every agent's tool entries with where each is written, checked against the MCP servers once read. */
+  private final List<Map.Entry<Cursor, ToolRules.Entry>> writtenToolEntries = new ArrayList<>();
 
   private ConfigLoader(String source, Function<String, String> env) {
     this.source = source;
@@ -379,7 +379,7 @@ public final class ConfigLoader {
     return new ToolRules(allow, deny, approval);
   }
 
-  /** The entries of a tool list; each is kept with where it is written, for {@link #checkToolServers}. */
+  /** The entries of a tool list (each kept with where it is written, for {@link #checkToolServers}). */
   private List<ToolRules.Entry> toolEntries(Cursor list) {
     List<ToolRules.Entry> out = new ArrayList<>();
     for (Cursor element : list.elements()) {
@@ -389,7 +389,7 @@ public final class ConfigLoader {
       }
       ToolRules.Entry.parse(text).ifPresentOrElse(entry -> {
         out.add(entry);
-        toolEntries.add(Map.entry(element, entry));
+        writtenToolEntries.add(Map.entry(element, entry));
       }, () -> element.error("expected \"server/tool\" or \"server/*\" (a server id under talon.mcp.servers,"
           + " a slash, then a tool name or *), got \"" + text + "\""));
     }
@@ -402,7 +402,7 @@ public final class ConfigLoader {
    * deny or approval list leaves a tool allowed, or run unasked, that was meant not to be.
    */
   private void checkToolServers(McpSettings mcp) {
-    for (Map.Entry<Cursor, ToolRules.Entry> written : toolEntries) {
+    for (Map.Entry<Cursor, ToolRules.Entry> written : writtenToolEntries) {
       if (!mcp.ids().contains(written.getValue().server())) {
         written.getKey().error("no MCP server \"" + written.getValue().server() + "\" under talon.mcp.servers"
             + (mcp.ids().isEmpty() ? " (none is configured)" : "; configured: " + String.join(", ", mcp.ids())));
@@ -652,15 +652,24 @@ public final class ConfigLoader {
     c.noticeUnknownKeys(Set.of("snapshotEvery", "passivateAfterSeconds", "journalBackoffInitialMs",
         "journalBackoffMaxMs"));
     TalonSettings.Conversations defaults = TalonSettings.Conversations.DEFAULTS;
-    Duration initial = millis(c.get("journalBackoffInitialMs"), defaults.journalBackoffInitial());
-    Duration max = millis(c.get("journalBackoffMaxMs"), defaults.journalBackoffMax());
-    if (max.compareTo(initial) < 0) {
-      Cursor given = c.get("journalBackoffMaxMs").present() ? c.get("journalBackoffMaxMs") : c.get("journalBackoffInitialMs");
-      given.error("journalBackoffMaxMs (" + max.toMillis() + ") must be at least journalBackoffInitialMs ("
-          + initial.toMillis() + ")");
-    }
+    Backoff backoff = backoff(c, "journalBackoff", defaults.journalBackoffInitial(), defaults.journalBackoffMax());
     return new TalonSettings.Conversations(c.get("snapshotEvery").positiveInt(defaults.snapshotEvery()),
-        seconds(c.get("passivateAfterSeconds"), defaults.passivateAfter()), initial, max);
+        seconds(c.get("passivateAfterSeconds"), defaults.passivateAfter()), backoff.initial, backoff.max);
+  }
+
+  private record Backoff(Duration initial, Duration max) {}
+
+  /** {@code <name>InitialMs} and {@code <name>MaxMs} of {@code c}: a backoff, which must not shrink. */
+  private static Backoff backoff(Cursor c, String name, Duration defaultInitial, Duration defaultMax) {
+    Cursor initialKey = c.get(name + "InitialMs");
+    Cursor maxKey = c.get(name + "MaxMs");
+    Duration initial = millis(initialKey, defaultInitial);
+    Duration max = millis(maxKey, defaultMax);
+    if (max.compareTo(initial) < 0) {
+      (maxKey.present() ? maxKey : initialKey).error(name + "MaxMs (" + max.toMillis() + ") must be at least " + name
+          + "InitialMs (" + initial.toMillis() + ")");
+    }
+    return new Backoff(initial, max);
   }
 
   private TalonSettings.Retention retention(Cursor c) {
@@ -684,20 +693,14 @@ public final class ConfigLoader {
             seconds(field.getValue().get("callTimeoutSeconds"), callTimeout)));
       }
     }
-    Duration initial = millis(c.get("restartBackoffInitialMs"), defaults.restartBackoffInitial());
-    Duration max = millis(c.get("restartBackoffMaxMs"), defaults.restartBackoffMax());
-    if (max.compareTo(initial) < 0) {
-      Cursor given = c.get("restartBackoffMaxMs").present() ? c.get("restartBackoffMaxMs") : c.get("restartBackoffInitialMs");
-      given.error("restartBackoffMaxMs (" + max.toMillis() + ") must be at least restartBackoffInitialMs ("
-          + initial.toMillis() + ")");
-    }
+    Backoff restarts = backoff(c, "restartBackoff", defaults.restartBackoffInitial(), defaults.restartBackoffMax());
     List<URI> allowedUrls = new ArrayList<>();
     for (Cursor url : c.get("allowedUrls").elements()) {
       mcpUrl(url).ifPresent(allowedUrls::add);
     }
     return new McpSettings(servers, callTimeout, seconds(c.get("startTimeoutSeconds"), defaults.startTimeout()),
         seconds(c.get("stopTimeoutSeconds"), defaults.stopTimeout()),
-        c.get("maxResultChars").positiveInt(defaults.maxResultChars()), initial, max, allowedUrls);
+        c.get("maxResultChars").positiveInt(defaults.maxResultChars()), restarts.initial, restarts.max, allowedUrls);
   }
 
   /** A server is a command run over stdio or a Streamable HTTP URL, exactly one; null when it is neither. */
