@@ -25,7 +25,7 @@ import picocli.CommandLine.ScopeType;
     version = "talon 0.1.0",
     description = "Actor-based streaming agent runtime for local LLMs.",
     subcommands = {ServeCommand.class, ChatCommand.class, ConfigCommand.class, ModelsCommand.class,
-        DoctorCommand.class})
+        DoctorCommand.class, McpCommand.class})
 public final class TalonCli implements Callable<Integer> {
   static final int CONFIG_ERROR = 2;
   static final String COMMON_POOL_PARALLELISM = "java.util.concurrent.ForkJoinPool.common.parallelism";

@@ -6,13 +6,21 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * An agent: its model, the fallbacks tried when that model fails, and how its conversations are
- * kept within their models' context.
+ * An agent: its model, the fallbacks tried when that model fails, how its conversations are
+ * kept within their models' context, and which MCP tools it may call.
+ *
+ * @param maxToolRounds how many times one turn may go back to the model with tool results
  */
-public record Agent(String id, Model primary, List<Model> fallbacks, CompactionSettings compaction) {
+public record Agent(String id, Model primary, List<Model> fallbacks, CompactionSettings compaction, ToolRules tools,
+    int maxToolRounds) {
+  public static final int DEFAULT_MAX_TOOL_ROUNDS = 8;
 
   public Agent {
     fallbacks = List.copyOf(fallbacks);
+  }
+
+  public Agent(String id, Model primary, List<Model> fallbacks, CompactionSettings compaction) {
+    this(id, primary, fallbacks, compaction, ToolRules.NONE, DEFAULT_MAX_TOOL_ROUNDS);
   }
 
   public Agent(String id, Model primary, List<Model> fallbacks) {

@@ -51,6 +51,8 @@ public final class ConfigLoader {
   private Problems problems;
   /** Where each configured model is written, by ref, so that messages can point at it. */
   private final Map<String, String> modelPaths = new LinkedHashMap<>();
+  /** Every agent's tool entries with where each is written, checked against the MCP servers once read. */
+  private final List<Map.Entry<Cursor, ToolRules.Entry>> writtenToolEntries = new ArrayList<>();
 
   private ConfigLoader(String source, Function<String, String> env) {
     this.source = source;
@@ -101,6 +103,7 @@ public final class ConfigLoader {
     ModelCatalog catalog = catalog(top.get("models"), top.get("agents"));
     GatewaySettings gateway = gateway(top.get("gateway"), top.get("talon").get("cluster").get("drainSeconds"));
     TalonSettings talon = talon(top.get("talon"));
+    checkToolServers(talon.mcp());
     problems.throwIfErrors();
     return new TalonConfig(source, catalog, gateway, talon, problems.notices());
   }
@@ -314,11 +317,13 @@ public final class ConfigLoader {
     section.noticeUnknownKeys(Set.of("defaults", "list"));
     Cursor defaults = section.get("defaults");
     for (Map.Entry<String, Cursor> field : defaults.fields()) {
-      if (!Set.of("model", "models", "compaction").contains(field.getKey())) {
+      if (!Set.of("model", "models", "compaction", "tools", "maxToolRounds").contains(field.getKey())) {
         field.getValue().notice("OpenClaw agent setting that Talon does not use yet; ignored");
       }
     }
     CompactionSettings compaction = compaction(defaults.get("compaction"), catalog);
+    ToolRules defaultTools = toolRules(defaults.get("tools"), ToolRules.NONE);
+    int defaultRounds = defaults.get("maxToolRounds").positiveInt(Agent.DEFAULT_MAX_TOOL_ROUNDS);
     ModelChoice inherited = modelChoice(defaults.get("model"), catalog, null);
     if (inherited.primary == null && !defaults.get("model").present()) {
       inherited = new ModelChoice(firstConfiguredModel(catalog, section), inherited.fallbacks);
@@ -334,14 +339,16 @@ public final class ConfigLoader {
         entry.get("id").error("agent id \"" + id + "\" is used twice");
         continue;
       }
-      out.put(id, new Agent(id, choice.primary, choice.fallbacks, compaction));
+      out.put(id, new Agent(id, choice.primary, choice.fallbacks, compaction, toolRules(entry.get("tools"), defaultTools),
+          entry.get("maxToolRounds").positiveInt(defaultRounds)));
       if (defaultId == null || entry.get("default").bool(false)) {
         defaultId = id;
       }
     }
     if (defaultId == null && inherited.primary != null) {
       defaultId = DEFAULT_AGENT_ID;
-      out.put(defaultId, new Agent(defaultId, inherited.primary, inherited.fallbacks, compaction));
+      out.put(defaultId, new Agent(defaultId, inherited.primary, inherited.fallbacks, compaction, defaultTools,
+          defaultRounds));
     }
     return defaultId;
   }
@@ -359,6 +366,55 @@ public final class ConfigLoader {
         nonNegativeInt(c.get("reserveTokens"), defaults.reserveTokens()),
         c.get("keepRecentTokens").positiveInt(defaults.keepRecentTokens()), model,
         c.get("maxSummaryChars").positiveInt(defaults.maxSummaryChars()));
+  }
+
+  /**
+   * An agent's {@code tools}, over the defaults' ({@code inherited}): its own {@code allow}
+   * replaces the defaults' list, while {@code deny} and {@code requireApproval} add to theirs, so
+   * that no agent can lift a default deny or approval.
+   */
+  private ToolRules toolRules(Cursor c, ToolRules inherited) {
+    if (!c.isObjectOrAbsent() || !c.present()) {
+      return inherited;
+    }
+    c.noticeUnknownKeys(Set.of("allow", "deny", "requireApproval"));
+    List<ToolRules.Entry> allow = c.get("allow").present() ? toolEntries(c.get("allow")) : inherited.allow();
+    List<ToolRules.Entry> deny = new ArrayList<>(inherited.deny());
+    deny.addAll(toolEntries(c.get("deny")));
+    List<ToolRules.Entry> approval = new ArrayList<>(inherited.requireApproval());
+    approval.addAll(toolEntries(c.get("requireApproval")));
+    return new ToolRules(allow, deny, approval);
+  }
+
+  /** The entries of a tool list (each kept with where it is written, for {@link #checkToolServers}). */
+  private List<ToolRules.Entry> toolEntries(Cursor list) {
+    List<ToolRules.Entry> out = new ArrayList<>();
+    for (Cursor element : list.elements()) {
+      String text = element.text(null);
+      if (text == null) {
+        continue;
+      }
+      ToolRules.Entry.parse(text).ifPresentOrElse(entry -> {
+        out.add(entry);
+        writtenToolEntries.add(Map.entry(element, entry));
+      }, () -> element.error("expected \"server/tool\" or \"server/*\" (a server id under talon.mcp.servers,"
+          + " a slash, then a tool name or *), got \"" + text + "\""));
+    }
+    return out;
+  }
+
+  /**
+   * Every tool entry must name a configured server: one that names none is most likely a typo,
+   * which in an allow list leaves the agent without the tools it was meant to have, and in a
+   * deny or approval list leaves a tool allowed, or run unasked, that was meant not to be.
+   */
+  private void checkToolServers(McpSettings mcp) {
+    for (Map.Entry<Cursor, ToolRules.Entry> written : writtenToolEntries) {
+      if (!mcp.ids().contains(written.getValue().server())) {
+        written.getKey().error("no MCP server \"" + written.getValue().server() + "\" under talon.mcp.servers"
+            + (mcp.ids().isEmpty() ? " (none is configured)" : "; configured: " + String.join(", ", mcp.ids())));
+      }
+    }
   }
 
   private record ModelChoice(Model primary, List<Model> fallbacks) {}
@@ -480,7 +536,7 @@ public final class ConfigLoader {
 
   private TalonSettings talon(Cursor c) {
     c.noticeUnknownKeys(Set.of("dataDir", "storage", "cluster", "upstream", "failover", "conversations",
-        "retention"));
+        "retention", "mcp"));
     Cursor storage = c.get("storage");
     storage.noticeUnknownKeys(Set.of("type", "url", "user", "password"));
     TalonSettings.Storage.Type type = switch (storage.get("type").text("h2")) {
@@ -512,7 +568,7 @@ public final class ConfigLoader {
         new TalonSettings.Storage(type, url, storage.get("user").text(null), storage.get("password").text("")),
         cluster(c.get("cluster"), type),
         upstream(c.get("upstream")), failover(c.get("failover")), conversations(c.get("conversations")),
-        retention(c.get("retention")));
+        retention(c.get("retention")), mcp(c.get("mcp")));
   }
 
   private TalonSettings.Cluster cluster(Cursor c, TalonSettings.Storage.Type storage) {
@@ -612,15 +668,24 @@ public final class ConfigLoader {
     c.noticeUnknownKeys(Set.of("snapshotEvery", "passivateAfterSeconds", "journalBackoffInitialMs",
         "journalBackoffMaxMs"));
     TalonSettings.Conversations defaults = TalonSettings.Conversations.DEFAULTS;
-    Duration initial = millis(c.get("journalBackoffInitialMs"), defaults.journalBackoffInitial());
-    Duration max = millis(c.get("journalBackoffMaxMs"), defaults.journalBackoffMax());
-    if (max.compareTo(initial) < 0) {
-      Cursor given = c.get("journalBackoffMaxMs").present() ? c.get("journalBackoffMaxMs") : c.get("journalBackoffInitialMs");
-      given.error("journalBackoffMaxMs (" + max.toMillis() + ") must be at least journalBackoffInitialMs ("
-          + initial.toMillis() + ")");
-    }
+    Backoff backoff = backoff(c, "journalBackoff", defaults.journalBackoffInitial(), defaults.journalBackoffMax());
     return new TalonSettings.Conversations(c.get("snapshotEvery").positiveInt(defaults.snapshotEvery()),
-        seconds(c.get("passivateAfterSeconds"), defaults.passivateAfter()), initial, max);
+        seconds(c.get("passivateAfterSeconds"), defaults.passivateAfter()), backoff.initial, backoff.max);
+  }
+
+  private record Backoff(Duration initial, Duration max) {}
+
+  /** {@code <name>InitialMs} and {@code <name>MaxMs} of {@code c}: a backoff, which must not shrink. */
+  private static Backoff backoff(Cursor c, String name, Duration defaultInitial, Duration defaultMax) {
+    Cursor initialKey = c.get(name + "InitialMs");
+    Cursor maxKey = c.get(name + "MaxMs");
+    Duration initial = millis(initialKey, defaultInitial);
+    Duration max = millis(maxKey, defaultMax);
+    if (max.compareTo(initial) < 0) {
+      (maxKey.present() ? maxKey : initialKey).error(name + "MaxMs (" + max.toMillis() + ") must be at least " + name
+          + "InitialMs (" + initial.toMillis() + ")");
+    }
+    return new Backoff(initial, max);
   }
 
   private TalonSettings.Retention retention(Cursor c) {
@@ -629,6 +694,74 @@ public final class ConfigLoader {
     Integer days = c.get("anonymousDays").positiveInt(null);
     return new TalonSettings.Retention(days == null ? defaults.keyless() : Duration.ofDays(days),
         seconds(c.get("sweepIntervalSeconds"), defaults.sweepInterval()));
+  }
+
+  private McpSettings mcp(Cursor c) {
+    c.noticeUnknownKeys(Set.of("servers", "callTimeoutSeconds", "startTimeoutSeconds", "stopTimeoutSeconds",
+        "maxResultChars", "restartBackoffInitialMs", "restartBackoffMaxMs", "allowedUrls"));
+    McpSettings defaults = McpSettings.NONE;
+    Duration callTimeout = seconds(c.get("callTimeoutSeconds"), defaults.callTimeout());
+    Map<String, McpSettings.Server> servers = new LinkedHashMap<>();
+    for (Map.Entry<String, Cursor> field : c.get("servers").fields()) {
+      McpSettings.Transport transport = mcpTransport(field.getKey(), field.getValue());
+      if (transport != null) {
+        servers.put(field.getKey(), new McpSettings.Server(field.getKey(), transport,
+            seconds(field.getValue().get("callTimeoutSeconds"), callTimeout)));
+      }
+    }
+    Backoff restarts = backoff(c, "restartBackoff", defaults.restartBackoffInitial(), defaults.restartBackoffMax());
+    List<URI> allowedUrls = new ArrayList<>();
+    for (Cursor url : c.get("allowedUrls").elements()) {
+      mcpUrl(url).ifPresent(allowedUrls::add);
+    }
+    return new McpSettings(servers, callTimeout, seconds(c.get("startTimeoutSeconds"), defaults.startTimeout()),
+        seconds(c.get("stopTimeoutSeconds"), defaults.stopTimeout()),
+        c.get("maxResultChars").positiveInt(defaults.maxResultChars()), restarts.initial, restarts.max, allowedUrls);
+  }
+
+  /** A server is a command run over stdio or a Streamable HTTP URL, exactly one; null when it is neither. */
+  private McpSettings.Transport mcpTransport(String id, Cursor c) {
+    if (!ToolRules.Entry.SERVER_ID.matcher(id).matches()) {
+      c.error("a server id may hold only letters, digits, _ and -: it names the server's tools, as in \"" + id
+          + "/tool\"");
+    }
+    if (!c.node.isObject()) {
+      c.error("expected { command, args?, env?, cwd? } or { url, headers? }");
+      return null;
+    }
+    c.noticeUnknownKeys(Set.of("command", "args", "env", "cwd", "url", "headers", "callTimeoutSeconds"));
+    boolean command = c.get("command").present();
+    if (command == c.get("url").present()) {
+      c.error(command ? "set command (a local process spoken to over stdio) or url (Streamable HTTP), not both"
+          : "required: command (a local process spoken to over stdio) or url (a Streamable HTTP endpoint)");
+      return null;
+    }
+    for (String key : command ? List.of("headers") : List.of("args", "env", "cwd")) {
+      if (c.get(key).present()) {
+        c.get(key).error("applies only to a server with " + (command ? "a url" : "a command") + "; this one has "
+            + (command ? "a command" : "a url"));
+      }
+    }
+    if (command) {
+      String program = c.get("command").requiredText();
+      McpSettings.Stdio stdio = new McpSettings.Stdio(program == null ? "" : program,
+          c.get("args").textList(List.of()), c.get("env").textMap(), Optional.ofNullable(c.get("cwd").text(null)));
+      return program == null ? null : stdio;
+    }
+    Map<String, String> headers = c.get("headers").textMap();
+    return mcpUrl(c.get("url")).map(url -> new McpSettings.Http(url, headers)).orElse(null);
+  }
+
+  private static Optional<URI> mcpUrl(Cursor c) {
+    String text = c.requiredText();
+    if (text == null) {
+      return Optional.empty();
+    }
+    Optional<URI> url = McpSettings.url(text);
+    if (url.isEmpty()) {
+      c.error("expected an http:// or https:// URL with a host, got \"" + text + "\"");
+    }
+    return url;
   }
 
   private static int nonNegativeInt(Cursor c, int fallback) {

@@ -7,13 +7,13 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * Talon's own {@code talon} key: where data lives, how the runtime is deployed, and how long it
- * waits for upstream servers.
+ * Talon's own {@code talon} key: where data lives, how the runtime is deployed, how long it
+ * waits for upstream servers, and the MCP servers agents' tools come from.
  *
  * @param dataDir null means the default, {@code ./data}
  */
 public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Upstream upstream, Failover failover,
-    Conversations conversations, Retention retention) {
+    Conversations conversations, Retention retention, McpSettings mcp) {
 
   /**
    * The same node alone: a cluster of one on a free port, with the embedded journal in the data
@@ -22,7 +22,7 @@ public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Up
    */
   public TalonSettings standalone() {
     return new TalonSettings(dataDir, new Storage(Storage.Type.H2, null, null, ""), Cluster.SINGLE_NODE, upstream,
-        failover, conversations, retention);
+        failover, conversations, retention, mcp);
   }
 
   /**

@@ -119,8 +119,8 @@ class TalonCliTest {
   @Test
   void everyCommandAnswersHelpAndExitsZero() {
     List<List<String>> paths = commandPaths(new CommandLine(new TalonCli(Map.of(), System.out, System.err, false)), List.of());
-    assertEquals(9, paths.size(), "talon, serve, chat, config, config check, models, models list, models status,"
-        + " doctor: " + paths);
+    assertEquals(11, paths.size(), "talon, serve, chat, config, config check, models, models list, models status,"
+        + " doctor, mcp, mcp list: " + paths);
     for (List<String> path : paths) {
       for (String help : new String[] {"--help", "-h"}) {
         List<String> args = new ArrayList<>(path);

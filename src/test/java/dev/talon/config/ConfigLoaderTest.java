@@ -699,4 +699,154 @@ class ConfigLoaderTest {
       assertTrue(notices.get(2).contains("modles: unknown key (not an OpenClaw or Talon setting)"), notices.get(2));
     }
   }
+
+  @Nested
+  class McpServersAndAgentTools {
+    /** {@code LOCAL} with {@code talon} and {@code agents} keys before its models. */
+    String with(String talon, String agents) {
+      return LOCAL.replace("models: {\n", "talon: " + talon + ",\n  agents: " + agents + ",\n  models: {\n");
+    }
+
+    static final String SERVERS = """
+        { mcp: { servers: {
+            fs: { command: "npx", args: ["-y", "@modelcontextprotocol/server-filesystem", "/srv/notes"],
+                  env: { NODE_OPTIONS: "--max-old-space-size=64" }, cwd: "/srv" },
+            web: { url: "http://127.0.0.1:8931/mcp/", headers: { Authorization: "Bearer web-token-secret" },
+                   callTimeoutSeconds: 5 },
+        } } }""";
+
+    @Test
+    void readsStdioAndHttpServersWithTheirDefaults() {
+      McpSettings mcp = load(with(SERVERS, "{}")).talon().mcp();
+      assertEquals(List.of("fs", "web"), List.copyOf(mcp.ids()));
+      McpSettings.Server fs = mcp.servers().get("fs");
+      assertEquals(new McpSettings.Stdio("npx", List.of("-y", "@modelcontextprotocol/server-filesystem", "/srv/notes"),
+          Map.of("NODE_OPTIONS", "--max-old-space-size=64"), Optional.of("/srv")), fs.transport());
+      assertEquals(java.time.Duration.ofSeconds(60), fs.callTimeout());
+      McpSettings.Server web = mcp.servers().get("web");
+      assertEquals(new McpSettings.Http(java.net.URI.create("http://127.0.0.1:8931/mcp"),
+          Map.of("Authorization", "Bearer web-token-secret")), web.transport());
+      assertEquals(java.time.Duration.ofSeconds(5), web.callTimeout());
+      assertEquals("stdio: npx -y @modelcontextprotocol/server-filesystem /srv/notes", fs.transport().describe());
+
+      assertEquals(McpSettings.NONE, load(LOCAL).talon().mcp());
+      assertEquals(java.time.Duration.ofSeconds(60), mcp.callTimeout());
+      assertEquals(java.time.Duration.ofSeconds(30), mcp.startTimeout());
+      assertEquals(java.time.Duration.ofSeconds(2), mcp.stopTimeout());
+      assertEquals(20_000, mcp.maxResultChars());
+      assertEquals(java.time.Duration.ofMillis(500), mcp.restartBackoffInitial());
+      assertEquals(java.time.Duration.ofSeconds(30), mcp.restartBackoffMax());
+    }
+
+    @Test
+    void readsTheLimitsAndTheUrlsARequestMayName() {
+      McpSettings mcp = load(with("""
+          { mcp: { callTimeoutSeconds: 20, startTimeoutSeconds: 10, stopTimeoutSeconds: 1, maxResultChars: 4000,
+                   restartBackoffInitialMs: 100, restartBackoffMaxMs: 1000,
+                   allowedUrls: ["HTTPS://Tools.Example.com/mcp/", "http://127.0.0.1:9000/mcp"],
+                   servers: { s: { url: "http://127.0.0.1:1/mcp" } } } }""", "{}")).talon().mcp();
+      assertEquals(java.time.Duration.ofSeconds(20), mcp.servers().get("s").callTimeout());
+      assertEquals(java.time.Duration.ofSeconds(10), mcp.startTimeout());
+      assertEquals(java.time.Duration.ofSeconds(1), mcp.stopTimeout());
+      assertEquals(4000, mcp.maxResultChars());
+      assertEquals(java.time.Duration.ofMillis(100), mcp.restartBackoffInitial());
+      assertEquals(java.time.Duration.ofSeconds(1), mcp.restartBackoffMax());
+      assertTrue(mcp.allowsUrl("https://tools.example.com/mcp"));
+      assertTrue(mcp.allowsUrl("http://127.0.0.1:9000/mcp/"));
+      assertFalse(mcp.allowsUrl("http://127.0.0.1:9001/mcp"));
+      assertFalse(mcp.allowsUrl("https://tools.example.com/mcp/other"));
+      assertFalse(mcp.allowsUrl("not a url"));
+    }
+
+    @Test
+    void aServerIsACommandOrAUrlExactlyOnceWithItsOwnKeysOnly() {
+      List<ConfigProblem> errors = errors(with("""
+          { mcp: { servers: {
+              neither: { args: ["x"] },
+              both: { command: "srv", url: "http://127.0.0.1:1/mcp" },
+              badUrl: { url: "ftp://host/mcp" },
+              stdioWithHeaders: { command: "srv", headers: { a: "b" } },
+              httpWithArgs: { url: "http://127.0.0.1:1/mcp", args: ["x"], cwd: "/" },
+              "has.dot": { command: "srv" },
+              blank: { command: "" },
+              notAnObject: "srv",
+          } } }""", "{}"));
+      assertEquals(List.of("talon.mcp.servers.neither", "talon.mcp.servers.both", "talon.mcp.servers.badUrl.url",
+          "talon.mcp.servers.stdioWithHeaders.headers", "talon.mcp.servers.httpWithArgs.args",
+          "talon.mcp.servers.httpWithArgs.cwd", "talon.mcp.servers[\"has.dot\"]", "talon.mcp.servers.blank.command",
+          "talon.mcp.servers.notAnObject"), errors.stream().map(ConfigProblem::path).toList());
+      assertTrue(errors.stream().allMatch(e -> e.line() > 0), errors::toString);
+      assertEquals("required: command (a local process spoken to over stdio) or url (a Streamable HTTP endpoint)",
+          errors.get(0).message());
+      assertEquals("set command (a local process spoken to over stdio) or url (Streamable HTTP), not both",
+          errors.get(1).message());
+      assertEquals("expected an http:// or https:// URL with a host, got \"ftp://host/mcp\"", errors.get(2).message());
+      assertEquals("applies only to a server with a url; this one has a command", errors.get(3).message());
+      assertTrue(errors.get(6).message().startsWith("a server id may hold only letters, digits, _ and -"),
+          errors.get(6).message());
+    }
+
+    @Test
+    void agentsInheritTheDefaultToolsAllowReplacingAndDenyAndApprovalAdding() {
+      ModelCatalog catalog = load(with(SERVERS, """
+          { defaults: { tools: { allow: ["fs/*"], deny: ["fs/write_file"], requireApproval: ["fs/edit_file"] },
+                        maxToolRounds: 4 },
+            list: [
+              { id: "reader" },
+              { id: "researcher", maxToolRounds: 12,
+                tools: { allow: ["web/*", "fs/read_text_file"], deny: ["web/post"], requireApproval: ["web/fetch"] } },
+            ] }""")).catalog();
+      Agent reader = catalog.agent("reader").orElseThrow();
+      assertEquals(new ToolRules(entries("fs/*"), entries("fs/write_file"), entries("fs/edit_file")), reader.tools());
+      assertEquals(4, reader.maxToolRounds());
+      Agent researcher = catalog.agent("researcher").orElseThrow();
+      assertEquals(new ToolRules(entries("web/*", "fs/read_text_file"), entries("fs/write_file", "web/post"),
+          entries("fs/edit_file", "web/fetch")), researcher.tools());
+      assertEquals(12, researcher.maxToolRounds());
+
+      Agent plain = load(LOCAL).catalog().defaultAgent();
+      assertEquals(ToolRules.NONE, plain.tools());
+      assertEquals(8, plain.maxToolRounds());
+    }
+
+    static List<ToolRules.Entry> entries(String... texts) {
+      return java.util.Arrays.stream(texts).map(t -> ToolRules.Entry.parse(t).orElseThrow()).toList();
+    }
+
+    @Test
+    void everyEntryMustNameAConfiguredServerAndHaveTheRightShape() {
+      List<ConfigProblem> errors = errors(with(SERVERS, """
+          { defaults: { tools: { allow: ["fs/*", "gh/*", "fs", "web/read_*"], deny: ["gone/*"] }, maxToolRounds: 0 },
+            list: [{ id: "a", tools: { allow: ["git/log"] }, maxToolRounds: 0 }] }"""));
+      assertEquals(List.of("agents.defaults.tools.allow[2]", "agents.defaults.tools.allow[3]",
+              "agents.defaults.maxToolRounds", "agents.list[0].maxToolRounds",
+              "agents.defaults.tools.allow[1]", "agents.defaults.tools.deny[0]", "agents.list[0].tools.allow[0]"),
+          errors.stream().map(ConfigProblem::path).toList());
+      assertEquals("expected \"server/tool\" or \"server/*\" (a server id under talon.mcp.servers, a slash, then a"
+          + " tool name or *), got \"fs\"", errors.get(0).message());
+      assertEquals("no MCP server \"gh\" under talon.mcp.servers; configured: fs, web", errors.get(4).message());
+      assertEquals("no MCP server \"git\" under talon.mcp.servers (none is configured)",
+          only(errors(with("{}", "{ defaults: { tools: { requireApproval: [\"git/log\"] } } }"))).message());
+    }
+
+    @Test
+    void headerAndEnvironmentValuesNeverShowInThePrintedSettings() {
+      String printed = load(with("""
+          { mcp: { servers: {
+              fs: { command: "srv", env: { GITHUB_TOKEN: "env-secret-value-1" } },
+              web: { url: "http://127.0.0.1:1/mcp", headers: { Authorization: "Bearer hdr-secret-value-2" } } } } }""",
+          "{}")).talon().toString();
+      assertFalse(printed.contains("env-secret-value-1"), printed);
+      assertFalse(printed.contains("hdr-secret-value-2"), printed);
+      assertTrue(printed.contains("GITHUB_TOKEN") && printed.contains("Authorization"), printed);
+    }
+
+    @Test
+    void theRestartBackoffMustNotShrink() {
+      ConfigProblem error = only(errors(with("{ mcp: { restartBackoffInitialMs: 5000, restartBackoffMaxMs: 100 } }",
+          "{}")));
+      assertEquals("talon.mcp.restartBackoffMaxMs", error.path());
+      assertEquals("restartBackoffMaxMs (100) must be at least restartBackoffInitialMs (5000)", error.message());
+    }
+  }
 }

@@ -1,0 +1,182 @@
+package dev.talon.tools;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.talon.config.McpSettings;
+import dev.talon.tools.ToolFailure.Reason;
+import io.modelcontextprotocol.json.McpJsonDefaults;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.CoordinatedShutdown;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.pattern.StatusReply;
+
+/**
+ * This node's MCP servers: one {@link McpServer} actor for each configured server, which starts
+ * it on first use, supervises it and runs its calls. Every method answers with a
+ * {@link CompletionStage} and blocks nothing, so an actor can pipe the answer to itself. A
+ * request that gets no answer fails with a {@link ToolFailure} naming the server and why (as
+ * the cause of a {@link CompletionException} in the stages that follow).
+ *
+ * <p>The servers stop with the node (Pekko's coordinated shutdown, after the gateway has
+ * stopped taking requests), or on {@link #stop()}.
+ */
+public final class McpServers {
+  private final ActorSystem<?> system;
+  private final McpSettings settings;
+  private final Map<String, ActorRef<McpServer.Command>> servers;
+  private final AtomicReference<CompletionStage<Done>> stopping = new AtomicReference<>();
+
+  private McpServers(ActorSystem<?> system, McpSettings settings, Map<String, ActorRef<McpServer.Command>> servers) {
+    this.system = system;
+    this.settings = settings;
+    this.servers = servers;
+  }
+
+  /** Spawns the servers' actors on {@code system}; no server starts before it is used. */
+  public static McpServers start(ActorSystem<?> system, McpSettings settings) {
+    Map<String, ActorRef<McpServer.Command>> servers = new LinkedHashMap<>();
+    String instance = UUID.randomUUID().toString();
+    for (McpSettings.Server server : settings.servers().values()) {
+      servers.put(server.id(), system.systemActorOf(McpServer.create(server, settings, McpJsonDefaults.getMapper()),
+          "talon-mcp-" + server.id() + "-" + instance, Props.empty()));
+    }
+    McpServers started = new McpServers(system, settings, servers);
+    CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseServiceStop(), "talon-stop-mcp-servers",
+        started::stop);
+    return started;
+  }
+
+  /** The configured servers' ids, in file order. */
+  public Set<String> ids() {
+    return servers.keySet();
+  }
+
+  /** The tools {@code server} offers, starting it if it is not running yet. */
+  public CompletionStage<List<ToolSpec>> tools(String server) {
+    return ask(server, McpServer.ListTools::new, settings.startTimeout());
+  }
+
+  /**
+   * What one agent may call now.
+   *
+   * @param tools those its policy lets it see (including those that wait for approval), from
+   *     every server the policy names, in the order of the config's servers
+   * @param unavailable one failure for each of those servers that could not list its tools
+   */
+  public record Catalog(List<ToolSpec> tools, List<ToolFailure> unavailable) {
+    public Catalog {
+      tools = List.copyOf(tools);
+      unavailable = List.copyOf(unavailable);
+    }
+  }
+
+  /** What {@code policy}'s agent may call now; the servers it names are started if need be. */
+  public CompletionStage<Catalog> catalog(ToolPolicy policy) {
+    List<CompletableFuture<Catalog>> parts = servers.keySet().stream().filter(policy.servers()::contains)
+        .map(id -> tools(id).handle((tools, failure) -> failure == null
+            ? new Catalog(policy.visible(tools), List.of())
+            : new Catalog(List.of(), List.of((ToolFailure) McpServer.unwrap(failure)))).toCompletableFuture())
+        .toList();
+    return CompletableFuture.allOf(parts.toArray(CompletableFuture[]::new)).thenApply(all -> {
+      List<ToolSpec> tools = new ArrayList<>();
+      List<ToolFailure> unavailable = new ArrayList<>();
+      parts.forEach(part -> {
+        tools.addAll(part.join().tools());
+        unavailable.addAll(part.join().unavailable());
+      });
+      return new Catalog(tools, unavailable);
+    });
+  }
+
+  /**
+   * Calls {@code tool} of {@code server} with {@code arguments} (a JSON object, or null for
+   * none), starting the server if it is not running yet. A result the server marks as an error
+   * is still a result; a call that gets none fails with a {@link ToolFailure}. This runs any
+   * tool it is asked to: checking the agent's {@link ToolPolicy} first is the caller's part.
+   */
+  public CompletionStage<ToolResult> call(String server, String tool, JsonNode arguments) {
+    McpSettings.Server configured = settings.servers().get(server);
+    Duration within = configured == null ? Duration.ZERO : settings.startTimeout().plus(configured.callTimeout());
+    return ask(server, replyTo -> new McpServer.Call(tool, arguments, replyTo), within);
+  }
+
+  /** Where every server stands, in config order; starts none. */
+  public CompletionStage<List<ServerStatus>> status() {
+    if (stopping.get() != null) {
+      return CompletableFuture.completedFuture(settings.servers().values().stream()
+          .map(s -> new ServerStatus(s.id(), s.transport().describe(), ServerStatus.State.STOPPED, "",
+              OptionalLong.empty(), 0, List.of()))
+          .toList());
+    }
+    List<CompletableFuture<ServerStatus>> statuses = servers.values().stream()
+        .map(ref -> AskPattern.<McpServer.Command, ServerStatus>ask(ref, McpServer.GetStatus::new,
+            settings.startTimeout(), system.scheduler()).toCompletableFuture())
+        .toList();
+    return CompletableFuture.allOf(statuses.toArray(CompletableFuture[]::new))
+        .thenApply(all -> statuses.stream().map(CompletableFuture::join).toList());
+  }
+
+  /**
+   * Stops every server: its session ended, its process and what that started terminated, killed
+   * after {@code talon.mcp.stopTimeoutSeconds}. Later requests fail at once. Done once; every
+   * caller gets the same stage.
+   */
+  public CompletionStage<Done> stop() {
+    CompletableFuture<Done> stopped = new CompletableFuture<>();
+    if (!stopping.compareAndSet(null, stopped)) {
+      return stopping.get();
+    }
+    // A start under way is finished first, so that its process is stopped too.
+    Duration within = settings.startTimeout().plus(settings.stopTimeout()).multipliedBy(2);
+    CompletableFuture<?>[] each = servers.values().stream()
+        .map(ref -> AskPattern.<McpServer.Command, Done>ask(ref, McpServer.Stop::new, within, system.scheduler())
+            .toCompletableFuture())
+        .toArray(CompletableFuture[]::new);
+    CompletableFuture.allOf(each).whenComplete((done, failure) -> {
+      if (failure != null) {
+        system.log().warn("an MCP server did not confirm its stop: {}", failure.toString());
+      }
+      stopped.complete(Done.getInstance());
+    });
+    return stopped;
+  }
+
+  /**
+   * Asks {@code server}'s actor. The actor itself answers within {@code within} (a start and a
+   * call, each under its own timeout); the ask's own timeout, twice that, is only a net under it.
+   */
+  private <T> CompletionStage<T> ask(String server, Function<ActorRef<StatusReply<T>>, McpServer.Command> request,
+      Duration within) {
+    ActorRef<McpServer.Command> ref = servers.get(server);
+    if (ref == null) {
+      return CompletableFuture.failedFuture(new ToolFailure(Reason.UNKNOWN_SERVER, server, "no MCP server \"" + server
+          + "\" is configured" + (servers.isEmpty() ? "" : "; talon.mcp.servers has " + String.join(", ", ids()))));
+    }
+    if (stopping.get() != null) {
+      return CompletableFuture.failedFuture(new ToolFailure(Reason.STOPPED, server, "MCP server \"" + server
+          + "\" is stopping with the node"));
+    }
+    return AskPattern.askWithStatus(ref, request::apply, within.multipliedBy(2), system.scheduler())
+        .exceptionallyCompose(failure -> {
+          Throwable cause = McpServer.unwrap(failure);
+          return CompletableFuture.failedFuture(cause instanceof ToolFailure ? cause
+              : new ToolFailure(Reason.TIMEOUT, server, "MCP server \"" + server + "\" did not answer within "
+                  + within.multipliedBy(2).toSeconds() + " s (" + cause + ")"));
+        });
+  }
+}
