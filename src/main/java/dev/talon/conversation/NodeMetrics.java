@@ -8,10 +8,10 @@ import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.Arrays;
 import java.util.Collection;
+import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
-import org.apache.pekko.NotUsed;
-import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.japi.Pair;
 
 /**
  * A node's metrics, in the registry {@code GET /metrics} serves: turns and how they ended, model
@@ -82,14 +82,16 @@ public final class NodeMetrics {
    * through it, not summaries, which call their models through the runner itself.
    */
   public TurnRunner counting(TurnRunner runner) {
-    return (turnId, candidates, view, midStream) -> Source.fromMaterializer((materializer, attributes) -> {
-      TurnCount count = new TurnCount();
-      return runner.run(turnId, candidates, view, midStream).wireTap(count::on)
-          .watchTermination((mat, done) -> {
-            done.whenComplete((ended, failure) -> count.stopped());
-            return mat;
-          });
-    }).mapMaterializedValue(ignored -> NotUsed.getInstance());
+    // One fused stage per turn: a stage of its own, or a nested materialization, costs every
+    // request more than the counting does.
+    return (turnId, candidates, view, midStream) -> runner.run(turnId, candidates, view, midStream)
+        .statefulMap(TurnCount::new, (count, event) -> {
+          count.on(event);
+          return Pair.create(count, event);
+        }, count -> {
+          count.stopped(); // completed, failed or cancelled from downstream
+          return Optional.empty();
+        });
   }
 
   /** One turn's progress, for the counters of how it ended. */
