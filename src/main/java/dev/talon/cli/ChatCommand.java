@@ -1,7 +1,6 @@
 package dev.talon.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.talon.config.ConfigException;
 import dev.talon.config.GatewaySettings;
 import dev.talon.config.TalonConfig;
 import java.io.BufferedReader;
@@ -83,18 +82,8 @@ final class ChatCommand implements Callable<Integer> {
 
   /** Where the gateway listens and its token come from the config when there is one. */
   private Optional<TalonConfig> config() {
-    Path file = root.configFile(null);
-    if (url != null && !Files.exists(file)) {
-      return Optional.empty();
-    }
-    try {
-      return Optional.of(root.loadConfig(null));
-    } catch (ConfigException e) {
-      if (!Files.exists(file)) {
-        return Optional.empty(); // no config: the defaults, as a fresh serve would have them
-      }
-      throw e;
-    }
+    // no config file: the defaults, as a fresh serve would have them
+    return Files.exists(root.configFile(null)) ? Optional.of(root.loadConfig(null)) : Optional.empty();
   }
 
   private String baseUrl(Optional<TalonConfig> config) {

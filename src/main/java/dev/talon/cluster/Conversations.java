@@ -27,7 +27,6 @@ import java.util.concurrent.CompletionStage;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.cluster.typed.Cluster;
-import org.apache.pekko.util.ByteString;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 
@@ -105,8 +104,7 @@ public final class Conversations {
     if (cluster.state().members().size() < 2) {
       return command;
     }
-    ByteString serialized = parcels.serialize(command);
-    return parcels.tooLargeForAFrame(serialized) ? new Parceled(parcels.send(serialized)) : command;
+    return parcels.ifTooLargeForAFrame(command).<Command>map(Parceled::new).orElse(command);
   }
 
   /** A stored turn of the conversation the client named {@code sessionKey}. */

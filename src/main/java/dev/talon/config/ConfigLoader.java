@@ -613,19 +613,10 @@ public final class ConfigLoader {
       return Optional.empty();
     }
     c.noticeUnknownKeys(Set.of("keyStore", "keyStorePassword", "keyPassword", "trustStore", "trustStorePassword"));
-    String keyStorePassword = required(c.get("keyStorePassword"));
-    return Optional.of(new TalonSettings.Tls(required(c.get("keyStore")), keyStorePassword,
-        c.get("keyPassword").text(keyStorePassword), required(c.get("trustStore")),
-        required(c.get("trustStorePassword"))));
-  }
-
-  private static String required(Cursor c) {
-    String value = c.text(null);
-    if (value == null) {
-      c.error("required");
-      return "";
-    }
-    return value;
+    String keyStorePassword = c.get("keyStorePassword").requiredText();
+    return Optional.of(new TalonSettings.Tls(c.get("keyStore").requiredText(), keyStorePassword,
+        c.get("keyPassword").text(keyStorePassword), c.get("trustStore").requiredText(),
+        c.get("trustStorePassword").requiredText()));
   }
 
   private TalonSettings.Failover failover(Cursor c) {

@@ -848,9 +848,8 @@ public final class ConversationEntity
     if (asker.path().address().hasLocalScope()) {
       return whole;
     }
-    ByteString serialized = parcels.serialize(whole);
-    return parcels.tooLargeForAFrame(serialized)
-        ? new Transcript(List.of(), state.turnCount(), parcels.send(serialized)) : whole;
+    return parcels.ifTooLargeForAFrame(whole).map(parceled -> new Transcript(List.of(), state.turnCount(), parceled))
+        .orElse(whole);
   }
 
   /**

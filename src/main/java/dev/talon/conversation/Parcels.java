@@ -5,9 +5,13 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletionStage;
 import org.apache.pekko.NotUsed;
+import org.apache.pekko.actor.AbstractExtensionId;
 import org.apache.pekko.actor.ClassicActorSystemProvider;
+import org.apache.pekko.actor.ExtendedActorSystem;
+import org.apache.pekko.actor.Extension;
 import org.apache.pekko.serialization.Serialization;
 import org.apache.pekko.serialization.Serialization$;
 import org.apache.pekko.serialization.SerializationExtension;
@@ -34,34 +38,47 @@ import org.apache.pekko.util.ByteStringBuilder;
  * payload. One element of the stream holds one piece or, when the reader is behind, several
  * whole pieces up to a frame's worth (a stream ref costs a message and its demand per element).
  */
-public final class Parcels {
+public final class Parcels implements Extension {
   private static final ByteOrder ORDER = ByteOrder.BIG_ENDIAN;
   private static final byte MORE = 1;
   private static final byte LAST = 0;
+  /** One per actor system: every conversation that starts on a node shares it. */
+  private static final Id ID = new Id();
+
+  private static final class Id extends AbstractExtensionId<Parcels> {
+    @Override
+    public Parcels createExtension(ExtendedActorSystem system) {
+      return new Parcels(system);
+    }
+  }
 
   private final Materializer materializer;
   private final Serialization serialization;
   private final int pieceBytes;
 
-  private Parcels(ClassicActorSystemProvider system) {
+  private Parcels(ExtendedActorSystem system) {
     this.materializer = Materializer.matFromSystem(system);
-    this.serialization = SerializationExtension.get(system.classicSystem());
+    this.serialization = SerializationExtension.get(system);
     // Half a frame: the rest is room for the envelope, the stream ref's own header and the flag.
     this.pieceBytes = (int) Math.min(Integer.MAX_VALUE,
-        system.classicSystem().settings().config().getBytes("pekko.remote.artery.advanced.maximum-frame-size") / 2);
+        system.settings().config().getBytes("pekko.remote.artery.advanced.maximum-frame-size") / 2);
   }
 
   public static Parcels of(ClassicActorSystemProvider system) {
-    return new Parcels(system);
+    return ID.get(system.classicSystem());
   }
 
-  /** Whether {@code message} must be parceled to cross nodes: it would not fit one frame. */
-  public boolean tooLargeForAFrame(ByteString serialized) {
-    return serialized.size() > pieceBytes;
+  /**
+   * {@code message} parceled for a reader on any node when it would not fit one frame; empty when
+   * it fits and goes as it is.
+   */
+  public Optional<SourceRef<ByteString>> ifTooLargeForAFrame(Object message) {
+    ByteString serialized = serialize(message);
+    return serialized.size() > pieceBytes ? Optional.of(send(serialized)) : Optional.empty();
   }
 
   /** {@code message} as Pekko serializes it for another node (actor refs with this node's address). */
-  public ByteString serialize(Object message) {
+  ByteString serialize(Object message) {
     Serializer serializer = serialization.findSerializerFor(message);
     String manifest = Serializers.manifestFor(serializer, message);
     // with this node's address in every actor ref, an ask's reply address included
@@ -73,7 +90,7 @@ public final class Parcels {
   }
 
   /** A serialized message as pieces, each fitting a frame. */
-  public List<ByteString> pieces(ByteString serialized) {
+  List<ByteString> pieces(ByteString serialized) {
     List<ByteString> pieces = new ArrayList<>();
     ByteString rest = serialized;
     do {
@@ -86,7 +103,7 @@ public final class Parcels {
   }
 
   /** One message, parceled, for whoever reads the stream ref on any node. */
-  public SourceRef<ByteString> send(ByteString serialized) {
+  SourceRef<ByteString> send(ByteString serialized) {
     return Source.from(pieces(serialized)).runWith(StreamRefs.sourceRef(), materializer);
   }
 

@@ -10,7 +10,6 @@ import dev.talon.testing.FakeUpstream;
 import dev.talon.testing.Script;
 import dev.talon.testing.TalonProcess;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -203,7 +202,7 @@ class ClusterIT {
     }
     assertEquals(6, turns(nodes.get(1), "tls").size());
 
-    int[] ports = freePorts(1);
+    int[] ports = TwoNodeTest.freePorts(1);
     TalonProcess stranger = TalonProcess.launchServe(nodeConfig("stranger", ports[0], seeds(clusterPorts), ""),
         dir.resolve("stranger-data"));
     running.add(stranger);
@@ -219,7 +218,7 @@ class ClusterIT {
   private List<TalonProcess> cluster(int size, String tls) throws Exception {
     database = "talon_cluster_" + UUID.randomUUID().toString().replace("-", "");
     PostgresRuntimeTest.createDatabase(database);
-    clusterPorts = freePorts(size);
+    clusterPorts = TwoNodeTest.freePorts(size);
     String seeds = seeds(clusterPorts);
     List<TalonProcess> nodes = new ArrayList<>();
     nodes.add(TalonProcess.serve(nodeConfig("node0", clusterPorts[0], seeds, tls), dir.resolve("data0"), START));
@@ -264,20 +263,6 @@ class ClusterIT {
 
   private static String seeds(int[] ports) {
     return String.join(", ", IntStream.of(ports).mapToObj(port -> "\"127.0.0.1:" + port + "\"").toList());
-  }
-
-  private static int[] freePorts(int count) throws IOException {
-    List<ServerSocket> sockets = new ArrayList<>();
-    try {
-      for (int i = 0; i < count; i++) {
-        sockets.add(new ServerSocket(0));
-      }
-      return sockets.stream().mapToInt(ServerSocket::getLocalPort).toArray();
-    } finally {
-      for (ServerSocket socket : sockets) {
-        socket.close();
-      }
-    }
   }
 
   private void awaitReady(TalonProcess node) throws Exception {

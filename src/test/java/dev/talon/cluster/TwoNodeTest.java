@@ -15,9 +15,11 @@ import dev.talon.conversation.TurnEvent;
 import dev.talon.testing.FakeUpstream;
 import dev.talon.testing.Script;
 import dev.talon.upstream.ModelRequest;
+import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -38,9 +40,18 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class TwoNodeTest {
 
-  static int freePort() throws Exception {
-    try (ServerSocket socket = new ServerSocket(0)) {
-      return socket.getLocalPort();
+  /** {@code count} ports free now, each different: all are held open until all are found. */
+  static int[] freePorts(int count) throws IOException {
+    List<ServerSocket> sockets = new ArrayList<>();
+    try {
+      for (int i = 0; i < count; i++) {
+        sockets.add(new ServerSocket(0));
+      }
+      return sockets.stream().mapToInt(ServerSocket::getLocalPort).toArray();
+    } finally {
+      for (ServerSocket socket : sockets) {
+        socket.close();
+      }
     }
   }
 
@@ -149,9 +160,9 @@ class TwoNodeTest {
   /** A node that forms the cluster and one that joins it, both up. */
   record TwoNodes(TalonRuntime a, TalonRuntime b) implements AutoCloseable {
     static TwoNodes start(String upstream, Path dataDir, String database) throws Exception {
-      int first = freePort();
-      TalonConfig seed = config(upstream, first, first, database);
-      TalonConfig joiner = config(upstream, freePort(), first, database);
+      int[] ports = freePorts(2);
+      TalonConfig seed = config(upstream, ports[0], ports[0], database);
+      TalonConfig joiner = config(upstream, ports[1], ports[0], database);
       TalonRuntime a = TalonRuntime.start(seed, dataDir,
           (system, metrics) -> FailoverRunner.standard(system, seed.talon(), metrics));
       TwoNodes nodes = new TwoNodes(a, TalonRuntime.start(joiner, dataDir,

@@ -59,4 +59,13 @@ class ParcelsTest {
     assertEquals(transcript, parcels.receive(parcels.send(serialized), ConversationEntity.Transcript.class)
         .toCompletableFuture().get(10, TimeUnit.SECONDS));
   }
+
+  @Test
+  void onlyAMessageLargerThanAFrameIsParceled() throws Exception {
+    assertTrue(parcels.ifTooLargeForAFrame(new TurnEvent.TextDelta("small")).isEmpty());
+    TurnEvent.TextDelta large = new TurnEvent.TextDelta("z".repeat(5_000));
+    assertEquals(large, parcels.receive(parcels.ifTooLargeForAFrame(large).orElseThrow(), TurnEvent.TextDelta.class)
+        .toCompletableFuture().get(10, TimeUnit.SECONDS));
+    assertTrue(Parcels.of(testKit.system()) == parcels, "one per actor system");
+  }
 }
