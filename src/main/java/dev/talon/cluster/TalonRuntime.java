@@ -8,6 +8,7 @@ import dev.talon.conversation.ConversationEntity;
 import dev.talon.conversation.NodeMetrics;
 import dev.talon.conversation.TurnRunner;
 import dev.talon.conversation.UnstoredTurns;
+import dev.talon.tools.McpServers;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -118,10 +119,11 @@ public final class TalonRuntime implements AutoCloseable {
       TurnRunner runner = runners.create(system, metrics);
       JournalRows rows = new JournalRows(database, system.dispatchers().lookup(DispatcherSelector.blocking()));
       JournalTranscripts transcripts = new JournalTranscripts(system);
+      McpServers mcp = McpServers.start(system, talon.mcp());
       ClusterSharding sharding = ClusterSharding.get(system);
       sharding.init(Entity.of(ConversationEntity.TYPE_KEY,
               entity -> ConversationEntity.create(entity, config.catalog(), runner, talon.conversations(), rows,
-                  transcripts, metrics))
+                  transcripts, metrics, mcp))
           // conversations passivate themselves, never in the middle of a turn
           .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy())
           .withStopMessage(ConversationEntity.HandOff.INSTANCE));

@@ -44,6 +44,11 @@ public record Agent(String id, Model primary, List<Model> fallbacks, CompactionS
     return new ArrayList<>(chain.values());
   }
 
+  /** Whether the agent may call MCP tools, which Talon then runs within its turns. */
+  public boolean acts() {
+    return !tools.allow().isEmpty();
+  }
+
   /** The chain for a turn that asks for no particular model. */
   public List<Model> candidates() {
     return candidates(null);

@@ -26,18 +26,23 @@ import java.util.Set;
  * @param restartBackoffMax the longest wait between restarts
  * @param allowedUrls the only server URLs a request may name in OpenAI's {@code type: "mcp"}
  *     tool form
+ * @param approvalTimeout how long a call that needs a person's approval waits for it before it
+ *     is refused
  */
 public record McpSettings(Map<String, Server> servers, Duration callTimeout, Duration startTimeout,
     Duration stopTimeout, int maxResultChars, Duration restartBackoffInitial, Duration restartBackoffMax,
-    List<URI> allowedUrls) {
+    List<URI> allowedUrls, Duration approvalTimeout) {
   public static final Duration DEFAULT_CALL_TIMEOUT = Duration.ofSeconds(60);
   /** Room for {@code npx} or a cold interpreter; a local server is usually up within a second or two. */
   public static final Duration DEFAULT_START_TIMEOUT = Duration.ofSeconds(30);
   /** Below Pekko's 5 s default for a shutdown phase, so the kill that follows still happens within it. */
   public static final Duration DEFAULT_STOP_TIMEOUT = Duration.ofSeconds(2);
   public static final int DEFAULT_MAX_RESULT_CHARS = 20_000;
+  /** Long enough for a person to read the call; short enough that a forgotten turn does not hold its conversation. */
+  public static final Duration DEFAULT_APPROVAL_TIMEOUT = Duration.ofMinutes(10);
   public static final McpSettings NONE = new McpSettings(Map.of(), DEFAULT_CALL_TIMEOUT, DEFAULT_START_TIMEOUT,
-      DEFAULT_STOP_TIMEOUT, DEFAULT_MAX_RESULT_CHARS, Duration.ofMillis(500), Duration.ofSeconds(30), List.of());
+      DEFAULT_STOP_TIMEOUT, DEFAULT_MAX_RESULT_CHARS, Duration.ofMillis(500), Duration.ofSeconds(30), List.of(),
+      DEFAULT_APPROVAL_TIMEOUT);
 
   public McpSettings {
     servers = Collections.unmodifiableMap(new LinkedHashMap<>(servers));

@@ -7,10 +7,16 @@ import dev.talon.compaction.TokenEstimate;
 import dev.talon.config.Model;
 import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonSettings;
+import dev.talon.conversation.OutputItem.McpCall;
+import dev.talon.tools.McpServers;
+import dev.talon.tools.ToolCall;
+import dev.talon.tools.ToolPolicy;
 import dev.talon.upstream.ModelRequest;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
@@ -65,6 +71,12 @@ import org.apache.pekko.util.ByteString;
  * {@link FailoverRunner}); a turn that leaves the view over the budget of the model the next
  * turn would call starts a compaction right away, in the background, which the next turn
  * cancels if it comes first.
+ *
+ * <p>An agent that may use MCP tools acts within its turn: each model call's tool calls are
+ * journaled ({@link ToolCallStarted}) before they run, each as a child with its own deadline,
+ * and their results ({@link ToolCallFinished}) go back to the model, until it answers (see
+ * {@link ToolLoop}). A call that a crash cut off is journaled as interrupted when the
+ * conversation recovers, never run again; the model sees it so.
  */
 public final class ConversationEntity
     extends EventSourcedBehavior<ConversationEntity.Command, ConversationEntity.Event, ConversationEntity.State> {
@@ -152,8 +164,34 @@ public final class ConversationEntity
    */
   public enum HandOff implements Command { INSTANCE }
 
+  /**
+   * A person's answer to the running turn's calls that wait for approval: the one named by
+   * {@code callId}, or all of them when it is null.
+   *
+   * @param reason why a call is turned down, told to the model; may be null
+   */
+  public record Approve(String turnId, String callId, boolean approved, String reason,
+      ActorRef<ApproveReply> replyTo) implements Command {}
+
+  public sealed interface ApproveReply extends JsonSerializable {}
+
+  /** The calls now approved or turned down. */
+  public record Decided(List<String> callIds) implements ApproveReply {}
+
+  /** The turn named is not running, or none of its calls waits for approval (or not the one named). */
+  public record NothingToApprove(String turnId, String callId) implements ApproveReply {}
+
   /** What the entity sends itself. */
   private sealed interface Own extends Command {}
+
+  /** The MCP servers of the running turn's agent listed their tools (or some could not). */
+  private record ToolsReady(String turnId, McpServers.Catalog catalog, Throwable failure) implements Own {}
+
+  /** A tool call of the running turn ended. */
+  private record ToolCallDone(String turnId, ToolCall.Done done) implements Own {}
+
+  /** No one approved the call in time. */
+  private record ApprovalTimedOut(String turnId, String callId) implements Own {}
 
   private record RunnerCompleted(String turnId, TurnResult result) implements Own {}
 
@@ -256,6 +294,8 @@ public final class ConversationEntity
       @JsonSubTypes.Type(value = TurnCompleted.class, name = "turn-completed"),
       @JsonSubTypes.Type(value = TurnFailed.class, name = "turn-failed"),
       @JsonSubTypes.Type(value = TurnInterrupted.class, name = "turn-interrupted"),
+      @JsonSubTypes.Type(value = ToolCallStarted.class, name = "tool-call-started"),
+      @JsonSubTypes.Type(value = ToolCallFinished.class, name = "tool-call-finished"),
       @JsonSubTypes.Type(value = ConversationReset.class, name = "conversation-reset"),
       @JsonSubTypes.Type(value = Compacted.class, name = "compacted")})
   public sealed interface Event {}
@@ -276,6 +316,12 @@ public final class ConversationEntity
 
   /** The process running the turn died before the turn ended. */
   public record TurnInterrupted(String turnId) implements Event {}
+
+  /** The running turn is about to run an MCP tool call: journaled before the call starts. */
+  public record ToolCallStarted(String turnId, McpCall call) implements Event {}
+
+  /** The call ended: its outcome, or that it was interrupted. */
+  public record ToolCallFinished(String turnId, McpCall call) implements Event {}
 
   /** The turns before the compaction's first kept turn are seen from now on through its summary. */
   public record Compacted(Compaction compaction) implements Event {}
@@ -299,14 +345,21 @@ public final class ConversationEntity
    * @param result set when the turn completed: output, model used, attempts, usage, cost
    * @param failure set when the turn failed or was cancelled
    * @param presentation how its client was shown the turn, or null (see {@link TurnStarted})
+   * @param toolCalls the MCP tool calls journaled while the turn ran; a completed turn's result
+   *     holds them instead, in order with its text
    */
   public record Turn(String turnId, List<InputItem> input, String agentId, String requestedModel, Instant startedAt,
-      Status status, TurnResult result, Failure failure, Presentation presentation) implements JsonSerializable {
+      Status status, TurnResult result, Failure failure, Presentation presentation,
+      @JsonInclude(JsonInclude.Include.NON_EMPTY) List<McpCall> toolCalls) implements JsonSerializable {
+
+    public Turn {
+      toolCalls = toolCalls == null ? List.of() : List.copyOf(toolCalls);
+    }
 
     /** The turn as its input was journaled: running. */
     static Turn started(TurnStarted e) {
       return new Turn(e.turnId(), e.input(), e.agentId(), e.requestedModel(), e.startedAt(), Status.RUNNING, null,
-          null, e.presentation());
+          null, e.presentation(), List.of());
     }
 
     /** The turn once {@code outcome} (TurnCompleted, TurnFailed or TurnInterrupted) ended it. */
@@ -321,28 +374,66 @@ public final class ConversationEntity
     }
 
     private Turn ended(Status newStatus, TurnResult newResult, Failure newFailure) {
+      // A completed turn's result holds its calls, in order with its text.
       return new Turn(turnId, input, agentId, requestedModel, startedAt, newStatus, newResult, newFailure,
-          presentation);
+          presentation, newResult == null ? toolCalls : List.of());
     }
 
-    /** This turn as the model sees it later: the input, and the output if it completed. */
+    /** The turn with {@code call} journaled: added, or in the place of its earlier state. */
+    Turn withCall(McpCall call) {
+      List<McpCall> calls = new ArrayList<>(toolCalls);
+      calls.removeIf(c -> c.callId().equals(call.callId()));
+      calls.add(call);
+      return new Turn(turnId, input, agentId, requestedModel, startedAt, status, result, failure, presentation, calls);
+    }
+
+    /**
+     * This turn as the model sees it later: the input, then the output if it completed, else the
+     * tool calls that ran (they may have changed something, so the model must know of them).
+     */
     List<ModelRequest.Item> modelView() {
       List<ModelRequest.Item> items = new ArrayList<>(inputView(input));
-      items.addAll(outputView(result));
+      items.addAll(outputView());
       return items;
+    }
+
+    List<ModelRequest.Item> outputView() {
+      return result != null ? outputView(result.output()) : outputView(List.copyOf(toolCalls));
     }
 
     static List<ModelRequest.Item> inputView(List<InputItem> input) {
       return input.stream().map(InputItem::toModelItem).toList();
     }
 
-    static List<ModelRequest.Item> outputView(TurnResult result) {
-      if (result == null) {
-        return List.of();
+    static List<ModelRequest.Item> outputView(List<? extends OutputItem> output) {
+      List<ModelRequest.Item> items = new ArrayList<>(output.size());
+      for (OutputItem item : output) {
+        if (item instanceof OutputItem.FunctionCall call) {
+          items.add(new ModelRequest.FunctionCall(call.callId(), call.name(), call.arguments()));
+        } else if (item instanceof McpCall call) {
+          items.addAll(call.modelItems());
+        } else {
+          items.add(new ModelRequest.Message(ModelRequest.Role.ASSISTANT, ((OutputItem.Text) item).text()));
+        }
       }
-      return result.output().stream().map(item -> item instanceof OutputItem.FunctionCall call
-          ? (ModelRequest.Item) new ModelRequest.FunctionCall(call.callId(), call.name(), call.arguments())
-          : new ModelRequest.Message(ModelRequest.Role.ASSISTANT, ((OutputItem.Text) item).text())).toList();
+      return items;
+    }
+
+    /**
+     * What a client that keeps its own history holds of an answer, and sends again: the answer
+     * itself. Of a turn that ran tools, the client saw the text as one message (and its own
+     * function calls), not the calls Talon ran.
+     */
+    static List<ModelRequest.Item> clientView(TurnResult result) {
+      if (result.output().stream().noneMatch(McpCall.class::isInstance)) {
+        return outputView(result.output());
+      }
+      List<ModelRequest.Item> items = new ArrayList<>();
+      if (!result.text().isEmpty()) {
+        items.add(new ModelRequest.Message(ModelRequest.Role.ASSISTANT, result.text()));
+      }
+      items.addAll(outputView(result.output().stream().filter(OutputItem.FunctionCall.class::isInstance).toList()));
+      return items;
     }
   }
 
@@ -351,7 +442,7 @@ public final class ConversationEntity
   /** A turn's estimated tokens: its input, and its output if it completed. */
   public record TurnSize(long input, long output) implements JsonSerializable {
     static TurnSize of(Turn turn) {
-      return new TurnSize(TokenEstimate.of(Turn.inputView(turn.input())), TokenEstimate.of(Turn.outputView(turn.result())));
+      return new TurnSize(TokenEstimate.of(Turn.inputView(turn.input())), TokenEstimate.of(turn.outputView()));
     }
   }
 
@@ -432,9 +523,17 @@ public final class ConversationEntity
 
     State complete(TurnCompleted e) {
       TokenUsage usage = e.result().usage();
+      // A turn that ran tools made several calls: their tokens add up to more than the view holds.
       ModelView.Reported counted = usage != null && usage.inputTokens() > 0
+          && e.result().output().stream().noneMatch(McpCall.class::isInstance)
           ? new ModelView.Reported(e.turnId(), usage.inputTokens() + usage.outputTokens()) : reported;
-      return endRunningTurn(e, history.with(Turn.outputView(e.result())), counted);
+      return endRunningTurn(e, history.with(Turn.clientView(e.result())), counted);
+    }
+
+    State toolCall(McpCall call) {
+      List<Turn> next = new ArrayList<>(turns);
+      next.set(next.size() - 1, runningTurn().withCall(call));
+      return new State(next, turnCount, latest, compactions, history, reported, sizes);
     }
 
     State fail(TurnFailed e) {
@@ -461,7 +560,7 @@ public final class ConversationEntity
       next.set(next.size() - 1, ended);
       List<TurnSize> nextSizes = new ArrayList<>(sizes);
       nextSizes.set(nextSizes.size() - 1, new TurnSize(sizes.get(sizes.size() - 1).input(),
-          TokenEstimate.of(Turn.outputView(ended.result()))));
+          TokenEstimate.of(ended.outputView())));
       return new State(next, turnCount, latest, compactions, newHistory, newReported, nextSizes);
     }
   }
@@ -477,6 +576,9 @@ public final class ConversationEntity
   private static final TurnEvent.Failed CANCELLATION = new TurnEvent.Failed("cancelled", CANCELLED, List.of());
   /** The journal tag of a keyless conversation's first turn: what the retention sweep looks for. */
   public static final String KEYLESS_TAG = "keyless";
+  /** Why a turn of an agent that acts cannot run unstored. */
+  static final String UNSTORED_TOOLS = "this agent calls MCP tools, and every tool call is journaled so that none"
+      + " runs twice: its turns are always stored (store: false is not available for it)";
   /** {@link TurnEvent.Failed#kind()} when the journal could not write the turn: try again later. */
   public static final String STORAGE = "STORAGE";
 
@@ -492,6 +594,8 @@ public final class ConversationEntity
   private final CompactionStage compaction;
   private final Materializer materializer;
   private final Parcels parcels;
+  /** The node's MCP servers, whose tools agents may call. */
+  private final McpServers mcp;
 
   /** The running or last turn of this incarnation; subscribers read it, the runner appends. */
   private TurnLog log;
@@ -507,6 +611,10 @@ public final class ConversationEntity
   private boolean handingOff;
   /** The compaction running outside a turn, or null. */
   private Job job;
+  /** The running turn's tools and what they did, when its agent may use MCP tools; else null. */
+  private ToolLoop loop;
+  /** The running turn's tool calls under way, by call id. */
+  private final Map<String, ActorRef<ToolCall.Message>> calls = new HashMap<>();
 
   /** A compaction outside a turn: its events, and how to stop it. */
   private record Job(String id, String trigger, TurnLog log, UniqueKillSwitch stop) {}
@@ -515,16 +623,18 @@ public final class ConversationEntity
    * @param eraser removes the conversation's rows for good
    * @param reader reads turns folded out of memory back from the journal
    * @param metrics the node's, where turns, compactions, journal writes and the conversation's stay in memory count
+   * @param mcp the node's MCP servers, whose tools agents may call
    */
   public static Behavior<Command> create(EntityContext<Command> entity, ModelCatalog catalog, TurnRunner runner,
-      TalonSettings.Conversations settings, JournalEraser eraser, JournalReader reader, NodeMetrics metrics) {
+      TalonSettings.Conversations settings, JournalEraser eraser, JournalReader reader, NodeMetrics metrics,
+      McpServers mcp) {
     return Behaviors.setup(context -> new ConversationEntity(context, entity, catalog, runner, settings, eraser,
-        reader, metrics));
+        reader, metrics, mcp));
   }
 
   private ConversationEntity(ActorContext<Command> context, EntityContext<Command> entity, ModelCatalog catalog,
       TurnRunner runner, TalonSettings.Conversations settings, JournalEraser eraser, JournalReader reader,
-      NodeMetrics metrics) {
+      NodeMetrics metrics, McpServers mcp) {
     // A journal that cannot write restarts the conversation, which then reads the journal back:
     // with backoff, so a database that is down is not hammered by every conversation at once.
     super(PersistenceId.of(entity.getEntityTypeKey().name(), entity.getEntityId()),
@@ -541,6 +651,7 @@ public final class ConversationEntity
     this.compaction = new CompactionStage(runner);
     this.materializer = Materializer.matFromSystem(context.getSystem());
     this.parcels = Parcels.of(context.getSystem());
+    this.mcp = mcp;
     // Passivation is ours, not the shard's: the shard only sees messages sent through it, so it
     // would stop a conversation waiting minutes for a cold model's first token.
     context.setReceiveTimeout(settings.passivateAfter(), IdleTimeout.INSTANCE);
@@ -595,7 +706,11 @@ public final class ConversationEntity
         .onCommand(RunnerCompleted.class, this::complete)
         .onCommand(RunnerFailed.class, this::fail)
         .onCommand(IdleTimeout.class, () -> Effect().none()) // a turn in flight keeps it in memory
-        .onCommand(HandOff.class, this::handOffAfterTheTurn);
+        .onCommand(HandOff.class, this::handOffAfterTheTurn)
+        .onCommand(ToolsReady.class, this::toolsReady)
+        .onCommand(ToolCallDone.class, this::toolCallDone)
+        .onCommand(Approve.class, this::approve)
+        .onCommand(ApprovalTimedOut.class, this::approvalTimedOut);
     builder.forAnyState()
         .onCommand(Delete.class, this::delete)
         .onCommand(HandOff.class, () -> Effect().stop()) // a background compaction is simply redone later
@@ -613,7 +728,13 @@ public final class ConversationEntity
         // the runner of a cancelled turn may still report; that turn is already closed
         .onCommand(RunnerCompleted.class, () -> Effect().none())
         .onCommand(RunnerFailed.class, () -> Effect().none())
-        .onCommand(JobFinished.class, () -> Effect().none()); // of a job that was stopped
+        .onCommand(JobFinished.class, () -> Effect().none()) // of a job that was stopped
+        // and so may the tools of a turn that has ended
+        .onCommand(ToolsReady.class, () -> Effect().none())
+        .onCommand(ToolCallDone.class, () -> Effect().none())
+        .onCommand(ApprovalTimedOut.class, () -> Effect().none())
+        .onCommand(Approve.class, approve -> Effect().reply(approve.replyTo(),
+            new NothingToApprove(approve.turnId(), approve.callId())));
     return builder.build();
   }
 
@@ -624,6 +745,8 @@ public final class ConversationEntity
         .onEvent(TurnCompleted.class, State::complete)
         .onEvent(TurnFailed.class, State::fail)
         .onEvent(TurnInterrupted.class, State::interrupt)
+        .onEvent(ToolCallStarted.class, (state, started) -> state.toolCall(started.call()))
+        .onEvent(ToolCallFinished.class, (state, finished) -> state.toolCall(finished.call()))
         .onEvent(Compacted.class, State::compact)
         .onEvent(ConversationReset.class, (state, reset) -> State.EMPTY)
         .build();
@@ -679,9 +802,13 @@ public final class ConversationEntity
         start.toolChoice(), start.maxOutputTokens(), start.temperature(), start.reasoningEffort());
     String turnId = UUID.randomUUID().toString();
     ModelView view = state.view(turnId, turn, plan.compacting());
+    boolean acts = plan.agent().acts();
     if (!start.store()) {
-      return Effect().reply(start.replyTo(), new TurnAccepted(turnId,
+      return Effect().reply(start.replyTo(), acts ? new Rejected(UNSTORED_TOOLS) : new TurnAccepted(turnId,
           events(plan.runUnstored(runner, turnId, view, start.midStream()), start.replyTo())));
+    }
+    if (acts) {
+      return startActing(state, start, input, plan, turn, turnId);
     }
     // The model call starts now, while TurnStarted is being written, so the write hides behind
     // the model's first token; the client is answered now too, so it connects to the turn's log
@@ -695,6 +822,144 @@ public final class ConversationEntity
     return Effect().persist(started).thenRun(s -> {
       metrics.journaled(NodeMetrics.TURN_STARTED, persisting);
       turnLog.release();
+    });
+  }
+
+  /**
+   * Starts a turn whose agent may call MCP tools: its servers list their tools (starting, the
+   * first time) while the input is journaled, and the first model call follows with them.
+   */
+  private Effect<Event, State> startActing(State state, StartTurn start, List<InputItem> input, TurnPlan plan,
+      ModelRequest turn, String turnId) {
+    TurnLog turnLog = TurnLog.held(turnId);
+    // The turn's calls repeat no start: one turn, one Started, ahead of its tool listing.
+    turnLog.append(new TurnEvent.Started(turnId, plan.candidates().get(0).ref()));
+    log = turnLog;
+    loop = new ToolLoop(plan, turn, start.midStream(), ToolPolicy.of(plan.agent()));
+    context.pipeToSelf(mcp.catalog(loop.policy()), (catalog, failure) -> new ToolsReady(turnId, catalog, failure));
+    askedFromAnotherNode = !start.replyTo().path().address().hasLocalScope();
+    TurnStarted started = new TurnStarted(turnId, input, plan.agent().id(),
+        plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless(), start.presentation());
+    start.replyTo().tell(new TurnAccepted(turnId, events(turnLog.source(0), start.replyTo())));
+    return Effect().persist(started).thenRun(s -> turnLog.release());
+  }
+
+  private Effect<Event, State> toolsReady(State state, ToolsReady ready) {
+    if (loop == null || !ready.turnId().equals(log.turnId())) {
+      return Effect().none();
+    }
+    McpServers.Catalog catalog = ready.failure() == null ? ready.catalog()
+        : new McpServers.Catalog(List.of(), List.of());
+    loop.listed(catalog);
+    for (String server : loop.policy().servers()) {
+      String error = ready.failure() != null ? "the tools could not be listed: " + ready.failure()
+          : catalog.unavailable().stream().filter(f -> f.server().equals(server)).map(Throwable::getMessage)
+              .findFirst().orElse(null);
+      log.append(new TurnEvent.ToolsListed(server, catalog.tools().stream().filter(t -> t.server().equals(server))
+          .map(t -> new TurnEvent.ListedTool(t.name(), t.description(), t.inputSchema())).toList(), error));
+    }
+    callModel(state);
+    return Effect().none();
+  }
+
+  /** The running turn's next model call, with what its tools have done so far. */
+  private void callModel(State state) {
+    String turnId = log.turnId();
+    ModelView view = state.view(turnId, loop.request(), loop.plan().compacting());
+    consumeRun(turnId, runner.run(turnId, loop.plan().candidates(), view, loop.midStream())
+        .filter(event -> !(event instanceof TurnEvent.Started)), log);
+  }
+
+  /** After a model call of a turn that may call tools: the answer, or a round of calls. */
+  private Effect<Event, State> answered(State state, RunnerCompleted completed) {
+    runnerSwitch = null;
+    ToolLoop.Next next = loop.answered(completed.result());
+    if (next instanceof ToolLoop.Answer answer) {
+      return advance(List.of(), List.of(), List.of(), answer.result());
+    }
+    ToolLoop.Round round = (ToolLoop.Round) next;
+    List<TurnEvent> shown = new ArrayList<>();
+    round.refused().forEach(call -> shown.add(new TurnEvent.ToolCallFinished(call)));
+    for (McpCall call : round.ask()) {
+      shown.add(new TurnEvent.ApprovalRequired(call));
+      context.scheduleOnce(mcp.approvalTimeout(), context.getSelf(), new ApprovalTimedOut(log.turnId(), call.callId()));
+    }
+    return advance(List.of(), shown, round.run(), null);
+  }
+
+  private Effect<Event, State> toolCallDone(State state, ToolCallDone done) {
+    String callId = done.done().callId();
+    if (loop == null || !done.turnId().equals(log.turnId()) || calls.remove(callId) == null) {
+      return Effect().none();
+    }
+    McpCall ended = loop.finished(callId, done.done().result(), done.done().failure());
+    return advance(List.of(new ToolCallFinished(log.turnId(), ended)), List.of(new TurnEvent.ToolCallFinished(ended)),
+        List.of(), null);
+  }
+
+  private Effect<Event, State> approve(State state, Approve approve) {
+    List<McpCall> waiting = loop == null || !approve.turnId().equals(log.turnId()) ? List.of()
+        : loop.awaitingApproval().stream()
+            .filter(call -> approve.callId() == null || call.callId().equals(approve.callId())).toList();
+    if (waiting.isEmpty()) {
+      return Effect().reply(approve.replyTo(), new NothingToApprove(approve.turnId(), approve.callId()));
+    }
+    approve.replyTo().tell(new Decided(waiting.stream().map(McpCall::callId).toList()));
+    return decide(waiting, approve.approved(), approve.reason());
+  }
+
+  private Effect<Event, State> approvalTimedOut(State state, ApprovalTimedOut timedOut) {
+    List<McpCall> waiting = loop == null || !timedOut.turnId().equals(log.turnId()) ? List.of()
+        : loop.awaitingApproval().stream().filter(call -> call.callId().equals(timedOut.callId())).toList();
+    return waiting.isEmpty() ? Effect().none() : decide(waiting, false, "no one approved it within "
+        + mcp.approvalTimeout().toSeconds() + " s");
+  }
+
+  private Effect<Event, State> decide(List<McpCall> waiting, boolean approved, String reason) {
+    List<McpCall> run = new ArrayList<>();
+    List<TurnEvent> shown = new ArrayList<>();
+    for (McpCall call : waiting) {
+      McpCall decided = loop.decided(call.callId(), approved, reason);
+      if (approved) {
+        run.add(decided);
+      } else {
+        shown.add(new TurnEvent.ToolCallFinished(decided));
+      }
+    }
+    return advance(List.of(), shown, run, null);
+  }
+
+  /**
+   * Moves a turn that may call tools on: journals {@code events} (and a start for each call of
+   * {@code run}), then shows {@code shown}, runs {@code run}, and once the round's calls have all
+   * ended calls the model again or ends the turn with its answer. With {@code answer} set, the
+   * turn ends with it now.
+   */
+  private Effect<Event, State> advance(List<Event> events, List<TurnEvent> shown, List<McpCall> run,
+      TurnResult answer) {
+    String turnId = log.turnId();
+    List<Event> journaled = new ArrayList<>(events);
+    run.forEach(call -> journaled.add(new ToolCallStarted(turnId, call)));
+    boolean roundOver = answer == null && run.isEmpty() && loop.roundEnded();
+    TurnResult result = answer != null ? answer : roundOver ? loop.afterRound() : null;
+    boolean callAgain = roundOver && result == null;
+    if (result != null) {
+      journaled.add(new TurnCompleted(turnId, result));
+    }
+    return (journaled.isEmpty() ? Effect().<Event, State>none() : Effect().persist(journaled)).thenRun(s -> {
+      shown.forEach(log::append);
+      for (McpCall call : run) {
+        log.append(new TurnEvent.ToolCallStarted(call));
+        calls.put(call.callId(), context.spawnAnonymous(ToolCall.create(mcp, call.callId(), call.server(), call.tool(),
+            call.arguments(), context.messageAdapter(ToolCall.Done.class, done -> new ToolCallDone(turnId, done)))));
+      }
+      if (callAgain) {
+        callModel(s);
+      }
+      if (result != null) {
+        closeLog(new TurnEvent.Completed(result));
+        compactIfOverBudget(s);
+      }
     });
   }
 
@@ -760,7 +1025,10 @@ public final class ConversationEntity
       return Effect().reply(cancel.replyTo(), new NotRunning(cancel.turnId()));
     }
     TurnEvent.Failed cancelled = stopRunner();
-    return Effect().persist(failed(turnId, cancelled))
+    List<Event> events = new ArrayList<>(stopToolCalls(turnId, "The call was cut off: the client cancelled the"
+        + " turn. Whether it took effect is unknown."));
+    events.add(failed(turnId, cancelled));
+    return Effect().persist(events)
         .thenRun(s -> closeLog(cancelled))
         .thenReply(cancel.replyTo(), s -> new Cancelled(turnId));
   }
@@ -808,6 +1076,9 @@ public final class ConversationEntity
     if (!completed.turnId().equals(state.runningTurn().turnId())) {
       return Effect().none();
     }
+    if (loop != null) {
+      return answered(state, completed);
+    }
     // Subscribers see Completed only once it is journaled: a client that starts the next turn
     // right after it never finds the conversation busy.
     long persisting = System.nanoTime();
@@ -824,8 +1095,14 @@ public final class ConversationEntity
     return Effect().persist(failed(failed.turnId(), failed.failure())).thenRun(s -> closeLog(failed.failure()));
   }
 
+  /** The calls the dead run had started are journaled as interrupted: never run again. */
   private Effect<Event, State> interruptUnfinishedTurn(State state, InterruptUnfinishedTurn interrupt) {
-    return Effect().persist(new TurnInterrupted(state.runningTurn().turnId())).thenUnstashAll();
+    Turn running = state.runningTurn();
+    List<Event> events = new ArrayList<>();
+    running.toolCalls().stream().filter(call -> !call.ended()).forEach(call -> events.add(new ToolCallFinished(
+        running.turnId(), call.with(McpCall.Status.INTERRUPTED, McpCall.INTERRUPTED_OUTPUT, 0))));
+    events.add(new TurnInterrupted(running.turnId()));
+    return Effect().persist(events).thenUnstashAll();
   }
 
   private Effect<Event, State> subscribe(State state, Subscribe subscribe) {
@@ -894,6 +1171,8 @@ public final class ConversationEntity
       runnerSwitch.shutdown();
       runnerSwitch = null;
     }
+    loop = null;
+    calls.clear(); // children: they stop with the conversation
     if (log != null) {
       log.close(why);
       log = null;
@@ -904,17 +1183,21 @@ public final class ConversationEntity
 
   private TurnLog startRunner(String turnId, List<Model> candidates, ModelView view,
       TalonSettings.MidStream midStream) {
-    TurnLog turnLog = TurnLog.held(turnId);
-    Pair<UniqueKillSwitch, CompletionStage<Optional<TurnEvent>>> running = consume(
-        runner.run(turnId, candidates, view, midStream), turnLog, TURN_OUTCOME, event -> {
+    log = TurnLog.held(turnId);
+    consumeRun(turnId, runner.run(turnId, candidates, view, midStream), log);
+    return log;
+  }
+
+  /** Runs one model call of the turn into its log; its outcome comes back as a runner message. */
+  private void consumeRun(String turnId, Source<TurnEvent, NotUsed> events, TurnLog into) {
+    Pair<UniqueKillSwitch, CompletionStage<Optional<TurnEvent>>> running = consume(events, into, TURN_OUTCOME,
+        event -> {
           if (event instanceof TurnEvent.Compacted compacted) {
             context.getSelf().tell(new RunnerCompacted(turnId, compacted.compaction()));
           }
         });
     context.pipeToSelf(running.second(), (outcome, error) -> runnerFinished(turnId, outcome, error));
-    log = turnLog;
     runnerSwitch = running.first();
-    return turnLog;
   }
 
   private static final Predicate<TurnEvent> TURN_OUTCOME =
@@ -991,15 +1274,37 @@ public final class ConversationEntity
     return new RunnerFailed(turnId, new TurnEvent.Failed(reason, INTERNAL, List.of()));
   }
 
-  /** Stops the runner now, before the cancellation is journaled: no more tokens are paid for. */
+  /**
+   * Stops the runner now, before the cancellation is journaled: no more tokens are paid for. The
+   * running turn's tool calls stop too (see {@link #stopToolCalls}).
+   */
   private TurnEvent.Failed stopRunner() {
-    runnerSwitch.shutdown();
-    runnerSwitch = null;
+    if (runnerSwitch != null) {
+      runnerSwitch.shutdown();
+      runnerSwitch = null;
+    }
     return CANCELLATION;
+  }
+
+  /**
+   * Stops the running turn's tool calls: the events that journal those that had started as
+   * interrupted, with {@code output} for the model. A call may have reached its server already;
+   * it is never run again.
+   */
+  private List<Event> stopToolCalls(String turnId, String output) {
+    if (loop == null) {
+      return List.of();
+    }
+    calls.values().forEach(context::stop);
+    calls.clear();
+    return loop.stop(output).stream().<Event>map(call -> new ToolCallFinished(turnId, call)).toList();
   }
 
   private void closeLog(TurnEvent last) {
     runnerSwitch = null;
+    loop = null;
+    calls.values().forEach(context::stop);
+    calls.clear();
     log.close(last);
     if (handingOff) {
       context.getSelf().tell(HandOff.INSTANCE); // now idle: it stops

@@ -61,6 +61,11 @@ public final class McpServers {
     return started;
   }
 
+  /** How long a call that needs a person's approval waits for it. */
+  public Duration approvalTimeout() {
+    return settings.approvalTimeout();
+  }
+
   /** The configured servers' ids, in file order. */
   public Set<String> ids() {
     return servers.keySet();
@@ -110,9 +115,36 @@ public final class McpServers {
    * tool it is asked to: checking the agent's {@link ToolPolicy} first is the caller's part.
    */
   public CompletionStage<ToolResult> call(String server, String tool, JsonNode arguments) {
+    return ask(server, replyTo -> new McpServer.Call(tool, arguments, replyTo), deadline(server));
+  }
+
+  /**
+   * Like {@link #call(String, String, JsonNode)}, with the arguments as a model writes them: a
+   * JSON object as text, or an empty text for none. Text that is not a JSON object fails the call
+   * as {@link Reason#REJECTED} without asking the server.
+   */
+  public CompletionStage<ToolResult> callWithJson(String server, String tool, String arguments) {
+    JsonNode parsed;
+    try {
+      parsed = arguments == null || arguments.isBlank() ? null
+          : McpJsonDefaults.getMapper().readValue(arguments, JsonNode.class);
+    } catch (java.io.IOException e) {
+      parsed = null;
+    }
+    if (arguments != null && !arguments.isBlank() && (parsed == null || !parsed.isObject())) {
+      return CompletableFuture.failedFuture(new ToolFailure(Reason.REJECTED, server, "the arguments of " + server
+          + "/" + tool + " are not a JSON object: " + arguments));
+    }
+    return call(server, tool, parsed);
+  }
+
+  /**
+   * How long a call of {@code server}'s may take at most, from asking to answer: a start of the
+   * server, then the call itself.
+   */
+  public Duration deadline(String server) {
     McpSettings.Server configured = settings.servers().get(server);
-    Duration within = configured == null ? Duration.ZERO : settings.startTimeout().plus(configured.callTimeout());
-    return ask(server, replyTo -> new McpServer.Call(tool, arguments, replyTo), within);
+    return settings.startTimeout().plus(configured == null ? settings.callTimeout() : configured.callTimeout());
   }
 
   /** Where every server stands, in config order; starts none. */

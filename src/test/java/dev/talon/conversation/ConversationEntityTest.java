@@ -12,6 +12,7 @@ import com.typesafe.config.ConfigFactory;
 import dev.talon.config.ConfigLoader;
 import dev.talon.config.Model;
 import dev.talon.config.ModelCatalog;
+import dev.talon.config.McpSettings;
 import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationEntity.Busy;
 import dev.talon.conversation.ConversationEntity.CancelTurn;
@@ -41,6 +42,7 @@ import dev.talon.conversation.ConversationEntity.TurnInterrupted;
 import dev.talon.conversation.ConversationEntity.TurnStarted;
 import dev.talon.conversation.ConversationEntity.UnknownPrevious;
 import dev.talon.conversation.ConversationEntity.UnknownTurn;
+import dev.talon.tools.McpServers;
 import dev.talon.upstream.ModelRequest;
 import dev.talon.upstream.ModelRequest.Role;
 import java.time.Duration;
@@ -78,6 +80,8 @@ class ConversationEntityTest {
   static final TalonSettings.Conversations SETTINGS =
       new TalonSettings.Conversations(100, Duration.ofMinutes(10), BACKOFF, BACKOFF);
   static final AtomicInteger sessions = new AtomicInteger();
+  /** None of these agents calls tools: the node has no MCP servers. */
+  static final McpServers NO_TOOLS = McpServers.start(testKit.system(), McpSettings.NONE);
 
   final ScriptedTurnRunner runner = new ScriptedTurnRunner();
   final NodeMetrics metrics = new NodeMetrics(catalog.models());
@@ -101,7 +105,8 @@ class ConversationEntityTest {
     // a reply to an asker on this node carries the turn's events themselves, never serialized
     // (TwoNodeTest sends commands and replies between nodes).
     return EventSourcedBehaviorTestKit.create(testKit.system(),
-        ConversationEntity.create(context, models, runner, settings, this::erase, this::turnInJournal, metrics),
+        ConversationEntity.create(context, models, runner, settings, this::erase, this::turnInJournal, metrics,
+            NO_TOOLS),
         EventSourcedBehaviorTestKit.enabledSerializationSettings().withVerifyCommands(false));
   }
 
@@ -192,7 +197,7 @@ class ConversationEntityTest {
     EntityContext<Command> context =
         new EntityContext<>(ConversationEntity.TYPE_KEY, "session-" + sessions.incrementAndGet(), shard.ref());
     ActorRef<Command> entity = testKit.spawn(ConversationEntity.create(context, catalog, runner, SETTINGS,
-        this::erase, this::turnInJournal, metrics));
+        this::erase, this::turnInJournal, metrics, NO_TOOLS));
     TestProbe<StartReply> replies = testKit.createTestProbe();
     TestProbe<Object> watcher = testKit.createTestProbe();
     runner.hold("never ", "finished");
