@@ -32,8 +32,12 @@ public final class UnstoredTurns {
     try {
       // The client's request is its whole history: sent as it is, since nothing here could keep a summary.
       String turnId = UUID.randomUUID().toString();
-      return new TurnAccepted(turnId, TurnEvents.local(TurnPlan.of(catalog, agentId, model, request.input())
-          .runUnstored(runner, turnId, ModelView.of(request), midStream)));
+      TurnPlan plan = TurnPlan.of(catalog, agentId, model, request.input());
+      if (plan.agent().acts()) {
+        return new Rejected(ConversationEntity.UNSTORED_TOOLS);
+      }
+      return new TurnAccepted(turnId, TurnEvents.local(plan.runUnstored(runner, turnId, ModelView.of(request),
+          midStream)));
     } catch (TurnPlan.Refused e) {
       return new Rejected(e.getMessage());
     }
