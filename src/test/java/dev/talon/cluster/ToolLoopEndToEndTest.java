@@ -1,0 +1,287 @@
+package dev.talon.cluster;
+
+import static dev.talon.testing.McpFixtures.npmServer;
+import static dev.talon.testing.McpFixtures.quoted;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.talon.config.ConfigLoader;
+import dev.talon.config.TalonConfig;
+import dev.talon.conversation.ConversationEntity;
+import dev.talon.conversation.ConversationEntity.Status;
+import dev.talon.conversation.ConversationEntity.Turn;
+import dev.talon.conversation.ConversationEntity.TurnAccepted;
+import dev.talon.conversation.ConversationFixtures;
+import dev.talon.conversation.FailoverRunner;
+import dev.talon.conversation.OutputItem;
+import dev.talon.conversation.OutputItem.McpCall;
+import dev.talon.conversation.TurnEvent;
+import dev.talon.testing.FakeUpstream;
+import dev.talon.testing.Request;
+import dev.talon.testing.Script;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.stream.StreamSupport;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Agents that act, on a whole node: the real failover runner against the fake upstream, which
+ * scripts the model's tool calls, and the MCP reference servers from npm over stdio. What the
+ * turn streams, what the model is sent back, and what the journal keeps.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class ToolLoopEndToEndTest {
+  static final Duration PATIENCE = Duration.ofSeconds(60);
+  @TempDir static Path dataDir;
+  @TempDir static Path files;
+  FakeUpstream fake;
+  TalonRuntime runtime;
+
+  @BeforeAll
+  void start() throws Exception {
+    Files.writeString(files.resolve("notes.txt"), "the key is under the mat");
+    Files.writeString(dataDir.resolve("secret.txt"), "not for the agent");
+    fake = FakeUpstream.start();
+    TalonConfig config = ConfigLoader.parse("""
+        { agents: {
+            defaults: { model: { primary: "local/a" }, tools: { allow: ["everything/echo", "everything/get-sum",
+              "everything/trigger-long-running-operation"] } },
+            list: [
+              { id: "main", default: true },
+              { id: "files", tools: { allow: ["fs/*"], deny: ["fs/write_file"] } },
+              { id: "careful", tools: { allow: ["everything/*"], requireApproval: ["everything/echo"] } },
+              { id: "brief", maxToolRounds: 2, tools: { allow: ["everything/echo"] } } ] },
+          models: { mode: "replace", providers: {
+            local: { baseUrl: "%s", api: "openai-responses", models: [{ id: "a" }] } } },
+          talon: { mcp: { callTimeoutSeconds: 3, approvalTimeoutSeconds: 20, servers: {
+            everything: { command: %s },
+            fs: { command: %s, args: [%s] } } } } }
+        """.formatted(fake.baseUrl(), quoted(npmServer("mcp-server-everything")),
+        quoted(npmServer("mcp-server-filesystem")), quoted(files.toRealPath())), "tools.json5",
+        Map.<String, String>of()::get);
+    runtime = TalonRuntime.start(config, dataDir,
+        (system, metrics) -> FailoverRunner.standard(system, config.talon(), metrics));
+    runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
+  }
+
+  @AfterAll
+  void stop() throws Exception {
+    runtime.close();
+    fake.close();
+  }
+
+  // ---- the model, as the fake plays it -------------------------------------------------------
+
+  /** The tool results a request carries: the model's calls so far in this turn (and earlier ones). */
+  static List<JsonNode> toolOutputs(Request request) {
+    return StreamSupport.stream(request.body().path("input").spliterator(), false)
+        .filter(item -> "function_call_output".equals(item.path("type").asText())).toList();
+  }
+
+  static String lastOutput(Request request) {
+    List<JsonNode> outputs = toolOutputs(request);
+    return outputs.isEmpty() ? "" : outputs.get(outputs.size() - 1).path("output").asText();
+  }
+
+  /** Plays the model: the script for each call, chosen by how many tool results it was sent. */
+  void model(Function<Request, Script> play) {
+    fake.setDefault(play);
+  }
+
+  List<TurnEvent> turn(String session, String agent, String text) throws Exception {
+    TurnAccepted accepted = assertInstanceOf(TurnAccepted.class, runtime.conversations()
+        .startTurn(session, agent, null, ConversationFixtures.userSays(text), null)
+        .toCompletableFuture().get(15, TimeUnit.SECONDS));
+    return accepted.events().source().runWith(Sink.seq(), runtime.system())
+        .toCompletableFuture().get(PATIENCE.toSeconds(), TimeUnit.SECONDS);
+  }
+
+  Turn lastTurn(String session) throws Exception {
+    List<Turn> turns = runtime.conversations().transcript(session).toCompletableFuture().get(15, TimeUnit.SECONDS)
+        .turns();
+    return turns.get(turns.size() - 1);
+  }
+
+  static <T extends TurnEvent> List<T> only(List<TurnEvent> events, Class<T> type) {
+    return events.stream().filter(type::isInstance).map(type::cast).toList();
+  }
+
+  static List<McpCall> finished(List<TurnEvent> events) {
+    return only(events, TurnEvent.ToolCallFinished.class).stream().map(TurnEvent.ToolCallFinished::call).toList();
+  }
+
+  static TurnEvent.Completed completed(List<TurnEvent> events) {
+    return assertInstanceOf(TurnEvent.Completed.class, events.get(events.size() - 1), events.toString());
+  }
+
+  // ---- tests ---------------------------------------------------------------------------------
+
+  @Test
+  void theModelCallsToolsOverSeveralRoundsAndAnswersWithTheirResults() throws Exception {
+    model(request -> switch (toolOutputs(request).size()) {
+      case 0 -> Script.reply("Let me echo. ").toolCall("everything__echo", "{\"message\":\"hello tools\"}");
+      case 1 -> Script.reply().toolCall("everything__get-sum", "{\"a\":2,\"b\":3}");
+      default -> Script.reply("The echo said hello tools and 2+3=5.");
+    });
+    List<TurnEvent> events = turn("rounds", null, "echo, then add");
+
+    assertEquals(1, only(events, TurnEvent.Started.class).size(), "one turn, one start: " + events);
+    TurnEvent.ToolsListed listed = only(events, TurnEvent.ToolsListed.class).get(0);
+    assertEquals("everything", listed.server());
+    assertEquals(List.of("echo", "get-sum", "trigger-long-running-operation"),
+        listed.tools().stream().map(TurnEvent.ListedTool::name).sorted().toList(), "only the allowed tools");
+    List<McpCall> calls = finished(events);
+    assertEquals(List.of("echo", "get-sum"), calls.stream().map(McpCall::tool).toList());
+    assertTrue(calls.stream().allMatch(c -> c.status() == McpCall.Status.COMPLETED), calls.toString());
+    assertTrue(calls.get(0).output().contains("hello tools"), calls.get(0).output());
+    assertTrue(calls.get(1).output().contains("5"), calls.get(1).output());
+
+    // Each call sent back what the tools said; the model was shown only the allowed tools.
+    List<Request> requests = fake.requests().subList(fake.requests().size() - 3, fake.requests().size());
+    assertEquals(calls.get(0).output(), lastOutput(requests.get(1)));
+    assertEquals(calls.get(1).output(), lastOutput(requests.get(2)));
+    List<String> shown = StreamSupport.stream(requests.get(0).body().path("tools").spliterator(), false)
+        .map(tool -> tool.path("name").asText()).sorted().toList();
+    assertEquals(List.of("everything__echo", "everything__get-sum", "everything__trigger-long-running-operation"),
+        shown);
+
+    OutputItem.Text answer = new OutputItem.Text("The echo said hello tools and 2+3=5.");
+    assertEquals(List.of(new OutputItem.Text("Let me echo. "), calls.get(0), calls.get(1), answer),
+        completed(events).result().output());
+    Turn journaled = lastTurn("rounds");
+    assertEquals(Status.COMPLETED, journaled.status());
+    assertEquals(completed(events).result().output(), journaled.result().output());
+
+    // The next turn's model sees the calls and their results as history.
+    model(request -> Script.reply("Yes."));
+    turn("rounds", null, "did it work?");
+    String history = fake.requests().get(fake.requests().size() - 1).body().path("input").toString();
+    assertTrue(history.contains("hello tools") && history.contains("everything__get-sum"), history);
+  }
+
+  @Test
+  void parallelCallsRunAtTheSameTime() throws Exception {
+    model(request -> toolOutputs(request).isEmpty()
+        ? Script.reply()
+            .toolCall("everything__trigger-long-running-operation", "{\"duration\":1,\"steps\":1}")
+            .toolCall("everything__trigger-long-running-operation", "{\"duration\":1,\"steps\":1}")
+        : Script.reply("Both done."));
+    List<TurnEvent> events = turn("parallel", null, "two slow things");
+    List<Integer> starts = new ArrayList<>();
+    List<Integer> ends = new ArrayList<>();
+    for (int i = 0; i < events.size(); i++) {
+      if (events.get(i) instanceof TurnEvent.ToolCallStarted) {
+        starts.add(i);
+      } else if (events.get(i) instanceof TurnEvent.ToolCallFinished) {
+        ends.add(i);
+      }
+    }
+    assertEquals(2, starts.size());
+    assertTrue(starts.get(1) < ends.get(0), "the second call started before the first ended: " + events);
+    assertTrue(finished(events).stream().allMatch(c -> c.status() == McpCall.Status.COMPLETED));
+    assertEquals("Both done.", completed(events).result().text());
+  }
+
+  @Test
+  void aCallOutsideTheAllowListIsRefusedBackToTheModelAndNeverRun() throws Exception {
+    model(request -> toolOutputs(request).isEmpty()
+        ? Script.reply().toolCall("everything__get-env", "{}")
+        : Script.reply("I may not read the environment."));
+    List<TurnEvent> events = turn("refused", null, "print the environment");
+    assertTrue(only(events, TurnEvent.ToolCallStarted.class).isEmpty(), "never started: " + events);
+    McpCall refused = finished(events).get(0);
+    assertEquals(McpCall.Status.REFUSED, refused.status());
+    assertTrue(refused.output().contains("not allowed"), refused.output());
+    assertEquals(refused.output(), lastOutput(fake.requests().get(fake.requests().size() - 1)));
+    assertEquals("I may not read the environment.", completed(events).result().text());
+  }
+
+  @Test
+  void aFilesystemAgentReadsItsFolderAndNothingOutsideIt() throws Exception {
+    String inside = files.toRealPath().resolve("notes.txt").toString();
+    String outside = dataDir.toRealPath().resolve("secret.txt").toString();
+    model(request -> switch (toolOutputs(request).size()) {
+      case 0 -> Script.reply().toolCall("fs__read_text_file", "{\"path\":" + quoted(inside) + "}");
+      case 1 -> Script.reply().toolCall("fs__read_text_file", "{\"path\":" + quoted(outside) + "}");
+      case 2 -> Script.reply().toolCall("fs__write_file", "{\"path\":" + quoted(inside) + ",\"content\":\"x\"}");
+      default -> Script.reply("Done.");
+    });
+    List<McpCall> calls = finished(turn("files", "files", "read my notes and the secret"));
+    assertEquals(McpCall.Status.COMPLETED, calls.get(0).status());
+    assertTrue(calls.get(0).output().contains("the key is under the mat"), calls.get(0).output());
+    assertEquals(McpCall.Status.FAILED, calls.get(1).status(), "the server refuses a path outside its folder");
+    assertTrue(!calls.get(1).output().contains("not for the agent"), calls.get(1).output());
+    assertEquals(McpCall.Status.REFUSED, calls.get(2).status(), "denied to the agent");
+    assertEquals("the key is under the mat", Files.readString(files.resolve("notes.txt")));
+  }
+
+  @Test
+  void aHangingToolEndsAtItsTimeoutAndTheModelIsTold() throws Exception {
+    model(request -> toolOutputs(request).isEmpty()
+        ? Script.reply().toolCall("everything__trigger-long-running-operation", "{\"duration\":30,\"steps\":1}")
+        : Script.reply("It took too long."));
+    List<TurnEvent> events = turn("hang", null, "wait a long time");
+    McpCall call = finished(events).get(0);
+    assertEquals(McpCall.Status.FAILED, call.status());
+    assertTrue(call.output().contains("did not answer"), call.output());
+    assertEquals("It took too long.", completed(events).result().text());
+  }
+
+  @Test
+  void maxToolRoundsEndsTheLoopWithAnAnswer() throws Exception {
+    model(request -> request.body().path("tool_choice").asText().equals("none")
+        ? Script.reply("I stop here.")
+        : Script.reply().toolCall("everything__echo", "{\"message\":\"again\"}"));
+    List<TurnEvent> events = turn("rounds-limit", "brief", "echo forever");
+    List<McpCall> calls = finished(events);
+    assertEquals(3, calls.size(), calls.toString());
+    assertEquals(List.of(McpCall.Status.COMPLETED, McpCall.Status.COMPLETED, McpCall.Status.REFUSED),
+        calls.stream().map(McpCall::status).toList());
+    assertTrue(calls.get(2).output().contains("all 2 of its tool rounds"), calls.get(2).output());
+    assertEquals("I stop here.", completed(events).result().text());
+  }
+
+  @Test
+  void aCallWaitsForApprovalAndRunsOnceApproved() throws Exception {
+    model(request -> toolOutputs(request).isEmpty()
+        ? Script.reply().toolCall("everything__echo", "{\"message\":\"may I\"}")
+        : Script.reply("Approved and done."));
+    TurnAccepted accepted = assertInstanceOf(TurnAccepted.class, runtime.conversations()
+        .startTurn("approval", "careful", null, ConversationFixtures.userSays("echo with approval"), null)
+        .toCompletableFuture().get(15, TimeUnit.SECONDS));
+    CompletableFuture<TurnEvent.ApprovalRequired> asked = new CompletableFuture<>();
+    CompletableFuture<List<TurnEvent>> all = accepted.events().source()
+        .map(event -> {
+          if (event instanceof TurnEvent.ApprovalRequired required) {
+            asked.complete(required);
+          }
+          return event;
+        })
+        .runWith(Sink.seq(), runtime.system()).toCompletableFuture();
+    TurnEvent.ApprovalRequired required = asked.get(PATIENCE.toSeconds(), TimeUnit.SECONDS);
+    ConversationEntity.ApproveReply reply = ClusterSharding.get(runtime.system())
+        .entityRefFor(ConversationEntity.TYPE_KEY, "approval")
+        .<ConversationEntity.ApproveReply>ask(replyTo -> new ConversationEntity.Approve(accepted.turnId(), null, true,
+            null, replyTo), Duration.ofSeconds(15))
+        .toCompletableFuture().get(15, TimeUnit.SECONDS);
+    assertEquals(new ConversationEntity.Decided(List.of(required.call().callId())), reply);
+    List<TurnEvent> events = all.get(PATIENCE.toSeconds(), TimeUnit.SECONDS);
+    assertEquals(McpCall.Status.COMPLETED, finished(events).get(0).status());
+    assertEquals("Approved and done.", completed(events).result().text());
+  }
+}
