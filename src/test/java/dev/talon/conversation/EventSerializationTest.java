@@ -7,6 +7,8 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.typesafe.config.ConfigFactory;
 import dev.talon.conversation.ConversationEntity.ConversationReset;
 import dev.talon.conversation.ConversationEntity.Event;
+import dev.talon.conversation.ConversationEntity.ToolCallFinished;
+import dev.talon.conversation.ConversationEntity.ToolCallStarted;
 import dev.talon.conversation.ConversationEntity.TurnCompleted;
 import dev.talon.conversation.ConversationEntity.TurnFailed;
 import dev.talon.conversation.ConversationEntity.TurnInterrupted;
@@ -35,8 +37,11 @@ class EventSerializationTest {
     testKit.shutdownTestKit();
   }
 
+  static final OutputItem.McpCall READ = new OutputItem.McpCall("call_2", "fs", "read_file", "fs__read_file",
+      "{}", OutputItem.McpCall.Status.COMPLETED, "contents", 8);
+
   static final TurnResult RESULT = new TurnResult(
-      List.of(new OutputItem.Text("Hi"), new OutputItem.FunctionCall("call_1", "weather", "{}")), "thinking",
+      List.of(new OutputItem.Text("Hi"), READ, new OutputItem.FunctionCall("call_1", "weather", "{}")), "thinking",
       "local/alpha", List.of(new Attempt("local/beta", "SERVER_ERROR", 500, "boom", 12),
           new Attempt("local/alpha", null, 200, null, 30)), new TokenUsage(10, 5, 2, 1), 0.25, "tool_calls",
       List.of(new TurnResult.Part("local/beta", 0, 1), new TurnResult.Part("local/alpha", 1, 2)));
@@ -49,6 +54,8 @@ class EventSerializationTest {
       "turn-completed", new TurnCompleted("t1", RESULT),
       "turn-failed", new TurnFailed("t1", "every candidate failed", "SERVER_ERROR", RESULT.attempts()),
       "turn-interrupted", new TurnInterrupted("t1"),
+      "tool-call-started", new ToolCallStarted("t1", READ.with(OutputItem.McpCall.Status.RUNNING, null, 0)),
+      "tool-call-finished", new ToolCallFinished("t1", READ),
       "conversation-reset", new ConversationReset(Instant.parse("2026-11-24T10:16:00Z")));
 
   @Test
@@ -69,7 +76,9 @@ class EventSerializationTest {
   void anEventWrittenAsJsonWithItsTypeNameIsRead() {
     String json = """
         {"type":"turn-completed","turnId":"t1","result":{
-          "output":[{"type":"text","text":"Hi"},{"type":"function_call","callId":"call_1","name":"weather","arguments":"{}"}],
+          "output":[{"type":"text","text":"Hi"},{"type":"mcp_call","callId":"call_2","server":"fs","tool":"read_file",
+            "function":"fs__read_file","arguments":"{}","status":"COMPLETED","output":"contents","fullChars":8},
+            {"type":"function_call","callId":"call_1","name":"weather","arguments":"{}"}],
           "reasoning":"thinking","model":"local/alpha",
           "attempts":[{"model":"local/beta","failureKind":"SERVER_ERROR","status":500,"message":"boom","millis":12},
                       {"model":"local/alpha","failureKind":null,"status":200,"message":null,"millis":30}],
