@@ -56,6 +56,8 @@ final class ToolLoop {
   private final Set<String> clientFunctions;
   /** Until the servers have listed them: none, and only the client's own functions are shown. */
   private Map<String, ToolSpec> byFunction = Map.of();
+  /** The servers that could not list their tools, and why. */
+  private List<ToolFailure> unavailable = List.of();
   private List<ModelRequest.Tool> tools;
   /** Everything the turn's model calls wrote so far, calls included, in order. */
   private final List<OutputItem> output = new ArrayList<>();
@@ -96,6 +98,7 @@ final class ToolLoop {
 
   /** The tools the agent may call now, as its servers listed them: from here on the model is shown them. */
   void listed(McpServers.Catalog catalog) {
+    unavailable = catalog.unavailable();
     byFunction = functionNames(catalog.tools(), clientFunctions);
     List<ModelRequest.Tool> shown = new ArrayList<>(turn.tools());
     byFunction.forEach((function, spec) -> shown.add(new ModelRequest.Tool(function, spec.description(),
@@ -160,7 +163,8 @@ final class ToolLoop {
       // Not shown to the model: whatever it names is refused, and said why when the name is an MCP tool's.
       ToolPolicy.Decision decision = policy.decide(server, tool);
       String why = decision.verdict() == ToolPolicy.Verdict.DENY ? decision.reason()
-          : "no tool named " + f.name() + " is offered in this turn";
+          : unavailable.stream().filter(down -> down.server().equals(server)).map(Throwable::getMessage).findFirst()
+              .orElse("no tool named " + f.name() + " is offered in this turn");
       refused.add(refuse(call, why));
       return refused.get(refused.size() - 1);
     }

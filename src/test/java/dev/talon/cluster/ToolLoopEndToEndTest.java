@@ -256,32 +256,126 @@ class ToolLoopEndToEndTest {
     assertEquals("I stop here.", completed(events).result().text());
   }
 
+  /** A turn being streamed: all its events once it ends, and the first event of a kind as it comes. */
+  final class Running<T extends TurnEvent> {
+    final String session;
+    final String turnId;
+    final CompletableFuture<T> first = new CompletableFuture<>();
+    final CompletableFuture<List<TurnEvent>> all;
+
+    Running(String session, String agent, String text, Class<T> awaited) throws Exception {
+      this.session = session;
+      TurnAccepted accepted = assertInstanceOf(TurnAccepted.class, runtime.conversations()
+          .startTurn(session, agent, null, ConversationFixtures.userSays(text), null)
+          .toCompletableFuture().get(15, TimeUnit.SECONDS));
+      turnId = accepted.turnId();
+      all = accepted.events().source()
+          .map(event -> {
+            if (awaited.isInstance(event)) {
+              first.complete(awaited.cast(event));
+            }
+            return event;
+          })
+          .runWith(Sink.seq(), runtime.system()).toCompletableFuture();
+    }
+
+    T awaited() throws Exception {
+      return first.get(PATIENCE.toSeconds(), TimeUnit.SECONDS);
+    }
+
+    List<TurnEvent> events() throws Exception {
+      return all.get(PATIENCE.toSeconds(), TimeUnit.SECONDS);
+    }
+
+    ConversationEntity.ApproveReply approve(boolean approved, String reason) throws Exception {
+      return ClusterSharding.get(runtime.system()).entityRefFor(ConversationEntity.TYPE_KEY, session)
+          .<ConversationEntity.ApproveReply>ask(replyTo -> new ConversationEntity.Approve(turnId, null, approved,
+              reason, replyTo), Duration.ofSeconds(15))
+          .toCompletableFuture().get(15, TimeUnit.SECONDS);
+    }
+  }
+
   @Test
   void aCallWaitsForApprovalAndRunsOnceApproved() throws Exception {
     model(request -> toolOutputs(request).isEmpty()
         ? Script.reply().toolCall("everything__echo", "{\"message\":\"may I\"}")
         : Script.reply("Approved and done."));
-    TurnAccepted accepted = assertInstanceOf(TurnAccepted.class, runtime.conversations()
-        .startTurn("approval", "careful", null, ConversationFixtures.userSays("echo with approval"), null)
-        .toCompletableFuture().get(15, TimeUnit.SECONDS));
-    CompletableFuture<TurnEvent.ApprovalRequired> asked = new CompletableFuture<>();
-    CompletableFuture<List<TurnEvent>> all = accepted.events().source()
-        .map(event -> {
-          if (event instanceof TurnEvent.ApprovalRequired required) {
-            asked.complete(required);
-          }
-          return event;
-        })
-        .runWith(Sink.seq(), runtime.system()).toCompletableFuture();
-    TurnEvent.ApprovalRequired required = asked.get(PATIENCE.toSeconds(), TimeUnit.SECONDS);
-    ConversationEntity.ApproveReply reply = ClusterSharding.get(runtime.system())
-        .entityRefFor(ConversationEntity.TYPE_KEY, "approval")
-        .<ConversationEntity.ApproveReply>ask(replyTo -> new ConversationEntity.Approve(accepted.turnId(), null, true,
-            null, replyTo), Duration.ofSeconds(15))
-        .toCompletableFuture().get(15, TimeUnit.SECONDS);
-    assertEquals(new ConversationEntity.Decided(List.of(required.call().callId())), reply);
-    List<TurnEvent> events = all.get(PATIENCE.toSeconds(), TimeUnit.SECONDS);
+    Running<TurnEvent.ApprovalRequired> turn = new Running<>("approval", "careful", "echo with approval",
+        TurnEvent.ApprovalRequired.class);
+    String callId = turn.awaited().call().callId();
+    assertEquals(new ConversationEntity.Decided(List.of(callId)), turn.approve(true, null));
+    assertInstanceOf(ConversationEntity.NothingToApprove.class, turn.approve(true, null), "decided once");
+    List<TurnEvent> events = turn.events();
     assertEquals(McpCall.Status.COMPLETED, finished(events).get(0).status());
     assertEquals("Approved and done.", completed(events).result().text());
+  }
+
+  @Test
+  void aCallTurnedDownIsNeverRunAndTheModelIsToldWhy() throws Exception {
+    model(request -> toolOutputs(request).isEmpty()
+        ? Script.reply().toolCall("everything__echo", "{\"message\":\"may I\"}")
+        : Script.reply("Understood."));
+    Running<TurnEvent.ApprovalRequired> turn = new Running<>("denied", "careful", "echo with approval",
+        TurnEvent.ApprovalRequired.class);
+    turn.awaited();
+    turn.approve(false, "not today");
+    List<TurnEvent> events = turn.events();
+    assertTrue(only(events, TurnEvent.ToolCallStarted.class).isEmpty(), events.toString());
+    McpCall refused = finished(events).get(0);
+    assertEquals(McpCall.Status.REFUSED, refused.status());
+    assertTrue(refused.output().contains("not today"), refused.output());
+    assertEquals(refused.output(), lastOutput(fake.requests().get(fake.requests().size() - 1)));
+  }
+
+  @Test
+  void aServerThatDiesMidCallFailsTheCallAndTheTurnGoesOn() throws Exception {
+    model(request -> toolOutputs(request).isEmpty()
+        ? Script.reply().toolCall("everything__trigger-long-running-operation", "{\"duration\":30,\"steps\":1}")
+        : Script.reply("The server went away."));
+    Running<TurnEvent.ToolCallStarted> turn = new Running<>("crash", null, "a long call", TurnEvent.ToolCallStarted.class);
+    turn.awaited();
+    List<ProcessHandle> servers = ProcessHandle.current().descendants()
+        .filter(p -> p.info().commandLine().orElse("").contains("mcp-server-everything")).toList();
+    assertTrue(!servers.isEmpty(), "the everything server runs under this JVM");
+    servers.forEach(ProcessHandle::destroyForcibly);
+    List<TurnEvent> events = turn.events();
+    McpCall call = finished(events).get(0);
+    assertEquals(McpCall.Status.FAILED, call.status());
+    assertTrue(call.output().contains("went down") || call.output().contains("is down"), call.output());
+    assertEquals("The server went away.", completed(events).result().text());
+
+    // Restarted on the next use, after its backoff.
+    // Until then, a call of its tools is refused saying the server is down.
+    model(request -> toolOutputs(request).isEmpty()
+        ? Script.reply().toolCall("everything__echo", "{\"message\":\"back\"}") : Script.reply("Back."));
+    List<McpCall> next = List.of();
+    for (int attempt = 0; attempt < 20 && next.stream().noneMatch(c -> c.status() == McpCall.Status.COMPLETED);
+        attempt++) {
+      next = finished(turn("crash-after-" + attempt, null, "echo again"));
+      assertTrue(next.get(0).status() == McpCall.Status.COMPLETED || next.get(0).output().contains("everything"),
+          next.toString());
+    }
+    assertEquals(McpCall.Status.COMPLETED, next.get(0).status(), next.toString());
+  }
+
+  @Test
+  void aCancelledTurnEndsItsRunningCallAsInterruptedAndTheModelKnowsNextTime() throws Exception {
+    model(request -> toolOutputs(request).isEmpty()
+        ? Script.reply().toolCall("everything__trigger-long-running-operation", "{\"duration\":30,\"steps\":1}")
+        : Script.reply("Noted."));
+    Running<TurnEvent.ToolCallStarted> turn = new Running<>("cancel", null, "a long call",
+        TurnEvent.ToolCallStarted.class);
+    turn.awaited();
+    runtime.conversations().cancel("cancel", turn.turnId).toCompletableFuture().get(15, TimeUnit.SECONDS);
+    List<TurnEvent> events = turn.events();
+    assertEquals(ConversationEntity.CANCELLED, assertInstanceOf(TurnEvent.Failed.class,
+        events.get(events.size() - 1)).kind());
+    Turn cancelled = lastTurn("cancel");
+    assertEquals(Status.FAILED, cancelled.status());
+    assertEquals(McpCall.Status.INTERRUPTED, cancelled.toolCalls().get(0).status());
+
+    turn("cancel", null, "what happened?");
+    String history = fake.requests().get(fake.requests().size() - 1).body().path("input").toString();
+    assertTrue(history.contains("client cancelled"), history);
   }
 }
