@@ -587,6 +587,8 @@ public final class ConversationEntity
   private final ModelCatalog catalog;
   /** Runs the conversation's turns, counted in the node's metrics. */
   private final TurnRunner runner;
+  /** Runs the model calls of a turn that runs tools, which counts itself ({@link #tally}). */
+  private final TurnRunner modelCalls;
   private final NodeMetrics metrics;
   private final TalonSettings.Conversations settings;
   private final JournalEraser eraser;
@@ -613,6 +615,8 @@ public final class ConversationEntity
   private Job job;
   /** The running turn's tools and what they did, when its agent may use MCP tools; else null. */
   private ToolLoop loop;
+  /** Counts the running turn that runs tools, as one turn however many model calls it makes. */
+  private NodeMetrics.TurnCount tally;
   /** The running turn's tool calls under way, by call id. */
   private final Map<String, ActorRef<ToolCall.Message>> calls = new HashMap<>();
 
@@ -643,6 +647,7 @@ public final class ConversationEntity
     this.entity = entity;
     this.catalog = catalog;
     this.runner = metrics.counting(runner);
+    this.modelCalls = runner;
     this.metrics = metrics;
     this.settings = settings;
     this.eraser = eraser;
@@ -833,7 +838,10 @@ public final class ConversationEntity
       ModelRequest turn, String turnId) {
     TurnLog turnLog = TurnLog.held(turnId);
     // The turn's calls repeat no start: one turn, one Started, ahead of its tool listing.
-    turnLog.append(new TurnEvent.Started(turnId, plan.candidates().get(0).ref()));
+    TurnEvent.Started begun = new TurnEvent.Started(turnId, plan.candidates().get(0).ref());
+    turnLog.append(begun);
+    tally = metrics.countTurn();
+    tally.on(begun);
     log = turnLog;
     loop = new ToolLoop(plan, turn, start.midStream(), ToolPolicy.of(plan.agent()));
     context.pipeToSelf(mcp.catalog(loop.policy()), (catalog, failure) -> new ToolsReady(turnId, catalog, failure));
@@ -866,7 +874,7 @@ public final class ConversationEntity
   private void callModel(State state) {
     String turnId = log.turnId();
     ModelView view = state.view(turnId, loop.request(), loop.plan().compacting());
-    consumeRun(turnId, runner.run(turnId, loop.plan().candidates(), view, loop.midStream())
+    consumeRun(turnId, modelCalls.run(turnId, loop.plan().candidates(), view, loop.midStream())
         .filter(event -> !(event instanceof TurnEvent.Started)), log);
   }
 
@@ -1173,6 +1181,10 @@ public final class ConversationEntity
     }
     loop = null;
     calls.clear(); // children: they stop with the conversation
+    if (tally != null) {
+      tally.stopped();
+      tally = null;
+    }
     if (log != null) {
       log.close(why);
       log = null;
@@ -1190,10 +1202,14 @@ public final class ConversationEntity
 
   /** Runs one model call of the turn into its log; its outcome comes back as a runner message. */
   private void consumeRun(String turnId, Source<TurnEvent, NotUsed> events, TurnLog into) {
+    NodeMetrics.TurnCount counting = tally; // read here: the stream runs on other threads
     Pair<UniqueKillSwitch, CompletionStage<Optional<TurnEvent>>> running = consume(events, into, TURN_OUTCOME,
         event -> {
           if (event instanceof TurnEvent.Compacted compacted) {
             context.getSelf().tell(new RunnerCompacted(turnId, compacted.compaction()));
+          }
+          if (counting != null) {
+            counting.on(event);
           }
         });
     context.pipeToSelf(running.second(), (outcome, error) -> runnerFinished(turnId, outcome, error));
@@ -1303,6 +1319,10 @@ public final class ConversationEntity
   private void closeLog(TurnEvent last) {
     runnerSwitch = null;
     loop = null;
+    if (tally != null) {
+      tally.on(last);
+      tally = null;
+    }
     calls.values().forEach(context::stop);
     calls.clear();
     log.close(last);

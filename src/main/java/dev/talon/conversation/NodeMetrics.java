@@ -94,8 +94,16 @@ public final class NodeMetrics {
         });
   }
 
+  /**
+   * Counts one turn fed event by event: for a turn of several model calls (one that runs tools),
+   * whose calls pass through the runner one by one and would each count as a turn.
+   */
+  TurnCount countTurn() {
+    return new TurnCount();
+  }
+
   /** One turn's progress, for the counters of how it ended. */
-  private final class TurnCount {
+  final class TurnCount {
     /** The label of the model the turn is on, once it started. */
     private volatile String model;
     private volatile boolean ended;
