@@ -70,7 +70,7 @@ public record McpSettings(Map<String, Server> servers, Duration callTimeout, Dur
    * slash, so that a listed URL and the same one in a request compare equal. Empty when
    * {@code text} is not such a URL.
    */
-  static Optional<URI> url(String text) {
+  public static Optional<URI> url(String text) {
     try {
       URI uri = new URI(text.strip()).normalize();
       String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
