@@ -689,7 +689,8 @@ public final class ConfigLoader {
 
   private McpSettings mcp(Cursor c) {
     c.noticeUnknownKeys(Set.of("servers", "callTimeoutSeconds", "startTimeoutSeconds", "stopTimeoutSeconds",
-        "maxResultChars", "restartBackoffInitialMs", "restartBackoffMaxMs", "allowedUrls", "approvalTimeoutSeconds"));
+        "maxResultChars", "restartBackoffInitialMs", "restartBackoffMaxMs", "allowedUrls", "approvalTimeoutSeconds",
+        "requestedServerIdleSeconds"));
     McpSettings defaults = McpSettings.NONE;
     Duration callTimeout = seconds(c.get("callTimeoutSeconds"), defaults.callTimeout());
     Map<String, McpSettings.Server> servers = new LinkedHashMap<>();
@@ -708,7 +709,8 @@ public final class ConfigLoader {
     return new McpSettings(servers, callTimeout, seconds(c.get("startTimeoutSeconds"), defaults.startTimeout()),
         seconds(c.get("stopTimeoutSeconds"), defaults.stopTimeout()),
         c.get("maxResultChars").positiveInt(defaults.maxResultChars()), restarts.initial, restarts.max, allowedUrls,
-        seconds(c.get("approvalTimeoutSeconds"), defaults.approvalTimeout()));
+        seconds(c.get("approvalTimeoutSeconds"), defaults.approvalTimeout()),
+        seconds(c.get("requestedServerIdleSeconds"), defaults.requestedServerIdle()));
   }
 
   /** A server is a command run over stdio or a Streamable HTTP URL, exactly one; null when it is neither. */

@@ -28,10 +28,12 @@ import java.util.Set;
  *     tool form
  * @param approvalTimeout how long a call that needs a person's approval waits for it before it
  *     is refused
+ * @param requestedServerIdle how long a server that requests named may go unused before its
+ *     connection is closed; the next request that names it connects again
  */
 public record McpSettings(Map<String, Server> servers, Duration callTimeout, Duration startTimeout,
     Duration stopTimeout, int maxResultChars, Duration restartBackoffInitial, Duration restartBackoffMax,
-    List<URI> allowedUrls, Duration approvalTimeout) {
+    List<URI> allowedUrls, Duration approvalTimeout, Duration requestedServerIdle) {
   public static final Duration DEFAULT_CALL_TIMEOUT = Duration.ofSeconds(60);
   /** Room for {@code npx} or a cold interpreter; a local server is usually up within a second or two. */
   public static final Duration DEFAULT_START_TIMEOUT = Duration.ofSeconds(30);
@@ -40,9 +42,14 @@ public record McpSettings(Map<String, Server> servers, Duration callTimeout, Dur
   public static final int DEFAULT_MAX_RESULT_CHARS = 20_000;
   /** Long enough for a person to read the call; short enough that a forgotten turn does not hold its conversation. */
   public static final Duration DEFAULT_APPROVAL_TIMEOUT = Duration.ofMinutes(10);
+  /**
+   * Long enough that a conversation's next turn, a person's reply away, finds the session still
+   * open; short enough that servers clients named once do not pile up.
+   */
+  public static final Duration DEFAULT_REQUESTED_SERVER_IDLE = Duration.ofMinutes(10);
   public static final McpSettings NONE = new McpSettings(Map.of(), DEFAULT_CALL_TIMEOUT, DEFAULT_START_TIMEOUT,
       DEFAULT_STOP_TIMEOUT, DEFAULT_MAX_RESULT_CHARS, Duration.ofMillis(500), Duration.ofSeconds(30), List.of(),
-      DEFAULT_APPROVAL_TIMEOUT);
+      DEFAULT_APPROVAL_TIMEOUT, DEFAULT_REQUESTED_SERVER_IDLE);
 
   public McpSettings {
     servers = Collections.unmodifiableMap(new LinkedHashMap<>(servers));
@@ -63,7 +70,7 @@ public record McpSettings(Map<String, Server> servers, Duration callTimeout, Dur
    * slash, so that a listed URL and the same one in a request compare equal. Empty when
    * {@code text} is not such a URL.
    */
-  static Optional<URI> url(String text) {
+  public static Optional<URI> url(String text) {
     try {
       URI uri = new URI(text.strip()).normalize();
       String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);

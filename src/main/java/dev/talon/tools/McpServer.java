@@ -33,6 +33,9 @@ import org.apache.pekko.pattern.StatusReply;
  *
  * <p>Calls run concurrently; their answers come back through this actor, which knows why a
  * failed call failed (the process that exited under it, the connection that broke).
+ *
+ * <p>A server that requests named, rather than the config, is also stopped once no one has used
+ * it for a while: see {@link Idling}.
  */
 final class McpServer extends AbstractBehavior<McpServer.Command> {
   sealed interface Command {}
@@ -46,6 +49,20 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
 
   /** Ends the session and the process, then this actor. */
   record Stop(ActorRef<Done> replyTo) implements Command {}
+
+  /**
+   * How a server stops when unused. It cannot just stop: a request could be on its way to it.
+   * So it tells {@code pool}, through which every request comes to it, that it has been idle
+   * for {@code after}; the pool sends no more and answers {@link StopIfIdle}. Whatever the pool
+   * sent before is served first, and a call under way keeps the server up until it is done.
+   */
+  record Idling(Duration after, ActorRef<Idle> pool) {}
+
+  /** Told the pool: {@code server} has been idle for its {@link Idling#after()}. */
+  record Idle(ActorRef<Command> server) {}
+
+  /** From the pool, which sends this server nothing more: stop, unless a call is under way. */
+  record StopIfIdle() implements Command {}
 
   /** The outcome of the start under way (there is never more than one). */
   private enum Opened implements Command {
@@ -67,9 +84,15 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
 
   private record Closed() implements Command {}
 
-  static Behavior<Command> create(McpSettings.Server server, McpSettings settings, McpJsonMapper json) {
+  private enum IdleCheck implements Command {
+    INSTANCE
+  }
+
+  /** @param idling null for a server that runs until it is told to stop */
+  static Behavior<Command> create(McpSettings.Server server, McpSettings settings, McpJsonMapper json,
+      Idling idling) {
     return Behaviors.setup(context -> Behaviors.withTimers(timers -> new McpServer(context, timers, server, settings,
-        json)));
+        json, idling)));
   }
 
   /** Enough to reach the exception that says what happened, not a whole stack of wrappers. */
@@ -79,6 +102,7 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
   private final McpSettings.Server server;
   private final McpSettings settings;
   private final McpJsonMapper json;
+  private final Idling idling;
 
   private State state = State.IDLE;
   private int generation;
@@ -92,14 +116,17 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
   private String downReason;
   private long nextStart;
   private ActorRef<Done> stopper;
+  /** Calls sent to the server and not answered yet. */
+  private int calls;
 
   private McpServer(ActorContext<Command> context, TimerScheduler<Command> timers, McpSettings.Server server,
-      McpSettings settings, McpJsonMapper json) {
+      McpSettings settings, McpJsonMapper json, Idling idling) {
     super(context);
     this.timers = timers;
     this.server = server;
     this.settings = settings;
     this.json = json;
+    this.idling = idling;
   }
 
   @Override
@@ -116,10 +143,13 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
         .onMessage(Called.class, this::onCalled)
         .onMessage(Restart.class, this::onRestart)
         .onMessage(Closed.class, closed -> onClosed())
+        .onMessage(IdleCheck.class, this::onIdleCheck)
+        .onMessage(StopIfIdle.class, this::onStopIfIdle)
         .build();
   }
 
   private Behavior<Command> onRequest(Command request) {
+    idleFromNow();
     switch (state) {
       case IDLE -> {
         start();
@@ -138,13 +168,14 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
     if (request instanceof ListTools list) {
       list.replyTo().tell(StatusReply.success(connection.tools()));
     } else if (request instanceof Call call) {
+      calls++;
       int calledOn = generation;
       getContext().pipeToSelf(connection.call(call.tool(), call.arguments()),
           (result, failure) -> new Called(calledOn, call, result, failure));
     }
   }
 
-  private static void fail(Command request, ToolFailure failure) {
+  static void fail(Command request, ToolFailure failure) {
     if (request instanceof ListTools list) {
       list.replyTo().tell(StatusReply.error(failure));
     } else if (request instanceof Call call) {
@@ -202,6 +233,9 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
   }
 
   private Behavior<Command> onCalled(Called called) {
+    if (--calls == 0) {
+      idleFromNow();
+    }
     Call call = called.call();
     if (called.failure() == null) {
       call.replyTo().tell(StatusReply.success(called.result()));
@@ -289,6 +323,39 @@ final class McpServer extends AbstractBehavior<McpServer.Command> {
     }
     getContext().pipeToSelf(connection.close(), (done, failure) -> new Closed());
     return this;
+  }
+
+  /** Starts the wait after which an unused server tells its pool it is idle, for a server that has one. */
+  private void idleFromNow() {
+    if (idling != null && state != State.STOPPED) {
+      timers.startSingleTimer(IdleCheck.INSTANCE, idling.after());
+    }
+  }
+
+  /** A start or a call under way; a server that is down is not busy, and stops when idle like one that is up. */
+  private boolean busy() {
+    return state == State.STARTING || calls > 0;
+  }
+
+  private Behavior<Command> onIdleCheck(IdleCheck check) {
+    if (busy()) {
+      idleFromNow();
+    } else {
+      idling.pool().tell(new Idle(getContext().getSelf()));
+    }
+    return this;
+  }
+
+  /** A server busy now tells its pool again once it has been idle for long enough. */
+  private Behavior<Command> onStopIfIdle(StopIfIdle stop) {
+    if (state == State.STOPPED) {
+      return this;
+    }
+    if (busy()) {
+      idleFromNow();
+      return this;
+    }
+    return onStop(new Stop(getContext().getSystem().ignoreRef()));
   }
 
   private Behavior<Command> onClosed() {

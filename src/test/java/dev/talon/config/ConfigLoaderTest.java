@@ -736,13 +736,22 @@ class ConfigLoaderTest {
       assertEquals(20_000, mcp.maxResultChars());
       assertEquals(java.time.Duration.ofMillis(500), mcp.restartBackoffInitial());
       assertEquals(java.time.Duration.ofSeconds(30), mcp.restartBackoffMax());
+      assertEquals(java.time.Duration.ofMinutes(10), mcp.requestedServerIdle());
+    }
+
+    @Test
+    void theIdleTimeOfRequestedServersIsAPositiveNumberOfSeconds() {
+      for (String bad : List.of("0", "-5", "\"600\"", "1.5")) {
+        ConfigProblem error = only(errors(with("{ mcp: { requestedServerIdleSeconds: " + bad + " } }", "{}")));
+        assertEquals("talon.mcp.requestedServerIdleSeconds", error.path(), bad);
+      }
     }
 
     @Test
     void readsTheLimitsAndTheUrlsARequestMayName() {
       McpSettings mcp = load(with("""
           { mcp: { callTimeoutSeconds: 20, startTimeoutSeconds: 10, stopTimeoutSeconds: 1, maxResultChars: 4000,
-                   restartBackoffInitialMs: 100, restartBackoffMaxMs: 1000,
+                   restartBackoffInitialMs: 100, restartBackoffMaxMs: 1000, requestedServerIdleSeconds: 45,
                    allowedUrls: ["HTTPS://Tools.Example.com/mcp/", "http://127.0.0.1:9000/mcp"],
                    servers: { s: { url: "http://127.0.0.1:1/mcp" } } } }""", "{}")).talon().mcp();
       assertEquals(java.time.Duration.ofSeconds(20), mcp.servers().get("s").callTimeout());
@@ -751,6 +760,7 @@ class ConfigLoaderTest {
       assertEquals(4000, mcp.maxResultChars());
       assertEquals(java.time.Duration.ofMillis(100), mcp.restartBackoffInitial());
       assertEquals(java.time.Duration.ofSeconds(1), mcp.restartBackoffMax());
+      assertEquals(java.time.Duration.ofSeconds(45), mcp.requestedServerIdle());
       assertTrue(mcp.allowsUrl("https://tools.example.com/mcp"));
       assertTrue(mcp.allowsUrl("http://127.0.0.1:9000/mcp/"));
       assertFalse(mcp.allowsUrl("http://127.0.0.1:9001/mcp"));

@@ -6,21 +6,27 @@ import io.modelcontextprotocol.server.McpServerFeatures.SyncToolSpecification;
 import io.modelcontextprotocol.server.McpSyncServer;
 import io.modelcontextprotocol.server.transport.HttpServletStreamableServerTransportProvider;
 import io.modelcontextprotocol.spec.McpSchema;
+import jakarta.servlet.ServletException;
+import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.catalina.Context;
 import org.apache.catalina.LifecycleException;
 import org.apache.catalina.connector.Connector;
+import org.apache.catalina.connector.Request;
+import org.apache.catalina.connector.Response;
 import org.apache.catalina.startup.Tomcat;
+import org.apache.catalina.valves.ValveBase;
 
 /**
  * An MCP server on a loopback port, built with the server side of the official Java SDK
  * (Streamable HTTP, in Tomcat). Its tools: {@code echo}; {@code whoami}, which answers the
  * {@code Authorization} header it was sent; {@code hang}, which answers only once the server
- * closes.
+ * closes. It counts the HTTP requests it gets, and the MCP sessions opened and closed.
  */
 final class HttpMcpServer implements AutoCloseable {
   private static final Map<String, Object> NO_ARGUMENTS = Map.of("type", "object");
@@ -29,6 +35,9 @@ final class HttpMcpServer implements AutoCloseable {
   private final McpSyncServer server;
   private final int port;
   private final CountDownLatch closing = new CountDownLatch(1);
+  private final AtomicInteger requests = new AtomicInteger();
+  private final AtomicInteger opened = new AtomicInteger();
+  private final AtomicInteger closed = new AtomicInteger();
 
   /** @param port 0 for any free one */
   HttpMcpServer(int port, Path baseDir) throws LifecycleException {
@@ -60,6 +69,19 @@ final class HttpMcpServer implements AutoCloseable {
     connector.setProperty("address", "127.0.0.1");
     tomcat.setConnector(connector);
     Context context = tomcat.addContext("", baseDir.toString());
+    context.getPipeline().addValve(new ValveBase(true) {
+      @Override
+      public void invoke(Request request, Response response) throws IOException, ServletException {
+        requests.incrementAndGet();
+        // A session starts with a request that has no session id yet (the initialize), and ends with a DELETE.
+        if (request.getMethod().equals("POST") && request.getHeader("Mcp-Session-Id") == null) {
+          opened.incrementAndGet();
+        } else if (request.getMethod().equals("DELETE")) {
+          closed.incrementAndGet();
+        }
+        getNext().invoke(request, response);
+      }
+    });
     Tomcat.addServlet(context, "mcp", transport).setAsyncSupported(true);
     context.addServletMappingDecoded("/*", "mcp");
     tomcat.start();
@@ -72,6 +94,21 @@ final class HttpMcpServer implements AutoCloseable {
 
   URI url() {
     return URI.create("http://127.0.0.1:" + port + "/mcp");
+  }
+
+  /** HTTP requests received so far. */
+  int requests() {
+    return requests.get();
+  }
+
+  /** MCP sessions clients opened so far. */
+  int sessionsOpened() {
+    return opened.get();
+  }
+
+  /** MCP sessions clients ended so far. */
+  int sessionsClosed() {
+    return closed.get();
   }
 
   /** Adds a tool that answers its own name, and tells the clients the list changed. */
