@@ -843,8 +843,8 @@ public final class ConversationEntity
     tally = metrics.countTurn();
     tally.on(begun);
     log = turnLog;
-    loop = new ToolLoop(plan, turn, start.midStream(), ToolPolicy.of(plan.agent()));
-    context.pipeToSelf(mcp.catalog(loop.policy()), (catalog, failure) -> new ToolsReady(turnId, catalog, failure));
+    loop = new ToolLoop(plan, turn, start.midStream(), mcp.toolbox(ToolPolicy.of(plan.agent()), List.of()));
+    context.pipeToSelf(loop.toolbox().catalog(), (catalog, failure) -> new ToolsReady(turnId, catalog, failure));
     askedFromAnotherNode = !start.replyTo().path().address().hasLocalScope();
     TurnStarted started = new TurnStarted(turnId, input, plan.agent().id(),
         plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless(), start.presentation());
@@ -859,7 +859,7 @@ public final class ConversationEntity
     McpServers.Catalog catalog = ready.failure() == null ? ready.catalog()
         : new McpServers.Catalog(List.of(), List.of());
     loop.listed(catalog);
-    for (String server : loop.policy().servers()) {
+    for (String server : loop.toolbox().servers()) {
       String error = ready.failure() != null ? "the tools could not be listed: " + ready.failure()
           : catalog.unavailable().stream().filter(f -> f.server().equals(server)).map(Throwable::getMessage)
               .findFirst().orElse(null);
@@ -890,7 +890,8 @@ public final class ConversationEntity
     round.refused().forEach(call -> shown.add(new TurnEvent.ToolCallFinished(call)));
     for (McpCall call : round.ask()) {
       shown.add(new TurnEvent.ApprovalRequired(call));
-      context.scheduleOnce(mcp.approvalTimeout(), context.getSelf(), new ApprovalTimedOut(log.turnId(), call.callId()));
+      context.scheduleOnce(loop.toolbox().approvalTimeout(), context.getSelf(),
+          new ApprovalTimedOut(log.turnId(), call.callId()));
     }
     return advance(List.of(), shown, round.run(), null);
   }
@@ -920,7 +921,7 @@ public final class ConversationEntity
     List<McpCall> waiting = loop == null || !timedOut.turnId().equals(log.turnId()) ? List.of()
         : loop.awaitingApproval().stream().filter(call -> call.callId().equals(timedOut.callId())).toList();
     return waiting.isEmpty() ? Effect().none() : decide(waiting, false, "no one approved it within "
-        + mcp.approvalTimeout().toSeconds() + " s");
+        + loop.toolbox().approvalTimeout().toSeconds() + " s");
   }
 
   private Effect<Event, State> decide(List<McpCall> waiting, boolean approved, String reason) {
@@ -958,8 +959,9 @@ public final class ConversationEntity
       shown.forEach(log::append);
       for (McpCall call : run) {
         log.append(new TurnEvent.ToolCallStarted(call));
-        calls.put(call.callId(), context.spawnAnonymous(ToolCall.create(mcp, call.callId(), call.server(), call.tool(),
-            call.arguments(), context.messageAdapter(ToolCall.Done.class, done -> new ToolCallDone(turnId, done)))));
+        calls.put(call.callId(), context.spawnAnonymous(ToolCall.create(loop.toolbox(), call.callId(), call.server(),
+            call.tool(), call.arguments(),
+            context.messageAdapter(ToolCall.Done.class, done -> new ToolCallDone(turnId, done)))));
       }
       if (callAgain) {
         callModel(s);

@@ -7,6 +7,7 @@ import dev.talon.tools.ToolFailure;
 import dev.talon.tools.ToolPolicy;
 import dev.talon.tools.ToolResult;
 import dev.talon.tools.ToolSpec;
+import dev.talon.tools.Toolbox;
 import dev.talon.upstream.ModelRequest;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -51,7 +52,7 @@ final class ToolLoop {
   private final TurnPlan plan;
   private final ModelRequest turn;
   private final TalonSettings.MidStream midStream;
-  private final ToolPolicy policy;
+  private final Toolbox toolbox;
   private final int maxRounds;
   private final Set<String> clientFunctions;
   /** Until the servers have listed them: none, and only the client's own functions are shown. */
@@ -86,11 +87,11 @@ final class ToolLoop {
    * @param turn the turn's input and options, including the client's own function tools
    * @param midStream what becomes of text streamed before a model fails, or null for the node's setting
    */
-  ToolLoop(TurnPlan plan, ModelRequest turn, TalonSettings.MidStream midStream, ToolPolicy policy) {
+  ToolLoop(TurnPlan plan, ModelRequest turn, TalonSettings.MidStream midStream, Toolbox toolbox) {
     this.plan = plan;
     this.turn = turn;
     this.midStream = midStream;
-    this.policy = policy;
+    this.toolbox = toolbox;
     this.maxRounds = plan.agent().maxToolRounds();
     this.clientFunctions = turn.tools().stream().map(ModelRequest.Tool::name).collect(Collectors.toSet());
     this.tools = turn.tools();
@@ -114,8 +115,9 @@ final class ToolLoop {
     return midStream;
   }
 
-  ToolPolicy policy() {
-    return policy;
+  /** What the turn may use: the agent's tools, and those of the servers its request named. */
+  Toolbox toolbox() {
+    return toolbox;
   }
 
   /** The request of the turn's next model call: its input, what the calls so far added, every tool. */
@@ -161,7 +163,7 @@ final class ToolLoop {
     McpCall call = new McpCall(f.callId(), server, tool, f.name(), f.arguments(), McpCall.Status.RUNNING, null, 0);
     if (spec == null) {
       // Not shown to the model: whatever it names is refused, and said why when the name is an MCP tool's.
-      ToolPolicy.Decision decision = policy.decide(server, tool);
+      ToolPolicy.Decision decision = toolbox.decide(server, tool);
       String why = decision.verdict() == ToolPolicy.Verdict.DENY ? decision.reason()
           : unavailable.stream().filter(down -> down.server().equals(server)).map(Throwable::getMessage).findFirst()
               .orElse("no tool named " + f.name() + " is offered in this turn");
@@ -174,7 +176,7 @@ final class ToolLoop {
       lastCall = true;
       return refused.get(refused.size() - 1);
     }
-    if (policy.decide(server, tool).verdict() == ToolPolicy.Verdict.ASK) {
+    if (toolbox.decide(server, tool).verdict() == ToolPolicy.Verdict.ASK) {
       McpCall waiting = call.with(McpCall.Status.AWAITING_APPROVAL, null, 0);
       ask.add(waiting);
       return waiting;

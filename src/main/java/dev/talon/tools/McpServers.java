@@ -37,7 +37,7 @@ import org.apache.pekko.pattern.StatusReply;
  * <p>The servers stop with the node (Pekko's coordinated shutdown, after the gateway has
  * stopped taking requests), or on {@link #stop()}.
  */
-public final class McpServers implements ToolCall.Servers {
+public final class McpServers {
   private final ActorSystem<?> system;
   private final McpSettings settings;
   private final Map<String, ActorRef<McpServer.Command>> servers;
@@ -186,7 +186,6 @@ public final class McpServers implements ToolCall.Servers {
    * JSON object as text, or an empty text for none. Text that is not a JSON object fails the call
    * as {@link Reason#REJECTED} without asking the server.
    */
-  @Override
   public CompletionStage<ToolResult> callWithJson(String server, String tool, String arguments) {
     return withArguments(server, tool, arguments, parsed -> call(server, tool, parsed));
   }
@@ -212,7 +211,6 @@ public final class McpServers implements ToolCall.Servers {
    * How long a call of {@code server}'s may take at most, from asking to answer: a start of the
    * server, then the call itself.
    */
-  @Override
   public Duration deadline(String server) {
     McpSettings.Server configured = settings.servers().get(server);
     return settings.startTimeout().plus(configured == null ? settings.callTimeout() : configured.callTimeout());

@@ -17,23 +17,6 @@ public final class ToolCall {
   /** How the call went: a result (which may be the tool's own error), or why there is none. */
   public record Done(String callId, ToolResult result, ToolFailure failure) {}
 
-  /**
-   * Where calls go: the node's configured servers ({@link McpServers}), or all a turn may use
-   * ({@link Toolbox}).
-   */
-  public interface Servers {
-    /**
-     * Calls {@code tool} of {@code server}; arguments that are not a JSON object fail the call
-     * with a {@link ToolFailure}, as does a call that gets no answer.
-     *
-     * @param arguments the model's arguments, a JSON object as text (empty for none)
-     */
-    CompletionStage<ToolResult> callWithJson(String server, String tool, String arguments);
-
-    /** How long a call of {@code server}'s may take at most, from asking to answer. */
-    Duration deadline(String server);
-  }
-
   /** What the call's actor receives: only its own messages. */
   public sealed interface Message {}
 
@@ -46,7 +29,7 @@ public final class ToolCall {
   /**
    * @param arguments the model's arguments, a JSON object as text (empty for none)
    */
-  public static Behavior<Message> create(Servers servers, String callId, String server, String tool,
+  public static Behavior<Message> create(Toolbox servers, String callId, String server, String tool,
       String arguments, ActorRef<Done> replyTo) {
     return Behaviors.<Message>setup(context -> Behaviors.withTimers(timers -> {
       Duration deadline = servers.deadline(server);

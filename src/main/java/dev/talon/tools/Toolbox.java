@@ -20,7 +20,7 @@ import java.util.concurrent.CompletionStage;
  * <p>Made by {@link McpServers#toolbox}; holds no connection of its own, so a turn that ends
  * simply drops it.
  */
-public final class Toolbox implements ToolCall.Servers {
+public final class Toolbox {
   private final McpServers servers;
   private final ToolPolicy policy;
   private final Map<String, RequestedServer> requested = new LinkedHashMap<>();
@@ -57,14 +57,13 @@ public final class Toolbox implements ToolCall.Servers {
   }
 
   /** Runs any tool it is asked to: checking {@link #decide} first is the caller's part. */
-  @Override
   public CompletionStage<ToolResult> callWithJson(String server, String tool, String arguments) {
     RequestedServer named = requested.get(server);
     return named == null ? servers.callWithJson(server, tool, arguments)
         : McpServers.withArguments(server, tool, arguments, parsed -> servers.call(named, tool, parsed));
   }
 
-  @Override
+  /** How long a call of {@code server}'s may take at most, from asking to answer. */
   public Duration deadline(String server) {
     return requested.containsKey(server) ? servers.requestedDeadline() : servers.deadline(server);
   }
