@@ -36,6 +36,8 @@ import dev.talon.conversation.ConversationEntity.Subscribed;
 import dev.talon.conversation.ConversationEntity.Transcript;
 import dev.talon.conversation.ConversationEntity.Turn;
 import dev.talon.conversation.ConversationEntity.TurnAccepted;
+import dev.talon.conversation.ConversationEntity.ToolCallFinished;
+import dev.talon.conversation.ConversationEntity.ToolCallStarted;
 import dev.talon.conversation.ConversationEntity.TurnCompleted;
 import dev.talon.conversation.ConversationEntity.TurnFailed;
 import dev.talon.conversation.ConversationEntity.TurnInterrupted;
@@ -594,6 +596,35 @@ class ConversationEntityTest {
     assertInstanceOf(TurnEvent.Completed.class, events.get(events.size() - 1));
     assertEquals(List.of(new ModelRequest.Message(Role.USER, "are you there?"),
         new ModelRequest.Message(Role.USER, "hello?")), runner.nextCall().request().input());
+  }
+
+  @Test
+  void aToolCallLeftRunningByADeadProcessIsInterruptedNotRunAgainAndShownSoToTheModel() throws Exception {
+    OutputItem.McpCall done = new OutputItem.McpCall("call-1", "fs", "read_text_file", "fs__read_text_file",
+        "{\"path\":\"a\"}", OutputItem.McpCall.Status.COMPLETED, "contents of a", 13);
+    OutputItem.McpCall running = new OutputItem.McpCall("call-2", "fs", "write_file", "fs__write_file",
+        "{\"path\":\"b\"}", OutputItem.McpCall.Status.RUNNING, null, 0);
+    kit.initialize(new TurnStarted("dead-turn", List.of(user("copy a to b")), "main", null, Instant.now(), false, null),
+        new ToolCallStarted("dead-turn", done.with(OutputItem.McpCall.Status.RUNNING, null, 0)),
+        new ToolCallFinished("dead-turn", done), new ToolCallStarted("dead-turn", running));
+
+    Turn turn = kit.runCommand(GetTranscript::new).reply().turns().get(0);
+    assertEquals(Status.INTERRUPTED, turn.status());
+    OutputItem.McpCall interrupted = running.with(OutputItem.McpCall.Status.INTERRUPTED,
+        OutputItem.McpCall.INTERRUPTED_OUTPUT, 0);
+    assertEquals(List.of(done, interrupted), turn.toolCalls());
+    String persistenceId = "Conversation|session-" + sessions.get();
+    kit.persistenceTestKit().expectNextPersisted(persistenceId, new ToolCallFinished("dead-turn", interrupted));
+    kit.persistenceTestKit().expectNextPersisted(persistenceId, new TurnInterrupted("dead-turn"));
+
+    runner.answer("b was perhaps not written.");
+    turn("did it work?");
+    assertEquals(List.of(new ModelRequest.Message(Role.USER, "copy a to b"),
+        new ModelRequest.FunctionCall("call-1", "fs__read_text_file", "{\"path\":\"a\"}"),
+        new ModelRequest.FunctionCallOutput("call-1", "contents of a"),
+        new ModelRequest.FunctionCall("call-2", "fs__write_file", "{\"path\":\"b\"}"),
+        new ModelRequest.FunctionCallOutput("call-2", OutputItem.McpCall.INTERRUPTED_OUTPUT),
+        new ModelRequest.Message(Role.USER, "did it work?")), runner.nextCall().request().input());
   }
 
   @Test
