@@ -874,8 +874,11 @@ public final class ConversationEntity
   private void callModel(State state) {
     String turnId = log.turnId();
     ModelView view = state.view(turnId, loop.request(), loop.plan().compacting());
+    // The model's calls of the agent's tools are the turn's to run and show; only the client's own go to it.
+    Predicate<String> forTheClient = loop.clientFunctions()::contains;
     consumeRun(turnId, modelCalls.run(turnId, loop.plan().candidates(), view, loop.midStream())
-        .filter(event -> !(event instanceof TurnEvent.Started)), log);
+        .filter(event -> !(event instanceof TurnEvent.Started)
+            && !(event instanceof TurnEvent.ToolCall call && !forTheClient.test(call.name()))), log);
   }
 
   /** After a model call of a turn that may call tools: the answer, or a round of calls. */

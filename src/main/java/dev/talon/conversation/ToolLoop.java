@@ -93,7 +93,7 @@ final class ToolLoop {
     this.midStream = midStream;
     this.toolbox = toolbox;
     this.maxRounds = plan.agent().maxToolRounds();
-    this.clientFunctions = turn.tools().stream().map(ModelRequest.Tool::name).collect(Collectors.toSet());
+    this.clientFunctions = turn.tools().stream().map(ModelRequest.Tool::name).collect(Collectors.toUnmodifiableSet());
     this.tools = turn.tools();
   }
 
@@ -113,6 +113,11 @@ final class ToolLoop {
 
   TalonSettings.MidStream midStream() {
     return midStream;
+  }
+
+  /** The names of the client's own function tools: calls of them are the client's to run. */
+  Set<String> clientFunctions() {
+    return clientFunctions;
   }
 
   /** What the turn may use: the agent's tools, and those of the servers its request named. */

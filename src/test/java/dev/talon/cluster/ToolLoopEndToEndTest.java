@@ -18,6 +18,9 @@ import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.OutputItem;
 import dev.talon.conversation.OutputItem.McpCall;
 import dev.talon.conversation.TurnEvent;
+import dev.talon.conversation.TurnResult;
+import dev.talon.testing.McpFixtures;
+import dev.talon.upstream.ModelRequest;
 import dev.talon.testing.FakeUpstream;
 import dev.talon.testing.Request;
 import dev.talon.testing.Script;
@@ -172,6 +175,53 @@ class ToolLoopEndToEndTest {
     turn("rounds", null, "did it work?");
     String history = fake.requests().get(fake.requests().size() - 1).body().path("input").toString();
     assertTrue(history.contains("hello tools") && history.contains("everything__get-sum"), history);
+  }
+
+  @Test
+  void aRequestMixesTheClientsOwnFunctionsWithTheAgentsTools() throws Exception {
+    ModelRequest.Tool weather = new ModelRequest.Tool("get_weather", "The weather in a city",
+        McpFixtures.json("{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}"), null);
+    model(request -> toolOutputs(request).isEmpty()
+        ? Script.reply().toolCall("everything__echo", "{\"message\":\"Paris\"}")
+            .toolCall("get_weather", "{\"city\":\"Paris\"}")
+        : Script.reply("Sunny in Paris, and the echo said Paris."));
+    ModelRequest asked = new ModelRequest(null, ConversationFixtures.userSays("weather in Paris?").input(),
+        List.of(weather), null, null, null, null);
+    TurnAccepted accepted = assertInstanceOf(TurnAccepted.class, runtime.conversations()
+        .startTurn("mixed", null, null, asked, null).toCompletableFuture().get(15, TimeUnit.SECONDS));
+    List<TurnEvent> events = accepted.events().source().runWith(Sink.seq(), runtime.system())
+        .toCompletableFuture().get(PATIENCE.toSeconds(), TimeUnit.SECONDS);
+
+    // The agent's tool ran; the client's function is the client's to run: the turn ends with it.
+    assertEquals(McpCall.Status.COMPLETED, finished(events).get(0).status());
+    TurnEvent.ToolCall forTheClient = only(events, TurnEvent.ToolCall.class).get(0);
+    assertEquals("get_weather", forTheClient.name());
+    assertTrue(only(events, TurnEvent.ToolCall.class).stream().noneMatch(c -> c.name().startsWith("everything__")),
+        "the agent's calls never reach the client as its own: " + events);
+    TurnResult result = completed(events).result();
+    assertEquals("tool_calls", result.finishReason());
+    assertInstanceOf(OutputItem.FunctionCall.class, result.output().get(result.output().size() - 1));
+
+    ModelRequest answer = new ModelRequest(null, List.of(new ModelRequest.FunctionCallOutput(forTheClient.callId(),
+        "sunny")), List.of(weather), null, null, null, null);
+    runtime.conversations().startTurn("mixed", null, null, answer, null).toCompletableFuture()
+        .get(15, TimeUnit.SECONDS);
+    Turn next = awaitTurn("mixed", 2);
+    assertEquals("Sunny in Paris, and the echo said Paris.", next.result().text());
+  }
+
+  /** The session's {@code number}th turn, once it has ended. */
+  Turn awaitTurn(String session, int number) throws Exception {
+    long deadline = System.nanoTime() + PATIENCE.toNanos();
+    while (System.nanoTime() < deadline) {
+      List<Turn> turns = runtime.conversations().transcript(session).toCompletableFuture().get(15, TimeUnit.SECONDS)
+          .turns();
+      if (turns.size() >= number && turns.get(number - 1).status() != Status.RUNNING) {
+        return turns.get(number - 1);
+      }
+      Thread.onSpinWait();
+    }
+    throw new AssertionError("turn " + number + " of " + session + " did not end within " + PATIENCE);
   }
 
   @Test
