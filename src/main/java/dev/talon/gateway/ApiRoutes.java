@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.cluster.ClusterStatus;
 import dev.talon.cluster.Conversations;
+import dev.talon.config.Agent;
 import dev.talon.config.GatewaySettings;
 import dev.talon.config.ModelCatalog;
 import dev.talon.conversation.ConversationEntity.Busy;
@@ -186,7 +187,8 @@ public final class ApiRoutes extends AllDirectives {
       String conversation = turn.conversationKey();
       return start(turn).thenCompose(accepted -> {
         String id = ids.of(request.sessionKey(), accepted.turnId());
-        ResponsesStream stream = new ResponsesStream(Presentations.shape(id, conversation, request.presentation()));
+        ResponsesStream stream = new ResponsesStream(Presentations.shape(id, conversation, request.presentation(),
+            request.acts()));
         Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         return request.stream()
             ? decided(events, place).thenApply(live -> sse(conversation, responsesFrames(live, stream, -1)))
@@ -202,7 +204,7 @@ public final class ApiRoutes extends AllDirectives {
     ResponseIds.Ref ref = responseRef(id);
     return storedTurn(ref).thenCompose(turn -> {
       ResponsesStream encoder = new ResponsesStream(Presentations.shape(id, ref.sessionKey(), turn,
-          settings.exposeReasoning()));
+          settings.exposeReasoning(), catalog.agent(turn.agentId()).map(Agent::acts).orElse(false)));
       if (!stream && turn.status() == Status.RUNNING) {
         return CompletableFuture.completedFuture(json(200, encoder.finalResponse(Transcripts.events(turn))));
       }
@@ -245,9 +247,9 @@ public final class ApiRoutes extends AllDirectives {
       Conversations.NewTurn turn = request.newTurn();
       String conversation = turn.conversationKey();
       return start(turn).thenCompose(accepted -> {
-        String id = "chatcmpl-" + ids.of(request.sessionKey(), accepted.turnId()).substring(ResponseIds.PREFIX.length());
-        ChatStream chat = new ChatStream(id, request.presentation().createdAt(), request.model().name(),
-            request.includeReasoning(), request.includeUsage());
+        ChatStream chat = new ChatStream(ids.of(request.sessionKey(), accepted.turnId()),
+            request.presentation().createdAt(), request.model().name(), request.includeReasoning(),
+            request.includeUsage(), request.mcp());
         Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         if (request.stream()) {
           return decided(events, place).thenApply(live -> sse(conversation, live.mapConcat(chat::on)));
@@ -404,8 +406,10 @@ public final class ApiRoutes extends AllDirectives {
     CompletableFuture<TurnEvent> decisive = new CompletableFuture<>();
     Source<TurnEvent, NotUsed> buffered = place.running(events
         .wireTap(event -> {
-          // A compaction is shown as it starts: it may take a model call's time.
-          if (!(event instanceof TurnEvent.Started || event instanceof TurnEvent.ModelSwitched)) {
+          // A compaction is shown as it starts: it may take a model call's time. MCP servers list
+          // their tools ahead of the model's first call, which may still fail at once.
+          if (!(event instanceof TurnEvent.Started || event instanceof TurnEvent.ModelSwitched
+              || event instanceof TurnEvent.ToolsListed)) {
             decisive.complete(event);
           }
         })
