@@ -128,11 +128,12 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
         maxTokens != null ? maxTokens : f.get("max_tokens").positiveInt(), f.get("temperature").number(0, 2),
         f.get("reasoning_effort").text());
     metadata(f.get("metadata"));
-    // The client owns the history unless it names a conversation or asks to store.
+    // The client owns the history unless it names a conversation or asks to store, or the agent
+    // acts: its tool calls are journaled, so its turns are stored, keyless ones in a conversation of their own.
     Optional<String> key = sessionKey(headers, f.get("user").text(), Optional.empty());
     boolean acts = model.agent(catalog).acts();
     return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(),
-        f.get("store").bool(key.isPresent()), null, model, turn, f.get("stream").bool(false), exposeReasoning,
+        f.get("store").bool(key.isPresent() || acts), null, model, turn, f.get("stream").bool(false), exposeReasoning,
         f.get("stream_options").object().get("include_usage").bool(false), f.get("metadata").node(),
         midStream(headers), Presentations.chat(body, model, turn, exposeReasoning), acts);
   }
