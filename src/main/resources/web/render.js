@@ -17,6 +17,8 @@ const STATUS_LABELS = {
   failed: 'failed', interrupted: 'interrupted',
 };
 const COST = new Intl.NumberFormat('en', { style: 'currency', currency: 'USD', maximumSignificantDigits: 3 });
+/** Items shown as calls: the client's own functions, and the MCP tools Talon runs. */
+const CALLS = new Set(['function_call', 'mcp_call']);
 
 /**
  * One turn: the user's message, then the answer as it streams (reasoning folded away apart from
@@ -62,8 +64,14 @@ export class TurnView {
       case 'talon.compaction.completed':
         this.notice('compaction', `Compacted: ${data.tokens_before} → ${data.tokens_after} tokens (${data.model}).`);
         break;
+      case 'talon.approval_required':
+        this.notice('approval', `${data.server_label}/${data.name} waits for a person's approval:`
+          + ` POST ${data.approve_path}`);
+        break;
       case 'response.output_item.added':
-        this.addItem(data.item.id, data.item.type, '');
+        if (data.item.type !== 'mcp_list_tools') { // the tools offered are not part of the answer
+          this.addItem(data.item.id, data.item.type, '');
+        }
         break;
       case 'response.output_text.delta':
       case 'response.reasoning_text.delta':
@@ -114,15 +122,21 @@ export class TurnView {
     const text = document.createTextNode(content);
     const element = type === 'reasoning'
       ? el('details', { class: 'reasoning' }, el('summary', {}, 'Reasoning'), el('div', { class: 'text' }, text))
-      : el('div', { class: type === 'function_call' ? 'function-call' : 'answer' }, text);
+      : el('div', { class: CALLS.has(type) ? 'function-call' : 'answer' }, text);
     this.body.append(element);
     this.items.set(id, { element, text });
   }
 
   itemDone(item) {
+    if (item.type === 'mcp_list_tools') {
+      if (item.error) {
+        this.notice('error', `MCP server ${item.server_label}: ${item.error}`);
+      }
+      return;
+    }
     const shown = this.items.get(item.id);
-    if (item.type === 'function_call') {
-      shown.text.data = `${item.name}(${item.arguments})`;
+    if (CALLS.has(item.type)) {
+      shown.text.data = callText(item);
     }
     if (item.status === 'incomplete') {
       this.incomplete.push(shown.element);
@@ -167,8 +181,9 @@ export function storedTurn(turn) {
   if (turn.reasoning) {
     view.addItem(`${turn.response_id}-reasoning`, 'reasoning', turn.reasoning);
   }
-  (turn.output ?? []).forEach((item, index) => view.addItem(`${turn.response_id}-${index}`, item.type,
-    item.type === 'function_call' ? `${item.name}(${item.arguments})` : item.content));
+  // a turn that did not complete keeps the MCP calls it made apart, in tool_calls
+  [...(turn.output ?? []), ...(turn.tool_calls ?? [])].forEach((item, index) => view.addItem(
+    `${turn.response_id}-${index}`, item.type, CALLS.has(item.type) ? callText(item) : item.content));
   view.showUsage(turn.usage, turn.cost_usd);
   const cancelled = turn.status === 'failed' && turn.error?.code === 'cancelled';
   if (turn.error && !cancelled) {
@@ -176,6 +191,18 @@ export function storedTurn(turn) {
   }
   view.setStatus(cancelled ? 'cancelled' : turn.status);
   return view;
+}
+
+/**
+ * A call as text: the client's function and its arguments; for an MCP tool Talon ran, also what
+ * became of it (a live item's output or error, a transcript's output).
+ */
+function callText(item) {
+  if (item.type !== 'mcp_call') {
+    return `${item.name}(${item.arguments})`;
+  }
+  const outcome = item.output ?? item.error?.content?.[0]?.text;
+  return `${item.server_label}/${item.name}(${item.arguments}) → ${item.status}${outcome ? `: ${outcome}` : ''}`;
 }
 
 /** What a transcript's input item said, as text. */

@@ -342,6 +342,19 @@ final class ChatCommand implements Callable<Integer> {
     }
 
     @Override
+    public void toolCall(JsonNode item) {
+      JsonNode error = item.path("error").path("content").path(0).path("text");
+      screen.notice("tool " + item.path("server_label").asText() + "/" + item.path("name").asText() + ": "
+          + item.path("status").asText() + (error.isTextual() ? " (" + error.asText() + ")" : ""));
+    }
+
+    @Override
+    public void approvalRequired(JsonNode event) {
+      screen.notice("tool " + event.path("server_label").asText() + "/" + event.path("name").asText()
+          + " waits for approval: POST " + event.path("approve_path").asText());
+    }
+
+    @Override
     public void ended(JsonNode response) {
       screen.endAnswer();
       failed |= !"completed".equals(response.path("status").asText());

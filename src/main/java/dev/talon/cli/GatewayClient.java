@@ -34,6 +34,12 @@ final class GatewayClient {
     /** A compaction of the conversation began ({@code done} false) or ended. */
     void compaction(boolean done, JsonNode event);
 
+    /** An MCP tool call that Talon ran, or refused, ended: its {@code mcp_call} item. */
+    void toolCall(JsonNode item);
+
+    /** An MCP tool call waits for a person: the event names it, and where to answer. */
+    void approvalRequired(JsonNode event);
+
     /** The turn ended; {@code response} is the final Responses object (completed, failed, cancelled). */
     void ended(JsonNode response);
   }
@@ -94,6 +100,12 @@ final class GatewayClient {
       case "response.output_text.delta" -> events.text(data.path("delta").asText());
       case "talon.compaction.started" -> events.compaction(false, data);
       case "talon.compaction.completed" -> events.compaction(true, data);
+      case "talon.approval_required" -> events.approvalRequired(data);
+      case "response.output_item.done" -> {
+        if (data.path("item").path("type").asText().equals("mcp_call")) {
+          events.toolCall(data.path("item"));
+        }
+      }
       case "response.completed", "response.incomplete", "response.failed" -> events.ended(data.path("response"));
       default -> { } // the rest repeats what the deltas said (an error event, what the failed response says)
     }

@@ -2,6 +2,8 @@ package dev.talon.cluster;
 
 import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationEntity;
+import dev.talon.conversation.ConversationEntity.Approve;
+import dev.talon.conversation.ConversationEntity.ApproveReply;
 import dev.talon.conversation.ConversationEntity.CancelReply;
 import dev.talon.conversation.ConversationEntity.CancelTurn;
 import dev.talon.conversation.ConversationEntity.Command;
@@ -116,6 +118,17 @@ public final class Conversations {
   /** Cancels the running turn; {@code turnId} null means whichever is running. */
   public CompletionStage<CancelReply> cancel(String sessionKey, String turnId) {
     return conversation(sessionKey).ask(replyTo -> new CancelTurn(turnId, replyTo), askTimeout);
+  }
+
+  /**
+   * A person's answer to the calls of the running turn {@code turnId} that wait for approval: the
+   * one named {@code callId}, or all of them when it is null.
+   *
+   * @param reason why the calls are turned down, told to the model; may be null
+   */
+  public CompletionStage<ApproveReply> approve(String sessionKey, String turnId, String callId, boolean approved,
+      String reason) {
+    return conversation(sessionKey).ask(replyTo -> new Approve(turnId, callId, approved, reason, replyTo), askTimeout);
   }
 
   /** The running or last turn's events from {@code fromIndex} on, then live. */

@@ -4,10 +4,12 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.cluster.ClusterStatus;
 import dev.talon.cluster.Conversations;
+import dev.talon.config.Agent;
 import dev.talon.config.GatewaySettings;
 import dev.talon.config.ModelCatalog;
 import dev.talon.conversation.ConversationEntity.Busy;
 import dev.talon.conversation.ConversationEntity.Cancelled;
+import dev.talon.conversation.ConversationEntity.Decided;
 import dev.talon.conversation.ConversationEntity.PreviousNotLatest;
 import dev.talon.conversation.ConversationEntity.NothingToCompact;
 import dev.talon.conversation.ConversationEntity.Rejected;
@@ -83,6 +85,8 @@ public final class ApiRoutes extends AllDirectives {
   /** Conversations per page of {@code GET /v1/conversations}: each is asked for its turn count. */
   private static final int DEFAULT_LIST_PAGE = 20;
   private static final int MAX_LIST_PAGE = 100;
+  /** What {@code POST /v1/responses/{id}/approve} takes: all optional. */
+  private static final List<String> APPROVE_FIELDS = List.of("approve", "call_id", "reason");
   private static final ContentType PROMETHEUS_TEXT = ContentTypes.parse(PrometheusTextFormatWriter.CONTENT_TYPE);
 
   private final ModelCatalog catalog;
@@ -154,6 +158,8 @@ public final class ApiRoutes extends AllDirectives {
                             "an integer sequence number")).orElse(-1))))))),
             path(PathMatchers.segment("responses").slash(PathMatchers.segment()).slash("cancel"), id ->
                 post(() -> answer(request -> cancelResponse(id)))),
+            path(PathMatchers.segment("responses").slash(PathMatchers.segment()).slash("approve"), id ->
+                post(() -> answer(request -> approve(id, request)))),
             path(PathMatchers.segment("chat").slash("completions"), () ->
                 post(() -> answer(admission.limiting(this::createChat)))),
             path("models", () -> get(() -> answer(request -> CompletableFuture.completedFuture(json(200, models()))))),
@@ -186,7 +192,8 @@ public final class ApiRoutes extends AllDirectives {
       String conversation = turn.conversationKey();
       return start(turn).thenCompose(accepted -> {
         String id = ids.of(request.sessionKey(), accepted.turnId());
-        ResponsesStream stream = new ResponsesStream(Presentations.shape(id, conversation, request.presentation()));
+        ResponsesStream stream = new ResponsesStream(Presentations.shape(id, conversation, request.presentation(),
+            request.acts()));
         Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         return request.stream()
             ? decided(events, place).thenApply(live -> sse(conversation, responsesFrames(live, stream, -1)))
@@ -202,7 +209,7 @@ public final class ApiRoutes extends AllDirectives {
     ResponseIds.Ref ref = responseRef(id);
     return storedTurn(ref).thenCompose(turn -> {
       ResponsesStream encoder = new ResponsesStream(Presentations.shape(id, ref.sessionKey(), turn,
-          settings.exposeReasoning()));
+          settings.exposeReasoning(), catalog.agent(turn.agentId()).map(Agent::acts).orElse(false)));
       if (!stream && turn.status() == Status.RUNNING) {
         return CompletableFuture.completedFuture(json(200, encoder.finalResponse(Transcripts.events(turn))));
       }
@@ -231,6 +238,41 @@ public final class ApiRoutes extends AllDirectives {
         });
   }
 
+  /**
+   * A person's answer to the MCP calls of a running response that wait for approval: the one
+   * named by {@code call_id}, or all of them. A call turned down is told to the model, with the
+   * {@code reason} when there is one.
+   */
+  private CompletionStage<HttpResponse> approve(String id, HttpRequest http) {
+    ResponseIds.Ref ref = responseRef(id);
+    return bytes(http).thenCompose(body -> {
+      ObjectNode fields = body.isEmpty() ? Json.object() : Json.requestObject(body.toArray());
+      // A misspelt field must not pass for the default: {"approved": false} would approve the call.
+      fields.fieldNames().forEachRemaining(name -> {
+        if (!APPROVE_FIELDS.contains(name)) {
+          throw ApiError.badRequest(name, "Unknown parameter '" + name + "': expected " + APPROVE_FIELDS + ".");
+        }
+      });
+      Fields f = Fields.of(fields);
+      boolean approved = f.get("approve").bool(true);
+      String callId = f.get("call_id").text();
+      return conversations.approve(ref.sessionKey(), ref.turnId(), callId, approved, f.get("reason").text())
+          .thenCompose(reply -> {
+            if (reply instanceof Decided decided) {
+              ObjectNode out = Json.object().put("object", "response.approval").put("response_id", id);
+              decided.callIds().forEach(out.putArray("decided")::add);
+              return CompletableFuture.completedFuture(json(200, out.put("approved", approved)));
+            }
+            // Nothing waits: a response that does not exist is a 404, one that does is not waiting.
+            return storedTurn(ref).<HttpResponse>thenApply(turn -> {
+              throw new ApiError(409, "invalid_request_error", "nothing_to_approve", callId == null ? null : "call_id",
+                  callId == null ? "Response '" + id + "' has no tool call waiting for approval."
+                      : "Response '" + id + "' has no tool call '" + callId + "' waiting for approval.");
+            });
+          });
+    });
+  }
+
   private Source<ByteString, NotUsed> responsesFrames(Source<TurnEvent, NotUsed> events, ResponsesStream encoder,
       int startingAfter) {
     return events.mapConcat(encoder::on).filter(frame -> frame.sequence() > startingAfter)
@@ -245,9 +287,9 @@ public final class ApiRoutes extends AllDirectives {
       Conversations.NewTurn turn = request.newTurn();
       String conversation = turn.conversationKey();
       return start(turn).thenCompose(accepted -> {
-        String id = "chatcmpl-" + ids.of(request.sessionKey(), accepted.turnId()).substring(ResponseIds.PREFIX.length());
-        ChatStream chat = new ChatStream(id, request.presentation().createdAt(), request.model().name(),
-            request.includeReasoning(), request.includeUsage());
+        ChatStream chat = new ChatStream(ids.of(request.sessionKey(), accepted.turnId()),
+            request.presentation().createdAt(), request.model().name(), request.includeReasoning(),
+            request.includeUsage(), request.mcp());
         Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         if (request.stream()) {
           return decided(events, place).thenApply(live -> sse(conversation, live.mapConcat(chat::on)));
@@ -404,8 +446,10 @@ public final class ApiRoutes extends AllDirectives {
     CompletableFuture<TurnEvent> decisive = new CompletableFuture<>();
     Source<TurnEvent, NotUsed> buffered = place.running(events
         .wireTap(event -> {
-          // A compaction is shown as it starts: it may take a model call's time.
-          if (!(event instanceof TurnEvent.Started || event instanceof TurnEvent.ModelSwitched)) {
+          // A compaction is shown as it starts: it may take a model call's time. MCP servers list
+          // their tools ahead of the model's first call, which may still fail at once.
+          if (!(event instanceof TurnEvent.Started || event instanceof TurnEvent.ModelSwitched
+              || event instanceof TurnEvent.ToolsListed)) {
             decisive.complete(event);
           }
         })

@@ -16,27 +16,44 @@ import org.apache.pekko.util.ByteString;
  * {@code talon.model_switched} object (SDKs ignore unknown fields). Chat has no way to take text
  * back, so when the switch discards the output only a client that knows the object drops what it
  * showed; by default the switch continues the answer and nothing needs dropping.
+ *
+ * <p>The MCP tools Talon runs for an agent that acts are told the same way, in markers:
+ * {@code talon.tools_listed}, {@code talon.tool_call} as a call starts, {@code talon.tool_result}
+ * as it ends (or is refused), {@code talon.approval_required} while it waits for a person. They are
+ * never {@code tool_calls}, which a client would run itself. A switch that discards output voids
+ * only the text after the last tool result: each model call of the turn stands on its own.
  */
 final class ChatStream {
   private static final ByteString DONE = ByteString.fromString(Sse.text(null, "[DONE]"));
 
   private final String id;
+  private final String responseId;
   private final long created;
   private final boolean includeReasoning;
   private final boolean includeUsage;
+  private final McpFunctions mcp;
   private String model;
   private int toolCalls;
   /** The per-token chunks of the current model, made when first needed. */
   private SseTemplate content;
   private SseTemplate reasoning;
 
-  ChatStream(String id, long created, String requestedModel, boolean includeReasoning, boolean includeUsage) {
-    this.id = id;
+  /**
+   * @param responseId the turn's response id: the completion's id is made from it, and a call that
+   *     waits for approval is answered through it
+   * @param mcp which of the model's function calls Talon runs itself
+   */
+  ChatStream(String responseId, long created, String requestedModel, boolean includeReasoning, boolean includeUsage,
+      McpFunctions mcp) {
+    this.id = "chatcmpl-" + responseId.substring(ResponseIds.PREFIX.length());
+    this.responseId = responseId;
     this.created = created;
     this.model = requestedModel;
     this.includeReasoning = includeReasoning;
     this.includeUsage = includeUsage;
+    this.mcp = mcp;
   }
+
 
   /** The SSE events for one turn event, ready to send. */
   List<ByteString> on(TurnEvent event) {
@@ -57,9 +74,19 @@ final class ChatStream {
         out.add(reasoning.fill(thought.text()));
       }
     } else if (event instanceof TurnEvent.ToolCall call) {
-      ObjectNode delta = Json.object();
-      delta.withArray("tool_calls").add(toolCall(toolCalls++, call.callId(), call.name(), call.arguments()));
-      out.add(sse(chunk(delta, null)));
+      if (!mcp.runByTalon(call.name())) {
+        ObjectNode delta = Json.object();
+        delta.withArray("tool_calls").add(toolCall(toolCalls++, call.callId(), call.name(), call.arguments()));
+        out.add(sse(chunk(delta, null)));
+      }
+    } else if (event instanceof TurnEvent.ToolsListed listed) {
+      out.add(sse(marker("tools_listed", McpJson.listing(listed))));
+    } else if (event instanceof TurnEvent.ApprovalRequired approval) {
+      out.add(sse(marker("approval_required", McpJson.approvalRequired(responseId, approval.call()))));
+    } else if (event instanceof TurnEvent.ToolCallStarted started) {
+      out.add(sse(marker("tool_call", McpJson.call(started.call()))));
+    } else if (event instanceof TurnEvent.ToolCallFinished finished) {
+      out.add(sse(marker("tool_result", McpJson.outcome(finished.call()))));
     } else if (event instanceof TurnEvent.ModelSwitched switched) {
       model(switched.toModel());
       toolCalls = 0;
@@ -109,7 +136,10 @@ final class ChatStream {
     return chunk;
   }
 
-  /** The whole answer as a non-streamed {@code chat.completion}. */
+  /**
+   * The whole answer as a non-streamed {@code chat.completion}: the MCP calls Talon ran are in
+   * {@code talon.tool_calls}, apart from the client's own {@code tool_calls}.
+   */
   ObjectNode completion(TurnResult result) {
     ObjectNode message = Json.object().put("role", "assistant");
     String text = result.text();
@@ -119,11 +149,14 @@ final class ChatStream {
       message.put("reasoning_content", result.reasoning());
     }
     int index = 0;
+    ArrayNode mcpCalls = Json.array();
     for (OutputItem item : result.output()) {
       if (item instanceof OutputItem.FunctionCall call) {
         ObjectNode toolCall = toolCall(index++, call.callId(), call.name(), call.arguments());
         toolCall.remove("index");
         message.withArray("tool_calls").add(toolCall);
+      } else if (item instanceof OutputItem.McpCall call) {
+        mcpCalls.add(McpJson.outcome(call));
       }
     }
     ObjectNode completion = Json.object().put("id", id).put("object", "chat.completion").put("created", created)
@@ -131,6 +164,9 @@ final class ChatStream {
     completion.withArray("choices").addObject().put("index", 0).<ObjectNode>set("message", message)
         .putNull("logprobs").put("finish_reason", finishReason(result));
     completion.set("usage", usage(result.usage()));
+    if (!mcpCalls.isEmpty()) {
+      completion.putObject("talon").set("tool_calls", mcpCalls);
+    }
     return completion;
   }
 

@@ -1,5 +1,6 @@
 package dev.talon.gateway;
 
+import dev.talon.config.Agent;
 import dev.talon.config.ModelCatalog;
 import dev.talon.config.UnknownModelException;
 import java.util.Optional;
@@ -39,6 +40,11 @@ record ModelChoice(String agentId, String modelRef, String name) {
       throw ApiError.notFound("model_not_found", modelHeader.isPresent() ? "x-openclaw-model" : "model",
           "The model '" + name + "' does not exist: " + e.getMessage() + " GET /v1/models lists what can be used.");
     }
+  }
+
+  /** The agent chosen, which {@link #resolve} made sure exists. */
+  Agent agent(ModelCatalog catalog) {
+    return agentId == null ? catalog.defaultAgent() : catalog.agent(agentId).orElseThrow();
   }
 
   private static String knownAgent(ModelCatalog catalog, String id, String param) {

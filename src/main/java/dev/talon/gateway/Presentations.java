@@ -56,10 +56,14 @@ final class Presentations {
     return new Presentation(now(), model.name(), reasoning, echo);
   }
 
-  /** How the response {@code id} of the turn that {@code presentation} started is shown. */
-  static ResponsesStream.Shape shape(String id, String sessionKey, Presentation presentation) {
+  /**
+   * How the response {@code id} of the turn that {@code presentation} started is shown.
+   *
+   * @param acts the turn's agent calls MCP tools
+   */
+  static ResponsesStream.Shape shape(String id, String sessionKey, Presentation presentation, boolean acts) {
     return new ResponsesStream.Shape(id, sessionKey, presentation.createdAt(), presentation.requestedModel(),
-        (ObjectNode) presentation.echo(), presentation.reasoning());
+        (ObjectNode) presentation.echo(), presentation.reasoning(), McpFunctions.of(acts, presentation));
   }
 
   /**
@@ -67,10 +71,11 @@ final class Presentations {
    * the start time, the model the conversation resolved, nothing echoed, and the node's reasoning
    * setting.
    */
-  static ResponsesStream.Shape shape(String id, String sessionKey, Turn turn, boolean exposeReasoning) {
+  static ResponsesStream.Shape shape(String id, String sessionKey, Turn turn, boolean exposeReasoning, boolean acts) {
     return shape(id, sessionKey, turn.presentation() != null ? turn.presentation()
         : new Presentation(turn.startedAt().getEpochSecond(),
-            turn.requestedModel() != null ? turn.requestedModel() : turn.agentId(), exposeReasoning, Json.object()));
+            turn.requestedModel() != null ? turn.requestedModel() : turn.agentId(), exposeReasoning, Json.object()),
+        acts);
   }
 
   /** {@code {"type":"function","function":{...}}} as Responses writes it: {@code {"type":"function",...}}. */

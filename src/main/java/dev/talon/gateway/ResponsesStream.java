@@ -6,11 +6,18 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.conversation.Attempt;
 import dev.talon.conversation.ConversationEntity;
 import dev.talon.conversation.OutputItem;
+import dev.talon.conversation.OutputItem.McpCall;
 import dev.talon.conversation.TokenUsage;
 import dev.talon.conversation.TurnEvent;
 import dev.talon.conversation.TurnResult;
 import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SortedMap;
+import java.util.TreeMap;
 import org.apache.pekko.util.ByteString;
 
 /**
@@ -25,6 +32,12 @@ import org.apache.pekko.util.ByteString;
  * response's {@code talon} object names the requested model, every model tried, each switch and
  * each compaction. A compaction ahead of a call shows as {@code talon.compaction.started} and
  * {@code talon.compaction.completed} events, which clients that do not know them skip.
+ *
+ * <p>The MCP tools of an agent that acts show as OpenAI's hosted MCP tool shows them: an
+ * {@code mcp_list_tools} item per server, then an {@code mcp_call} item per call, with the tool's
+ * result, before the text that the model wrote with it. A call that waits for a person is a
+ * {@code talon.approval_required} event, which says where to answer it. A turn of several model
+ * calls is one response: a switch that discards output voids only the current call's items.
  */
 final class ResponsesStream {
   private static final String SEQUENCE = "sequence_number";
@@ -63,14 +76,29 @@ final class ResponsesStream {
    *
    * @param request the request body, whose options the response repeats (an empty object when
    *     the response is read back from the transcript)
+   * @param mcp which function calls of the model are Talon's own MCP calls, not the client's
    */
   record Shape(String id, String sessionKey, long createdAt, String requestedModel, ObjectNode request,
-      boolean includeReasoning) {}
+      boolean includeReasoning, McpFunctions mcp) {}
+
+  /** An MCP call's item, added and not yet done. */
+  private record OpenCall(McpCall call, ObjectNode item, int index) {}
 
   private enum Kind { MESSAGE, REASONING }
 
   private final Shape shape;
-  private final List<ObjectNode> finalItems = new ArrayList<>();
+  /** The response's items by output index: parallel MCP calls may end in another order than they began. */
+  private final SortedMap<Integer, ObjectNode> finalItems = new TreeMap<>();
+  private final Map<String, OpenCall> runningCalls = new LinkedHashMap<>();
+  /** The calls that waited for a person: their items name the request they answered. */
+  private final Set<String> approvalRequested = new HashSet<>();
+  /** The first output index of the current model call: a switch that discards output voids from here. */
+  private int modelCallStart;
+  /**
+   * The MCP listings so far. Answer items are numbered without them: the journal keeps no listing,
+   * so a response read back from it names its items as the live stream did.
+   */
+  private int listings;
   private final ArrayNode switches = Json.array();
   private final ArrayNode compactions = Json.array();
   private int sequence;
@@ -99,11 +127,25 @@ final class ResponsesStream {
         delta(Kind.REASONING, reasoning.text(), out);
       }
     } else if (event instanceof TurnEvent.ToolCall call) {
-      functionCall(call, out);
+      if (shape.mcp().runByTalon(call.name())) {
+        closeOpenItem("completed", out); // what the model writes after the call is another item, as it is kept
+      } else {
+        functionCall(call, out);
+      }
+    } else if (event instanceof TurnEvent.ToolsListed listed) {
+      toolsListed(listed, out);
+    } else if (event instanceof TurnEvent.ApprovalRequired approval) {
+      approvalRequested.add(approval.call().callId());
+      out.add(frame(Json.object().put("type", "talon.approval_required")
+          .setAll(McpJson.approvalRequired(shape.id(), approval.call()))));
+    } else if (event instanceof TurnEvent.ToolCallStarted started) {
+      mcpCallStarted(started.call(), out);
+    } else if (event instanceof TurnEvent.ToolCallFinished finished) {
+      mcpCallFinished(finished.call(), out);
     } else if (event instanceof TurnEvent.ModelSwitched switched) {
       if (switched.discardOutput()) {
         closeOpenItem("incomplete", out);
-        finalItems.clear();
+        finalItems.tailMap(modelCallStart).clear();
       }
       model = switched.toModel();
       switches.add(Json.object().put("from", switched.fromModel()).put("to", switched.toModel())
@@ -118,7 +160,13 @@ final class ResponsesStream {
       completed(completed.result(), out);
     } else if (event instanceof TurnEvent.Failed failed) {
       closeOpenItem("incomplete", out);
+      // the turn stopped under its running calls: they may have taken effect, and are never run again
+      List.copyOf(runningCalls.values()).forEach(open -> mcpCallFinished(
+          open.call().with(McpCall.Status.INTERRUPTED, McpCall.INTERRUPTED_OUTPUT, 0), out));
       failed(failed, out);
+    }
+    if (event instanceof TurnEvent.ToolsListed || event instanceof TurnEvent.ToolCallFinished) {
+      modelCallStart = nextOutputIndex; // the next model call, if there is one, writes after the tools' items
     }
     return out;
   }
@@ -162,16 +210,15 @@ final class ResponsesStream {
     openIndex = nextOutputIndex++;
     openText.setLength(0);
     openItem = kind == Kind.MESSAGE
-        ? Json.object().put("id", itemId("msg", openIndex)).put("type", "message").put("status", "in_progress")
-            .put("role", "assistant")
-        : Json.object().put("id", itemId("rs", openIndex)).put("type", "reasoning").put("status", "in_progress");
+        ? Json.object().put("id", answerItemId("msg", openIndex)).put("type", "message")
+            .put("status", "in_progress").put("role", "assistant")
+        : Json.object().put("id", answerItemId("rs", openIndex)).put("type", "reasoning").put("status", "in_progress");
     if (kind == Kind.REASONING) {
       openItem.set("summary", Json.array());
     }
     openItem.set("content", Json.array());
     openDelta = deltaTemplate();
-    out.add(frame(Json.object().put("type", "response.output_item.added").put("output_index", openIndex)
-        .set("item", openItem.deepCopy())));
+    added(openItem, openIndex, out);
     out.add(frame(itemEvent("response.content_part.added").put("content_index", 0).set("part", part(""))));
   }
 
@@ -196,24 +243,101 @@ final class ResponsesStream {
   private void functionCall(TurnEvent.ToolCall call, List<Frame> out) {
     closeOpenItem("completed", out);
     int index = nextOutputIndex++;
-    ObjectNode item = Json.object().put("id", itemId("fc", index)).put("type", "function_call").put("status", "in_progress")
+    String itemId = answerItemId("fc", index);
+    ObjectNode item = Json.object().put("id", itemId).put("type", "function_call").put("status", "in_progress")
         .put("call_id", call.callId()).put("name", call.name()).put("arguments", "");
-    out.add(frame(Json.object().put("type", "response.output_item.added").put("output_index", index)
-        .set("item", item.deepCopy())));
-    String itemId = item.get("id").textValue();
-    out.add(frame(Json.object().put("type", "response.function_call_arguments.delta").put("item_id", itemId)
-        .put("output_index", index).put("delta", call.arguments())));
-    out.add(frame(Json.object().put("type", "response.function_call_arguments.done").put("item_id", itemId)
-        .put("output_index", index).put("arguments", call.arguments()).put("name", call.name())));
+    added(item, index, out);
+    out.add(frame(itemEvent("response.function_call_arguments.delta", itemId, index).put("delta", call.arguments())));
+    out.add(frame(itemEvent("response.function_call_arguments.done", itemId, index).put("arguments", call.arguments())
+        .put("name", call.name())));
     item.put("status", "completed").put("arguments", call.arguments());
     itemDone(item, index, out);
+  }
+
+  /** The tools one MCP server lists for the turn, as an item that is added and done at once. */
+  private void toolsListed(TurnEvent.ToolsListed listed, List<Frame> out) {
+    int index = nextOutputIndex++;
+    String itemId = itemId("mcpl", listings++);
+    ObjectNode item = Json.object().put("id", itemId).put("type", "mcp_list_tools").setAll(McpJson.listing(listed));
+    ObjectNode listing = item.deepCopy();
+    listing.set("tools", Json.array());
+    listing.putNull("error");
+    added(listing, index, out);
+    out.add(frame(itemEvent("response.mcp_list_tools.in_progress", itemId, index)));
+    out.add(frame(itemEvent(listed.error() == null ? "response.mcp_list_tools.completed"
+        : "response.mcp_list_tools.failed", itemId, index)));
+    itemDone(item, index, out);
+  }
+
+  /** A call that runs now, or one refused before it ran, whose item ends right after. */
+  private void mcpCallStarted(McpCall call, List<Frame> out) {
+    closeOpenItem("completed", out);
+    int index = nextOutputIndex++;
+    // Added without arguments, which the delta brings: SDKs append deltas to what the item holds.
+    ObjectNode item = mcpCallItem(call, "");
+    String itemId = item.get("id").textValue();
+    added(item, index, out);
+    out.add(frame(itemEvent("response.mcp_call_arguments.delta", itemId, index).put("delta", call.arguments())));
+    out.add(frame(itemEvent("response.mcp_call_arguments.done", itemId, index).put("arguments", call.arguments())));
+    item.put("arguments", call.arguments());
+    if (call.status() == McpCall.Status.RUNNING) {
+      out.add(frame(itemEvent("response.mcp_call.in_progress", itemId, index)));
+    }
+    runningCalls.put(call.callId(), new OpenCall(call, item, index));
+  }
+
+  private void mcpCallFinished(McpCall call, List<Frame> out) {
+    if (!runningCalls.containsKey(call.callId())) {
+      mcpCallStarted(call, out); // refused: it never started, so its item is added and done in one go
+    }
+    OpenCall open = runningCalls.remove(call.callId());
+    String itemId = open.item().get("id").textValue();
+    out.add(frame(itemEvent(call.status() == McpCall.Status.COMPLETED ? "response.mcp_call.completed"
+        : "response.mcp_call.failed", itemId, open.index())));
+    itemDone(ended(open.item(), call), open.index(), out);
+  }
+
+  /**
+   * A call's item before it ends: no output or error yet. Its id is made from the call's, not its
+   * position: calls are shown as they start or end, while the journal keeps them in the order the
+   * model asked for them, so a response read back from it may list them in another order.
+   */
+  private ObjectNode mcpCallItem(McpCall call, String arguments) {
+    ObjectNode item = Json.object().put("id", itemId("mcp", call.callId())).put("type", "mcp_call")
+        .put("server_label", call.server()).put("name", call.tool()).put("arguments", arguments)
+        .put("approval_request_id", approvalRequested.contains(call.callId()) ? call.callId() : null);
+    item.putNull("output");
+    item.putNull("error");
+    return item.put("status", "in_progress");
+  }
+
+  /**
+   * The item of a call that ended: its output, or, for a call that failed, was refused or was
+   * cut off, an error whose text is what the model was told. The SDKs read {@code error} as a
+   * union of objects told apart by {@code type} (openai-java 4.x: {@code McpToolCallError}, which
+   * makes no sense of a bare string); its protocol and HTTP variants need a numeric code that
+   * Talon's outcomes do not have, while a tool execution error holds MCP content parts.
+   */
+  private static ObjectNode ended(ObjectNode item, McpCall call) {
+    if (call.status() == McpCall.Status.COMPLETED) {
+      return item.put("output", call.output()).put("status", "completed");
+    }
+    ObjectNode error = Json.object().put("type", "mcp_tool_execution_error");
+    error.putArray("content").addObject().put("type", "text").put("text", call.output());
+    item.set("error", error);
+    return item.put("status", call.status() == McpCall.Status.INTERRUPTED ? "incomplete" : "failed");
+  }
+
+  private void added(ObjectNode item, int index, List<Frame> out) {
+    out.add(frame(Json.object().put("type", "response.output_item.added").put("output_index", index)
+        .set("item", item.deepCopy())));
   }
 
   private void itemDone(ObjectNode item, int index, List<Frame> out) {
     out.add(frame(Json.object().put("type", "response.output_item.done").put("output_index", index)
         .set("item", item.deepCopy())));
     if (!"reasoning".equals(item.get("type").textValue()) || shape.includeReasoning()) {
-      finalItems.add(item);
+      finalItems.put(index, item);
     }
   }
 
@@ -228,12 +352,21 @@ final class ResponsesStream {
   }
 
   private ObjectNode itemEvent(String type) {
-    return Json.object().put("type", type).put("item_id", openItem.get("id").textValue()).put("output_index", openIndex);
+    return itemEvent(type, openItem.get("id").textValue(), openIndex);
   }
 
-  /** Item ids are stable for a given turn and position, so a replayed stream repeats them. */
-  private String itemId(String prefix, int index) {
-    return prefix + "_" + shape.id().substring("resp_".length(), "resp_".length() + 32) + "_" + index;
+  private static ObjectNode itemEvent(String type, String itemId, int index) {
+    return Json.object().put("type", type).put("item_id", itemId).put("output_index", index);
+  }
+
+  /** The id of the answer's item at {@code index}, counted without the listings before it. */
+  private String answerItemId(String prefix, int index) {
+    return itemId(prefix, index - listings);
+  }
+
+  /** Item ids are stable for a given turn and position (or call), so a replayed stream repeats them. */
+  private String itemId(String prefix, Object position) {
+    return prefix + "_" + shape.id().substring("resp_".length(), "resp_".length() + 32) + "_" + position;
   }
 
   // ---- the end ------------------------------------------------------------------------------
@@ -247,7 +380,7 @@ final class ResponsesStream {
       // Read back from the transcript or subscribed late: the stored answer is the output.
       result.output().forEach(item -> output.add(storedItem(item, output.size())));
     } else {
-      finalItems.forEach(output::add);
+      finalItems.values().forEach(output::add);
     }
     ObjectNode incomplete = truncated ? Json.object().put("reason",
         "length".equals(result.finishReason()) ? "max_output_tokens" : "content_filter") : null;
@@ -274,6 +407,9 @@ final class ResponsesStream {
     if (item instanceof OutputItem.FunctionCall call) {
       return Json.object().put("id", itemId("fc", index)).put("type", "function_call").put("status", "completed")
           .put("call_id", call.callId()).put("name", call.name()).put("arguments", call.arguments());
+    }
+    if (item instanceof McpCall call) {
+      return ended(mcpCallItem(call, call.arguments()), call);
     }
     ObjectNode message = Json.object().put("id", itemId("msg", index)).put("type", "message").put("status", "completed")
         .put("role", "assistant");

@@ -17,8 +17,9 @@ import java.util.function.Function;
 
 /**
  * {@code GET /v1/conversations/{key}} on the wire, written field by field in the API's style
- * (snake_case, lower-case roles and statuses, items as a Responses request takes them), so the
- * journal's records can change without clients noticing.
+ * (snake_case, lower-case roles and statuses, items as a Responses request takes them, and the
+ * MCP calls Talon ran as {@code mcp_call} items with their status and output), so the journal's
+ * records can change without clients noticing.
  */
 final class TranscriptJson {
   private TranscriptJson() {}
@@ -71,6 +72,11 @@ final class TranscriptJson {
           .put("end", part.end())));
       out.set("usage", ResponsesStream.usage(result.usage()));
       out.put("cost_usd", result.costUsd());
+    }
+    if (!turn.toolCalls().isEmpty()) {
+      // a turn that did not complete: the calls it made are not in an output, and may have taken effect
+      ArrayNode calls = out.putArray("tool_calls");
+      turn.toolCalls().forEach(call -> calls.add(mcpCall(call)));
     }
     if (turn.failure() != null) {
       out.set("error", Json.object().put("code", ApiError.errorCode(turn.failure().kind()))
@@ -129,7 +135,15 @@ final class TranscriptJson {
     if (item instanceof OutputItem.FunctionCall call) {
       return functionCall(call.callId(), call.name(), call.arguments());
     }
+    if (item instanceof OutputItem.McpCall call) {
+      return mcpCall(call);
+    }
     return Json.object().put("type", "message").put("role", "assistant").put("content", ((OutputItem.Text) item).text());
+  }
+
+  /** An MCP call Talon ran (or refused), with what became of it: not an item a request takes. */
+  private static ObjectNode mcpCall(OutputItem.McpCall call) {
+    return Json.object().put("type", "mcp_call").setAll(McpJson.outcome(call));
   }
 
   private static ObjectNode functionCall(String callId, String name, String arguments) {
