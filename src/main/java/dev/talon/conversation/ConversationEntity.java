@@ -1038,10 +1038,12 @@ public final class ConversationEntity
       return Effect().reply(cancel.replyTo(), new NotRunning(cancel.turnId()));
     }
     TurnEvent.Failed cancelled = stopRunner();
-    List<Event> events = new ArrayList<>(stopToolCalls(turnId, "The call was cut off: the client cancelled the"
-        + " turn. Whether it took effect is unknown."));
+    List<ToolCallFinished> stopped = stopToolCalls(turnId, "The call was cut off: the client cancelled the turn."
+        + " Whether it took effect is unknown.");
+    List<Event> events = new ArrayList<>(stopped);
     events.add(failed(turnId, cancelled));
     return Effect().persist(events)
+        .thenRun(s -> stopped.forEach(call -> log.append(new TurnEvent.ToolCallFinished(call.call()))))
         .thenRun(s -> closeLog(cancelled))
         .thenReply(cancel.replyTo(), s -> new Cancelled(turnId));
   }
@@ -1312,13 +1314,13 @@ public final class ConversationEntity
    * interrupted, with {@code output} for the model. A call may have reached its server already;
    * it is never run again.
    */
-  private List<Event> stopToolCalls(String turnId, String output) {
+  private List<ToolCallFinished> stopToolCalls(String turnId, String output) {
     if (loop == null) {
       return List.of();
     }
     calls.values().forEach(context::stop);
     calls.clear();
-    return loop.stop(output).stream().<Event>map(call -> new ToolCallFinished(turnId, call)).toList();
+    return loop.stop(output).stream().map(call -> new ToolCallFinished(turnId, call)).toList();
   }
 
   private void closeLog(TurnEvent last) {

@@ -31,6 +31,10 @@ public final class TurnReplay {
     if (event instanceof ConversationReset) {
       open = null;
       count = 0;
+    } else if (open != null && event instanceof ConversationEntity.ToolCallStarted started) {
+      open = open.withCall(started.call());
+    } else if (open != null && event instanceof ConversationEntity.ToolCallFinished finished) {
+      open = open.withCall(finished.call());
     } else if (open != null && !(event instanceof ConversationEntity.Compacted)) {
       open = open.ended(event);
     }

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.cluster.ClusterStatus;
 import dev.talon.cluster.Conversations;
-import dev.talon.config.Agent;
 import dev.talon.config.GatewaySettings;
 import dev.talon.config.ModelCatalog;
 import dev.talon.conversation.ConversationEntity.Busy;
@@ -192,8 +191,7 @@ public final class ApiRoutes extends AllDirectives {
       String conversation = turn.conversationKey();
       return start(turn).thenCompose(accepted -> {
         String id = ids.of(request.sessionKey(), accepted.turnId());
-        ResponsesStream stream = new ResponsesStream(Presentations.shape(id, conversation, request.presentation(),
-            request.acts()));
+        ResponsesStream stream = new ResponsesStream(Presentations.shape(id, conversation, request.presentation()));
         Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         return request.stream()
             ? decided(events, place).thenApply(live -> sse(conversation, responsesFrames(live, stream, -1)))
@@ -209,7 +207,7 @@ public final class ApiRoutes extends AllDirectives {
     ResponseIds.Ref ref = responseRef(id);
     return storedTurn(ref).thenCompose(turn -> {
       ResponsesStream encoder = new ResponsesStream(Presentations.shape(id, ref.sessionKey(), turn,
-          settings.exposeReasoning(), catalog.agent(turn.agentId()).map(Agent::acts).orElse(false)));
+          settings.exposeReasoning()));
       if (!stream && turn.status() == Status.RUNNING) {
         return CompletableFuture.completedFuture(json(200, encoder.finalResponse(Transcripts.events(turn))));
       }
@@ -289,7 +287,7 @@ public final class ApiRoutes extends AllDirectives {
       return start(turn).thenCompose(accepted -> {
         ChatStream chat = new ChatStream(ids.of(request.sessionKey(), accepted.turnId()),
             request.presentation().createdAt(), request.model().name(), request.includeReasoning(),
-            request.includeUsage(), request.mcp());
+            request.includeUsage());
         Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         if (request.stream()) {
           return decided(events, place).thenApply(live -> sse(conversation, live.mapConcat(chat::on)));

@@ -31,7 +31,6 @@ final class ChatStream {
   private final long created;
   private final boolean includeReasoning;
   private final boolean includeUsage;
-  private final McpFunctions mcp;
   private String model;
   private int toolCalls;
   /** The per-token chunks of the current model, made when first needed. */
@@ -41,17 +40,14 @@ final class ChatStream {
   /**
    * @param responseId the turn's response id: the completion's id is made from it, and a call that
    *     waits for approval is answered through it
-   * @param mcp which of the model's function calls Talon runs itself
    */
-  ChatStream(String responseId, long created, String requestedModel, boolean includeReasoning, boolean includeUsage,
-      McpFunctions mcp) {
+  ChatStream(String responseId, long created, String requestedModel, boolean includeReasoning, boolean includeUsage) {
     this.id = "chatcmpl-" + responseId.substring(ResponseIds.PREFIX.length());
     this.responseId = responseId;
     this.created = created;
     this.model = requestedModel;
     this.includeReasoning = includeReasoning;
     this.includeUsage = includeUsage;
-    this.mcp = mcp;
   }
 
 
@@ -74,11 +70,9 @@ final class ChatStream {
         out.add(reasoning.fill(thought.text()));
       }
     } else if (event instanceof TurnEvent.ToolCall call) {
-      if (!mcp.runByTalon(call.name())) {
-        ObjectNode delta = Json.object();
-        delta.withArray("tool_calls").add(toolCall(toolCalls++, call.callId(), call.name(), call.arguments()));
-        out.add(sse(chunk(delta, null)));
-      }
+      ObjectNode delta = Json.object();
+      delta.withArray("tool_calls").add(toolCall(toolCalls++, call.callId(), call.name(), call.arguments()));
+      out.add(sse(chunk(delta, null)));
     } else if (event instanceof TurnEvent.ToolsListed listed) {
       out.add(sse(marker("tools_listed", McpJson.listing(listed))));
     } else if (event instanceof TurnEvent.ApprovalRequired approval) {

@@ -58,12 +58,10 @@ final class Presentations {
 
   /**
    * How the response {@code id} of the turn that {@code presentation} started is shown.
-   *
-   * @param acts the turn's agent calls MCP tools
    */
-  static ResponsesStream.Shape shape(String id, String sessionKey, Presentation presentation, boolean acts) {
+  static ResponsesStream.Shape shape(String id, String sessionKey, Presentation presentation) {
     return new ResponsesStream.Shape(id, sessionKey, presentation.createdAt(), presentation.requestedModel(),
-        (ObjectNode) presentation.echo(), presentation.reasoning(), McpFunctions.of(acts, presentation));
+        (ObjectNode) presentation.echo(), presentation.reasoning());
   }
 
   /**
@@ -71,11 +69,10 @@ final class Presentations {
    * the start time, the model the conversation resolved, nothing echoed, and the node's reasoning
    * setting.
    */
-  static ResponsesStream.Shape shape(String id, String sessionKey, Turn turn, boolean exposeReasoning, boolean acts) {
+  static ResponsesStream.Shape shape(String id, String sessionKey, Turn turn, boolean exposeReasoning) {
     return shape(id, sessionKey, turn.presentation() != null ? turn.presentation()
         : new Presentation(turn.startedAt().getEpochSecond(),
-            turn.requestedModel() != null ? turn.requestedModel() : turn.agentId(), exposeReasoning, Json.object()),
-        acts);
+            turn.requestedModel() != null ? turn.requestedModel() : turn.agentId(), exposeReasoning, Json.object()));
   }
 
   /** {@code {"type":"function","function":{...}}} as Responses writes it: {@code {"type":"function",...}}. */

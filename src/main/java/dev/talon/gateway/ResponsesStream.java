@@ -76,10 +76,9 @@ final class ResponsesStream {
    *
    * @param request the request body, whose options the response repeats (an empty object when
    *     the response is read back from the transcript)
-   * @param mcp which function calls of the model are Talon's own MCP calls, not the client's
    */
   record Shape(String id, String sessionKey, long createdAt, String requestedModel, ObjectNode request,
-      boolean includeReasoning, McpFunctions mcp) {}
+      boolean includeReasoning) {}
 
   /** An MCP call's item, added and not yet done. */
   private record OpenCall(McpCall call, ObjectNode item, int index) {}
@@ -127,11 +126,7 @@ final class ResponsesStream {
         delta(Kind.REASONING, reasoning.text(), out);
       }
     } else if (event instanceof TurnEvent.ToolCall call) {
-      if (shape.mcp().runByTalon(call.name())) {
-        closeOpenItem("completed", out); // what the model writes after the call is another item, as it is kept
-      } else {
-        functionCall(call, out);
-      }
+      functionCall(call, out);
     } else if (event instanceof TurnEvent.ToolsListed listed) {
       toolsListed(listed, out);
     } else if (event instanceof TurnEvent.ApprovalRequired approval) {

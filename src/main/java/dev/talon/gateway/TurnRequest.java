@@ -28,12 +28,10 @@ import java.util.function.Function;
  * @param includeUsage chat only: end the stream with a usage chunk
  * @param midStream the {@value #FAILOVER_HEADER} header's choice, or null for the node's setting
  * @param presentation how the response looks, journaled with the turn (see {@link Presentations})
- * @param acts the agent calls MCP tools: its turns are always stored (the conversation journals
- *     every call so that none runs twice)
  */
 record TurnRequest(String sessionKey, boolean keyless, boolean store, String previousTurnId, ModelChoice model,
     ModelRequest turn, boolean stream, boolean includeReasoning, boolean includeUsage, JsonNode metadata,
-    MidStream midStream, Presentation presentation, boolean acts) {
+    MidStream midStream, Presentation presentation) {
 
   static final String SESSION_HEADER = "x-talon-session-key";
   static final String OPENCLAW_SESSION_HEADER = "x-openclaw-session-key";
@@ -76,7 +74,7 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
     return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(), f.get("store").bool(true),
         previous.map(ResponseIds.Ref::turnId).orElse(null), model, turn, f.get("stream").bool(false),
         asked || exposeReasoning, false, f.get("metadata").node(), midStream(headers),
-        Presentations.responses(body, model, asked || exposeReasoning), model.agent(catalog).acts());
+        Presentations.responses(body, model, asked || exposeReasoning));
   }
 
   /**
@@ -131,21 +129,15 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
     // The client owns the history unless it names a conversation or asks to store, or the agent
     // acts: its tool calls are journaled, so its turns are stored, keyless ones in a conversation of their own.
     Optional<String> key = sessionKey(headers, f.get("user").text(), Optional.empty());
-    boolean acts = model.agent(catalog).acts();
     return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(),
-        f.get("store").bool(key.isPresent() || acts), null, model, turn, f.get("stream").bool(false), exposeReasoning,
+        f.get("store").bool(key.isPresent() || model.agent(catalog).acts()), null, model, turn, f.get("stream").bool(false), exposeReasoning,
         f.get("stream_options").object().get("include_usage").bool(false), f.get("metadata").node(),
-        midStream(headers), Presentations.chat(body, model, turn, exposeReasoning), acts);
+        midStream(headers), Presentations.chat(body, model, turn, exposeReasoning));
   }
 
   private static ModelChoice choice(Fields f, Function<String, Optional<String>> headers, ModelCatalog catalog) {
     return ModelChoice.resolve(catalog, f.get("model").text(), headers.apply("x-openclaw-agent-id"),
         headers.apply("x-openclaw-model"));
-  }
-
-  /** Which of the model's function calls Talon runs itself. */
-  McpFunctions mcp() {
-    return McpFunctions.of(acts, presentation);
   }
 
   /** What the conversations are asked for. */

@@ -1,7 +1,6 @@
 package dev.talon.gateway;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -22,8 +21,6 @@ import dev.talon.upstream.ModelRequest;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
-import org.apache.pekko.util.ByteString;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -33,14 +30,13 @@ import org.junit.jupiter.api.Test;
  */
 class McpRenderingTest {
   private static final String RESPONSE_ID = "resp_0123456789abcdef0123456789abcdef";
-  private static final McpFunctions ACTING = new McpFunctions(true, Set.of("client_fn"));
   private static final McpCall RUNNING = new McpCall("call_1", "everything", "echo", "everything__echo",
       "{\"message\":\"hi\"}", McpCall.Status.RUNNING, null, 0);
   private static final McpCall COMPLETED = RUNNING.with(McpCall.Status.COMPLETED, "Echo: hi", 8);
 
   private static ResponsesStream responses() {
     return new ResponsesStream(new ResponsesStream.Shape(RESPONSE_ID, "session", 1700000000L, "openclaw",
-        Json.object(), false, ACTING));
+        Json.object(), false));
   }
 
   private static TurnEvent.ToolsListed listed() {
@@ -100,25 +96,6 @@ class McpRenderingTest {
   }
 
   @Test
-  void aClientsOwnFunctionIsItsToRunAndTalonsAreNot() {
-    List<ObjectNode> frames = frames(responses(), List.of(
-        new TurnEvent.Started("t", "local/a"),
-        new TurnEvent.ToolCall("call_1", "everything__echo", "{}"),
-        new TurnEvent.ToolCall("call_2", "client_fn", "{}")));
-    List<JsonNode> added = frames.stream().filter(frame -> frame.path("type").asText()
-        .equals("response.output_item.added")).map(frame -> (JsonNode) frame.path("item")).toList();
-    assertEquals(1, added.size());
-    assertEquals("client_fn", added.get(0).path("name").asText());
-
-    ChatStream chat = new ChatStream(RESPONSE_ID, 1700000000L, "openclaw", false, false, ACTING);
-    chat.on(new TurnEvent.Started("t", "local/a"));
-    assertEquals(List.of(), chat.on(new TurnEvent.ToolCall("call_1", "everything__echo", "{}")));
-    List<ByteString> clientCall = chat.on(new TurnEvent.ToolCall("call_2", "client_fn", "{}"));
-    assertTrue(clientCall.get(0).utf8String().contains("\"tool_calls\":[{\"index\":0,\"id\":\"call_2\""),
-        clientCall.get(0).utf8String());
-  }
-
-  @Test
   void aTranscriptShowsTheCallsOfATurnThatDidNotComplete() {
     McpCall interrupted = RUNNING.with(McpCall.Status.INTERRUPTED, McpCall.INTERRUPTED_OUTPUT, 0);
     Turn failed = new Turn("t1", List.of(new InputItem.Message(ModelRequest.Role.USER, "Echo")), "main", null,
@@ -134,12 +111,5 @@ class McpRenderingTest {
         List.of(turn.at("/tool_calls/0/type").asText(), turn.at("/tool_calls/0/call_id").asText(),
             turn.at("/tool_calls/0/server_label").asText(), turn.at("/tool_calls/0/name").asText(),
             turn.at("/tool_calls/0/status").asText(), turn.at("/tool_calls/0/output").asText()));
-  }
-
-  @Test
-  void anAgentThatDoesNotActLeavesEveryCallToTheClient() {
-    assertFalse(new McpFunctions(false, Set.of()).runByTalon("everything__echo"));
-    assertTrue(ACTING.runByTalon("everything__echo"));
-    assertFalse(ACTING.runByTalon("client_fn"));
   }
 }

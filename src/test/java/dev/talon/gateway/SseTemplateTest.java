@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.conversation.TurnEvent;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import org.apache.pekko.util.ByteString;
 import org.junit.jupiter.api.Test;
 
@@ -69,8 +68,7 @@ class SseTemplateTest {
   void chatDeltasAreWhatTheirTreesWrite() {
     for (boolean usage : new boolean[] {false, true}) {
       String id = "chatcmpl-abc";
-      ChatStream chat = new ChatStream("resp_abc", 1700000000L, "requested", true, usage,
-          new McpFunctions(false, Set.of()));
+      ChatStream chat = new ChatStream("resp_abc", 1700000000L, "requested", true, usage);
       chat.on(new TurnEvent.Started("t1", "local/m1"));
       // Each model, the one with the placeholder in its name too, gets chunks of its own.
       for (String model : List.of("local/m1", "mödel \"two\" / " + SseTemplate.TEXT, "local/m3")) {
@@ -90,8 +88,7 @@ class SseTemplateTest {
   @Test
   void responsesDeltasAreWhatTheirTreesWrite() {
     ResponsesStream stream = new ResponsesStream(new ResponsesStream.Shape(
-        "resp_0123456789abcdef0123456789abcdef", "session", 1700000000L, "requested", Json.object(), true,
-        new McpFunctions(false, Set.of())));
+        "resp_0123456789abcdef0123456789abcdef", "session", 1700000000L, "requested", Json.object(), true));
     List<ResponsesStream.Frame> frames = new ArrayList<>(stream.on(new TurnEvent.Started("t1", "local/m1")));
     for (int round = 0; round < 2; round++) {
       for (String text : TEXTS) {
