@@ -135,7 +135,7 @@ public final class GatewayBench {
         runtime.whenUp().toCompletableFuture().get(60, TimeUnit.SECONDS);
         GatewaySettings settings = GatewaySettings.loopback(0, null);
         ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), runtime.cluster(), settings,
-            Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ResponseIds.forNode(settings, data),
+            config.talon().mcp(), Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ResponseIds.forNode(settings, data),
             runtime.metrics().registry());
         ServerBinding binding = GatewayServer.bind(runtime.system(), settings, api.route())
             .toCompletableFuture().get(10, TimeUnit.SECONDS);

@@ -53,7 +53,7 @@ final class ServeCommand implements Callable<Integer> {
     CompletionStage<Done> ready = runtime.whenUp()
         .thenCompose(up -> Warmup.readJournal(runtime.conversations(), gateway.limits().askTimeout()));
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), runtime.cluster(), gateway,
-        Materializer.matFromSystem(runtime.system()), ready, ids, runtime.metrics().registry());
+        config.talon().mcp(), Materializer.matFromSystem(runtime.system()), ready, ids, runtime.metrics().registry());
     ServerBinding binding;
     try {
       // Bound at once, so /health answers while the journal and sharding start; /ready tells when they are up.

@@ -99,7 +99,8 @@ final class Warmup {
       Conversations rehearsal = conversations.withUnstored(
           new UnstoredTurns(catalog, metrics.counting(FailoverRunner.standard(system, config.talon(), metrics))));
       GatewaySettings settings = GatewaySettings.loopback(0, null);
-      ApiRoutes routes = new ApiRoutes(catalog, rehearsal, new ClusterStatus(system, timeout), settings, materializer,
+      ApiRoutes routes = new ApiRoutes(catalog, rehearsal, new ClusterStatus(system, timeout), settings,
+          config.talon().mcp(), materializer,
           CompletableFuture.completedFuture(Done.getInstance()), ids, metrics.registry());
       return GatewayServer.bind(system, settings, routes.route())
           .thenCompose(gateway -> turns("http://127.0.0.1:" + gateway.localAddress().getPort(), ROUNDS)

@@ -19,6 +19,7 @@ import dev.talon.conversation.ConversationEntity.Turn;
 import dev.talon.conversation.Parcels;
 import dev.talon.conversation.Presentation;
 import dev.talon.conversation.UnstoredTurns;
+import dev.talon.tools.RequestedServer;
 import dev.talon.upstream.ModelRequest;
 import java.time.Duration;
 import java.time.Instant;
@@ -77,10 +78,11 @@ public final class Conversations {
    * @param model a model ref or alias to try first, or null for the agent's primary
    * @param midStream what becomes of text streamed before a model fails, or null for the node's setting
    * @param presentation kept with the turn for whoever reads it back, or null
+   * @param mcpServers the MCP servers the request names, whose tools the turn may call too
    */
   public record NewTurn(String sessionKey, boolean keyless, String previousTurnId, boolean store, String agentId,
       String model, ModelRequest turn, TalonSettings.MidStream midStream,
-      Presentation presentation) {
+      Presentation presentation, List<RequestedServer> mcpServers) {
 
     /** The conversation that takes part in the turn; null when there is none to continue and nothing to keep. */
     public String conversationKey() {
@@ -91,11 +93,11 @@ public final class Conversations {
   public CompletionStage<StartReply> startTurn(NewTurn turn) {
     if (turn.conversationKey() == null) {
       return CompletableFuture.completedFuture(
-          unstored.start(turn.agentId(), turn.model(), turn.turn(), turn.midStream()));
+          unstored.start(turn.agentId(), turn.model(), turn.turn(), turn.midStream(), turn.mcpServers()));
     }
     return conversation(turn.sessionKey()).ask(replyTo -> forTheWire(StartTurn.of(turn.agentId(), turn.model(),
         turn.turn(), turn.previousTurnId(), turn.store(), turn.keyless(), turn.midStream(), turn.presentation(),
-        replyTo)), askTimeout);
+        turn.mcpServers(), replyTo)), askTimeout);
   }
 
   /**
@@ -112,7 +114,7 @@ public final class Conversations {
   /** A stored turn of the conversation the client named {@code sessionKey}. */
   public CompletionStage<StartReply> startTurn(String sessionKey, String agentId, String model, ModelRequest turn,
       TalonSettings.MidStream midStream) {
-    return startTurn(new NewTurn(sessionKey, false, null, true, agentId, model, turn, midStream, null));
+    return startTurn(new NewTurn(sessionKey, false, null, true, agentId, model, turn, midStream, null, List.of()));
   }
 
   /** Cancels the running turn; {@code turnId} null means whichever is running. */

@@ -10,7 +10,9 @@ import dev.talon.config.TalonSettings;
 import dev.talon.conversation.OutputItem.McpCall;
 import dev.talon.tools.McpServers;
 import dev.talon.tools.ToolCall;
+import dev.talon.tools.RequestedServer;
 import dev.talon.tools.ToolPolicy;
+import dev.talon.tools.Toolbox;
 import dev.talon.upstream.ModelRequest;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -99,6 +101,8 @@ public final class ConversationEntity
    *     conversation expires (see {@link #KEYLESS_TAG})
    * @param midStream what becomes of text streamed before a model fails, or null for the node's setting
    * @param presentation kept with the turn for the gateway, or null
+   * @param mcpServers MCP servers the request names, whose tools the turn may call besides its
+   *     agent's; never journaled (their headers may hold the client's credentials)
    */
   public record StartTurn(
       String agentId,
@@ -115,15 +119,20 @@ public final class ConversationEntity
       boolean keyless,
       TalonSettings.MidStream midStream,
       Presentation presentation,
+      List<RequestedServer> mcpServers,
       ActorRef<StartReply> replyTo) implements Command {
+
+    public StartTurn {
+      mcpServers = mcpServers == null ? List.of() : List.copyOf(mcpServers);
+    }
 
     /** A turn whose new input and options are those of {@code turn}. */
     public static StartTurn of(String agentId, String model, ModelRequest turn, String previousTurnId, boolean store,
         boolean keyless, TalonSettings.MidStream midStream,
-        Presentation presentation, ActorRef<StartReply> replyTo) {
+        Presentation presentation, List<RequestedServer> mcpServers, ActorRef<StartReply> replyTo) {
       return new StartTurn(agentId, model, turn.input().stream().map(InputItem::of).toList(), turn.instructions(),
           turn.tools(), turn.toolChoice(), turn.maxOutputTokens(), turn.temperature(), turn.reasoningEffort(),
-          previousTurnId, store, keyless, midStream, presentation, replyTo);
+          previousTurnId, store, keyless, midStream, presentation, mcpServers, replyTo);
     }
   }
 
@@ -807,7 +816,7 @@ public final class ConversationEntity
         start.toolChoice(), start.maxOutputTokens(), start.temperature(), start.reasoningEffort());
     String turnId = UUID.randomUUID().toString();
     ModelView view = state.view(turnId, turn, plan.compacting());
-    boolean acts = plan.agent().acts();
+    boolean acts = plan.agent().acts() || !start.mcpServers().isEmpty();
     if (!start.store()) {
       return Effect().reply(start.replyTo(), acts ? new Rejected(UNSTORED_TOOLS) : new TurnAccepted(turnId,
           events(plan.runUnstored(runner, turnId, view, start.midStream()), start.replyTo())));
@@ -836,6 +845,12 @@ public final class ConversationEntity
    */
   private Effect<Event, State> startActing(State state, StartTurn start, List<InputItem> input, TurnPlan plan,
       ModelRequest turn, String turnId) {
+    Toolbox toolbox;
+    try {
+      toolbox = mcp.toolbox(ToolPolicy.of(plan.agent()), start.mcpServers());
+    } catch (RequestedServer.Refused e) {
+      return Effect().reply(start.replyTo(), new Rejected(e.getMessage()));
+    }
     TurnLog turnLog = TurnLog.held(turnId);
     // The turn's calls repeat no start: one turn, one Started, ahead of its tool listing.
     TurnEvent.Started begun = new TurnEvent.Started(turnId, plan.candidates().get(0).ref());
@@ -843,7 +858,7 @@ public final class ConversationEntity
     tally = metrics.countTurn();
     tally.on(begun);
     log = turnLog;
-    loop = new ToolLoop(plan, turn, start.midStream(), mcp.toolbox(ToolPolicy.of(plan.agent()), List.of()));
+    loop = new ToolLoop(plan, turn, start.midStream(), toolbox);
     context.pipeToSelf(loop.toolbox().catalog(), (catalog, failure) -> new ToolsReady(turnId, catalog, failure));
     askedFromAnotherNode = !start.replyTo().path().address().hasLocalScope();
     TurnStarted started = new TurnStarted(turnId, input, plan.agent().id(),

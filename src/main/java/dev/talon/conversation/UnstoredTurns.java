@@ -5,7 +5,9 @@ import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationEntity.Rejected;
 import dev.talon.conversation.ConversationEntity.StartReply;
 import dev.talon.conversation.ConversationEntity.TurnAccepted;
+import dev.talon.tools.RequestedServer;
 import dev.talon.upstream.ModelRequest;
+import java.util.List;
 import java.util.UUID;
 
 /**
@@ -27,13 +29,15 @@ public final class UnstoredTurns {
    * @param agentId null for the default agent
    * @param model a model ref or alias to try first, or null for the agent's primary
    * @param midStream what becomes of text streamed before a model fails, or null for the node's setting
+   * @param mcpServers the MCP servers the request names: a turn that may call tools is never unstored
    */
-  public StartReply start(String agentId, String model, ModelRequest request, TalonSettings.MidStream midStream) {
+  public StartReply start(String agentId, String model, ModelRequest request, TalonSettings.MidStream midStream,
+      List<RequestedServer> mcpServers) {
     try {
       // The client's request is its whole history: sent as it is, since nothing here could keep a summary.
       String turnId = UUID.randomUUID().toString();
       TurnPlan plan = TurnPlan.of(catalog, agentId, model, request.input());
-      if (plan.agent().acts()) {
+      if (plan.agent().acts() || !mcpServers.isEmpty()) {
         return new Rejected(ConversationEntity.UNSTORED_TOOLS);
       }
       return new TurnAccepted(turnId, TurnEvents.local(plan.runUnstored(runner, turnId, ModelView.of(request),

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.cluster.ClusterStatus;
 import dev.talon.cluster.Conversations;
 import dev.talon.config.GatewaySettings;
+import dev.talon.config.McpSettings;
 import dev.talon.config.ModelCatalog;
 import dev.talon.conversation.ConversationEntity.Busy;
 import dev.talon.conversation.ConversationEntity.Cancelled;
@@ -92,6 +93,7 @@ public final class ApiRoutes extends AllDirectives {
   private final Conversations conversations;
   private final ClusterStatus cluster;
   private final GatewaySettings settings;
+  private final McpSettings mcp;
   private final Materializer materializer;
   private final CompletionStage<Done> started;
   private final ResponseIds ids;
@@ -114,13 +116,16 @@ public final class ApiRoutes extends AllDirectives {
    * @param started completes once the node can serve (storage and sharding up): {@code /ready} answers 503 before
    * @param ids the node's response ids (see {@link ResponseIds#forNode})
    * @param metrics what {@code GET /metrics} serves; the gateway adds its turns in progress
+   * @param mcp which MCP servers a request may name (OpenAI's {@code type: "mcp"} tools)
    */
   public ApiRoutes(ModelCatalog catalog, Conversations conversations, ClusterStatus cluster, GatewaySettings settings,
-      Materializer materializer, CompletionStage<Done> started, ResponseIds ids, PrometheusRegistry metrics) {
+      McpSettings mcp, Materializer materializer, CompletionStage<Done> started, ResponseIds ids,
+      PrometheusRegistry metrics) {
     this.catalog = catalog;
     this.conversations = conversations;
     this.cluster = cluster;
     this.settings = settings;
+    this.mcp = mcp;
     this.materializer = materializer;
     this.started = started;
     this.ids = ids;
@@ -186,7 +191,7 @@ public final class ApiRoutes extends AllDirectives {
 
   private CompletionStage<HttpResponse> createResponse(HttpRequest http, Admission.Place place) {
     return body(http).thenCompose(body -> {
-      TurnRequest request = TurnRequest.responses(body, headers(http), catalog, settings.exposeReasoning(), ids);
+      TurnRequest request = TurnRequest.responses(body, headers(http), catalog, settings.exposeReasoning(), ids, mcp);
       Conversations.NewTurn turn = request.newTurn();
       String conversation = turn.conversationKey();
       return start(turn).thenCompose(accepted -> {

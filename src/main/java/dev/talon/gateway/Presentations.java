@@ -20,10 +20,19 @@ final class Presentations {
 
   private Presentations() {}
 
-  /** For {@code POST /v1/responses}: the body's own echoed fields, as sent. */
+  /**
+   * For {@code POST /v1/responses}: the body's own echoed fields, as sent, but for the
+   * credentials of the MCP servers it names: the presentation is journaled and shown to whoever
+   * reads the response.
+   */
   static Presentation responses(ObjectNode body, ModelChoice model, boolean reasoning) {
     ObjectNode echo = Json.object();
-    ECHOED.stream().filter(body::has).forEach(field -> echo.set(field, body.get(field)));
+    ECHOED.stream().filter(body::has).forEach(field -> echo.set(field, body.get(field).deepCopy()));
+    echo.path("tools").forEach(tool -> {
+      if (tool instanceof ObjectNode mcp && McpToolRequests.TYPE.equals(mcp.path("type").asText())) {
+        mcp.remove(List.of("headers", "authorization"));
+      }
+    });
     return new Presentation(now(), model.name(), reasoning, echo);
   }
 

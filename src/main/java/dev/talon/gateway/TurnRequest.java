@@ -3,9 +3,11 @@ package dev.talon.gateway;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.talon.cluster.Conversations;
+import dev.talon.config.McpSettings;
 import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonSettings.MidStream;
 import dev.talon.conversation.Presentation;
+import dev.talon.tools.RequestedServer;
 import dev.talon.upstream.ModelRequest;
 import dev.talon.upstream.ModelRequest.Role;
 import java.util.ArrayList;
@@ -28,10 +30,11 @@ import java.util.function.Function;
  * @param includeUsage chat only: end the stream with a usage chunk
  * @param midStream the {@value #FAILOVER_HEADER} header's choice, or null for the node's setting
  * @param presentation how the response looks, journaled with the turn (see {@link Presentations})
+ * @param mcpServers the MCP servers the request names (OpenAI's {@code type: "mcp"} tools)
  */
 record TurnRequest(String sessionKey, boolean keyless, boolean store, String previousTurnId, ModelChoice model,
     ModelRequest turn, boolean stream, boolean includeReasoning, boolean includeUsage, JsonNode metadata,
-    MidStream midStream, Presentation presentation) {
+    MidStream midStream, Presentation presentation, List<RequestedServer> mcpServers) {
 
   static final String SESSION_HEADER = "x-talon-session-key";
   static final String OPENCLAW_SESSION_HEADER = "x-openclaw-session-key";
@@ -39,7 +42,7 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
 
   /** {@code POST /v1/responses}. */
   static TurnRequest responses(ObjectNode body, Function<String, Optional<String>> headers, ModelCatalog catalog,
-      boolean exposeReasoning, ResponseIds ids) {
+      boolean exposeReasoning, ResponseIds ids, McpSettings mcp) {
     Fields f = Fields.of(body);
     ModelChoice model = choice(f, headers, catalog);
     List<ModelRequest.Item> input = new ArrayList<>();
@@ -74,7 +77,7 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
     return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(), f.get("store").bool(true),
         previous.map(ResponseIds.Ref::turnId).orElse(null), model, turn, f.get("stream").bool(false),
         asked || exposeReasoning, false, f.get("metadata").node(), midStream(headers),
-        Presentations.responses(body, model, asked || exposeReasoning));
+        Presentations.responses(body, model, asked || exposeReasoning), McpToolRequests.read(f.get("tools"), mcp));
   }
 
   /**
@@ -132,7 +135,7 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
     return new TurnRequest(key.orElseGet(TurnRequest::newKey), key.isEmpty(),
         f.get("store").bool(key.isPresent() || model.agent(catalog).acts()), null, model, turn, f.get("stream").bool(false), exposeReasoning,
         f.get("stream_options").object().get("include_usage").bool(false), f.get("metadata").node(),
-        midStream(headers), Presentations.chat(body, model, turn, exposeReasoning));
+        midStream(headers), Presentations.chat(body, model, turn, exposeReasoning), List.of());
   }
 
   private static ModelChoice choice(Fields f, Function<String, Optional<String>> headers, ModelCatalog catalog) {
@@ -143,7 +146,7 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
   /** What the conversations are asked for. */
   Conversations.NewTurn newTurn() {
     return new Conversations.NewTurn(sessionKey, keyless, previousTurnId, store, model.agentId(), model.modelRef(),
-        turn, midStream, presentation);
+        turn, midStream, presentation, mcpServers);
   }
 
   private static MidStream midStream(Function<String, Optional<String>> headers) {
@@ -204,6 +207,9 @@ record TurnRequest(String sessionKey, boolean keyless, boolean store, String pre
     List<ModelRequest.Tool> out = new ArrayList<>();
     for (Fields tool : tools.elements()) {
       String type = tool.get("type").requiredText();
+      if (!nested && type.equals(McpToolRequests.TYPE)) {
+        continue; // the servers the request names: see McpToolRequests
+      }
       if (!type.equals("function")) {
         throw ApiError.badRequest(tool.get("type").path(), "Unsupported tool type '" + type
             + "': Talon passes function tools only.");

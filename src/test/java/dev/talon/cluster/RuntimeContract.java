@@ -209,7 +209,8 @@ abstract class RuntimeContract {
   @Test
   void theSweepFindsKeylessConversationsByTheirLastWriteAndErasesOnlyUnusedOnes() throws Exception {
     List<TurnEvent> keyless = collect(assertInstanceOf(TurnAccepted.class, get(runtime.conversations().startTurn(
-        new Conversations.NewTurn("anon:sweep-1", true, null, true, null, null, userSays("hi"), null, null)))).events(), runtime);
+        new Conversations.NewTurn("anon:sweep-1", true, null, true, null, null, userSays("hi"), null, null,
+        List.of())))).events(), runtime);
     assertInstanceOf(TurnEvent.Completed.class, keyless.get(keyless.size() - 1));
     turn("anon:sweep-1", "continued with the key it was given"); // still a keyless conversation
     turn("named-sweep-1", "hi");

@@ -151,13 +151,13 @@ class ConversationEntityTest {
   }
 
   CommandResultWithReply<Command, Event, State, StartReply> start(String agentId, String model, ModelRequest turn) {
-    return kit.runCommand(replyTo -> StartTurn.of(agentId, model, turn, null, true, false, null, null, replyTo));
+    return kit.runCommand(replyTo -> StartTurn.of(agentId, model, turn, null, true, false, null, null, List.of(), replyTo));
   }
 
   CommandResultWithReply<Command, Event, State, StartReply> startAfter(String previousTurnId, boolean store,
       String userText) {
     return kit.runCommand(replyTo -> StartTurn.of(null, null, userSays(userText), previousTurnId, store, false,
-        null, null, replyTo));
+        null, null, List.of(), replyTo));
   }
 
   StatusReply<Done> delete(Instant unusedSince) {
@@ -203,7 +203,8 @@ class ConversationEntityTest {
     TestProbe<StartReply> replies = testKit.createTestProbe();
     TestProbe<Object> watcher = testKit.createTestProbe();
     runner.hold("never ", "finished");
-    entity.tell(StartTurn.of(null, null, userSays("hi"), null, true, false, null, null, replies.ref()));
+    entity.tell(StartTurn.of(null, null, userSays("hi"), null, true, false, null, null, List.of(),
+        replies.ref()));
     TurnAccepted accepted = (TurnAccepted) replies.receiveMessage();
 
     entity.tell(ConversationEntity.HandOff.INSTANCE);
@@ -535,7 +536,7 @@ class ConversationEntityTest {
   @Test
   void aKeylessConversationsTurnsAreMarkedAsSuch() {
     var keyless = kit.<StartReply>runCommand(replyTo -> StartTurn.of(null, null, userSays("hi"), null, true, true, null,
-        null, replyTo));
+        null, List.of(), replyTo));
     assertTrue(keyless.eventOfType(TurnStarted.class).keyless());
     awaitState(State::idle);
     assertFalse(start(null, null, userSays("named")).eventOfType(TurnStarted.class).keyless());

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.typesafe.config.ConfigFactory;
 import dev.talon.cluster.ClusterStatus;
 import dev.talon.config.GatewaySettings;
+import dev.talon.config.McpSettings;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.net.URI;
 import java.util.concurrent.CompletableFuture;
@@ -68,7 +69,7 @@ class GatewayServerTest {
     CompletableFuture<Done> started = new CompletableFuture<>();
     GatewaySettings settings = GatewaySettings.loopback(0, "secret");
     ApiRoutes api = new ApiRoutes(null, null, new ClusterStatus(testKit.system(), settings.limits().askTimeout()),
-        settings, Materializer.matFromSystem(testKit.system()), started, new ResponseIds(new byte[32]),
+        settings, McpSettings.NONE, Materializer.matFromSystem(testKit.system()), started, new ResponseIds(new byte[32]),
         new PrometheusRegistry());
     ServerBinding binding = GatewayServer.bind(testKit.system(), GatewaySettings.loopback(0, "secret"), api.route())
         .toCompletableFuture().get(10, TimeUnit.SECONDS);

@@ -115,7 +115,7 @@ final class TalonApi implements AutoCloseable {
         Duration.ofMillis(300), loopback.browsers(), loopback.limits(), Optional.empty(), false));
     ResponseIds ids = ResponseIds.forNode(settings, dataDir);
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), runtime.cluster(), settings,
-        Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ids, runtime.metrics().registry());
+        config.talon().mcp(), Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ids, runtime.metrics().registry());
     ServerBinding binding = GatewayServer.bind(runtime.system(), settings, api.route())
         .toCompletableFuture().get(10, TimeUnit.SECONDS);
     return new TalonApi(fake, runtime, binding, ids);

@@ -28,7 +28,7 @@ import org.apache.catalina.valves.ValveBase;
  * {@code Authorization} header it was sent; {@code hang}, which answers only once the server
  * closes. It counts the HTTP requests it gets, and the MCP sessions opened and closed.
  */
-final class HttpMcpServer implements AutoCloseable {
+public final class HttpMcpServer implements AutoCloseable {
   private static final Map<String, Object> NO_ARGUMENTS = Map.of("type", "object");
 
   private final Tomcat tomcat;
@@ -40,7 +40,7 @@ final class HttpMcpServer implements AutoCloseable {
   private final AtomicInteger closed = new AtomicInteger();
 
   /** @param port 0 for any free one */
-  HttpMcpServer(int port, Path baseDir) throws LifecycleException {
+  public HttpMcpServer(int port, Path baseDir) throws LifecycleException {
     HttpServletStreamableServerTransportProvider transport = HttpServletStreamableServerTransportProvider.builder()
         .mcpEndpoint("/mcp")
         .contextExtractor(request -> McpTransportContext.create(
@@ -92,12 +92,12 @@ final class HttpMcpServer implements AutoCloseable {
     return port;
   }
 
-  URI url() {
+  public URI url() {
     return URI.create("http://127.0.0.1:" + port + "/mcp");
   }
 
   /** HTTP requests received so far. */
-  int requests() {
+  public int requests() {
     return requests.get();
   }
 
