@@ -65,7 +65,6 @@ class McpRenderingTest {
         new TurnEvent.Started("t", "local/a"),
         listed(),
         new TurnEvent.TextDelta("Let me look."),
-        new TurnEvent.ToolCall("call_1", "everything__echo", "{\"message\":\"hi\"}"),
         new TurnEvent.ToolCallStarted(RUNNING),
         new TurnEvent.ToolCallFinished(COMPLETED),
         new TurnEvent.TextDelta("It said hi, and"),
