@@ -53,9 +53,15 @@ class FailoverEndToEndTest {
             backup: { baseUrl: "%1$s", api: "openai-completions", models: [{ id: "b" }] } } },
           talon: { failover: { retries: 1, backoffInitialMs: 10, backoffMaxMs: 20 } } }
         """.formatted(fake.baseUrl()), "e2e.json5", Map.<String, String>of()::get);
-    runtime = TalonRuntime.start(config, dataDir,
+    runtime = startNode(config, dataDir);
+  }
+
+  /** A node on {@code config} with the real runner and HTTP client, once it is up. */
+  static TalonRuntime startNode(TalonConfig config, Path dataDir) throws Exception {
+    TalonRuntime node = TalonRuntime.start(config, dataDir,
         (system, metrics) -> FailoverRunner.standard(system, config.talon(), metrics));
-    runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    node.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    return node;
   }
 
   @AfterAll

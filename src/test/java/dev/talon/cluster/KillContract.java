@@ -151,15 +151,25 @@ abstract class KillContract {
 
   /** Completes once the turn's first text delta arrived; the stream goes on reading until it breaks. */
   private CompletableFuture<Void> firstDelta(TalonProcess talon, String session, String question) {
+    return untilEvent(http, talon, session, question, "response.output_text.delta");
+  }
+
+  /**
+   * Streams {@code question} and completes once the stream shows an event of type {@code event};
+   * the stream goes on reading until it breaks (the process is to be killed under it).
+   */
+  static CompletableFuture<Void> untilEvent(HttpClient http, TalonProcess talon, String session, String question,
+      String event) {
     CompletableFuture<Void> seen = new CompletableFuture<>();
     http.sendAsync(post(talon, session, question, true), HttpResponse.BodyHandlers.ofLines())
         .thenAcceptAsync(response -> {
           try (Stream<String> lines = response.body()) {
-            lines.filter(line -> line.equals("event: response.output_text.delta")).forEach(line -> seen.complete(null));
+            lines.filter(line -> line.equals("event: " + event)).forEach(line -> seen.complete(null));
           } catch (RuntimeException e) {
             // the process was killed under the stream
           }
-          seen.completeExceptionally(new AssertionError(session + ": the stream ended without a delta"));
+          seen.completeExceptionally(new AssertionError(session + ": the stream ended without " + event + "\n"
+              + talon.logs()));
         })
         .exceptionally(e -> {
           seen.completeExceptionally(e);
@@ -169,13 +179,19 @@ abstract class KillContract {
   }
 
   private JsonNode turns(TalonProcess talon, String session) throws IOException, InterruptedException {
+    return turns(http, talon, session);
+  }
+
+  /** The conversation's turns, as {@code GET /v1/conversations/{key}} lists them. */
+  static JsonNode turns(HttpClient http, TalonProcess talon, String session) throws IOException, InterruptedException {
     HttpResponse<String> response = http.send(talon.request("/v1/conversations/" + session).timeout(CALL).build(),
         HttpResponse.BodyHandlers.ofString());
     assertEquals(200, response.statusCode(), response.body());
     return JSON.readTree(response.body()).get("turns");
   }
 
-  private static HttpRequest post(TalonProcess talon, String session, String question, boolean stream) {
+  /** {@code question} to model {@code local/a} in conversation {@code session}, through {@code /v1/responses}. */
+  static HttpRequest post(TalonProcess talon, String session, String question, boolean stream) {
     String body = JSON.createObjectNode().put("model", "local/a").put("input", question).put("stream", stream)
         .toString();
     return talon.request("/v1/responses").header("Content-Type", "application/json").header("x-talon-session-key", session)

@@ -77,7 +77,9 @@ class ToolCallKillTest {
     Path data = dir.resolve("data");
     String session = "killed-mid-call";
     try (TalonProcess talon = TalonProcess.start(config, data, START)) {
-      awaitCallRunning(talon, session).get(CALL.toSeconds(), TimeUnit.SECONDS);
+      // Once the call shows as running, its start is journaled.
+      KillContract.untilEvent(http, talon, session, "Do the slow thing.", "response.mcp_call.in_progress")
+          .get(CALL.toSeconds(), TimeUnit.SECONDS);
       List<ProcessHandle> servers = ProcessHandle.of(talon.pid()).orElseThrow().descendants().toList();
       talon.kill();
       servers.forEach(ProcessHandle::destroyForcibly); // an orphaned server would only finish its sleep
@@ -93,7 +95,7 @@ class ToolCallKillTest {
           .noneMatch(p -> p.info().commandLine().orElse("").contains("mcp-server-everything")), "a server was started");
       assertEquals(requestsBefore, fake.requests().size(), "no model was called after the restart");
 
-      HttpResponse<String> next = http.send(post(talon, session, "What happened to the call?", false),
+      HttpResponse<String> next = http.send(KillContract.post(talon, session, "What happened to the call?", false),
           HttpResponse.BodyHandlers.ofString());
       assertEquals(200, next.statusCode(), next.body());
       assertEquals("completed", JSON.readTree(next.body()).get("status").asText(), next.body());
@@ -105,33 +107,7 @@ class ToolCallKillTest {
     }
   }
 
-  /** Streams a turn and completes once its tool call runs (its start is journaled by then). */
-  private CompletableFuture<Void> awaitCallRunning(TalonProcess talon, String session) {
-    CompletableFuture<Void> running = new CompletableFuture<>();
-    http.sendAsync(post(talon, session, "Do the slow thing.", true), HttpResponse.BodyHandlers.ofLines())
-        .thenAcceptAsync(response -> {
-          try (Stream<String> lines = response.body()) {
-            lines.filter(line -> line.equals("event: response.mcp_call.in_progress"))
-                .forEach(line -> running.complete(null));
-          } catch (RuntimeException e) {
-            // the process was killed under the stream
-          }
-          running.completeExceptionally(new AssertionError("the stream ended before the call ran\n" + talon.logs()));
-        });
-    return running;
-  }
-
   private JsonNode turns(TalonProcess talon, String session) throws Exception {
-    HttpResponse<String> response = http.send(talon.request("/v1/conversations/" + session).timeout(CALL).build(),
-        HttpResponse.BodyHandlers.ofString());
-    assertEquals(200, response.statusCode(), response.body());
-    return JSON.readTree(response.body()).get("turns");
-  }
-
-  private static HttpRequest post(TalonProcess talon, String session, String question, boolean stream) {
-    String body = JSON.createObjectNode().put("model", "local/a").put("input", question).put("stream", stream)
-        .toString();
-    return talon.request("/v1/responses").header("Content-Type", "application/json")
-        .header("x-talon-session-key", session).POST(HttpRequest.BodyPublishers.ofString(body)).build();
+    return KillContract.turns(http, talon, session);
   }
 }

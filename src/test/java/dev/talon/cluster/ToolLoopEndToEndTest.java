@@ -14,7 +14,6 @@ import dev.talon.conversation.ConversationEntity.Status;
 import dev.talon.conversation.ConversationEntity.Turn;
 import dev.talon.conversation.ConversationEntity.TurnAccepted;
 import dev.talon.conversation.ConversationFixtures;
-import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.OutputItem;
 import dev.talon.conversation.OutputItem.McpCall;
 import dev.talon.conversation.TurnEvent;
@@ -77,9 +76,7 @@ class ToolLoopEndToEndTest {
         """.formatted(fake.baseUrl(), quoted(npmServer("mcp-server-everything")),
         quoted(npmServer("mcp-server-filesystem")), quoted(files.toRealPath())), "tools.json5",
         Map.<String, String>of()::get);
-    runtime = TalonRuntime.start(config, dataDir,
-        (system, metrics) -> FailoverRunner.standard(system, config.talon(), metrics));
-    runtime.whenUp().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    runtime = FailoverEndToEndTest.startNode(config, dataDir);
   }
 
   @AfterAll
@@ -104,6 +101,11 @@ class ToolLoopEndToEndTest {
   /** Plays the model: the script for each call, chosen by how many tool results it was sent. */
   void model(Function<Request, Script> play) {
     fake.setDefault(play);
+  }
+
+  /** Plays a model that makes {@code firstCall}, then, once it has seen tool results, says {@code answer}. */
+  void model(Script firstCall, String answer) {
+    model(request -> toolOutputs(request).isEmpty() ? firstCall : Script.reply(answer));
   }
 
   List<TurnEvent> turn(String session, String agent, String text) throws Exception {
@@ -181,10 +183,9 @@ class ToolLoopEndToEndTest {
   void aRequestMixesTheClientsOwnFunctionsWithTheAgentsTools() throws Exception {
     ModelRequest.Tool weather = new ModelRequest.Tool("get_weather", "The weather in a city",
         McpFixtures.json("{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}"), null);
-    model(request -> toolOutputs(request).isEmpty()
-        ? Script.reply().toolCall("everything__echo", "{\"message\":\"Paris\"}")
-            .toolCall("get_weather", "{\"city\":\"Paris\"}")
-        : Script.reply("Sunny in Paris, and the echo said Paris."));
+    model(Script.reply().toolCall("everything__echo", "{\"message\":\"Paris\"}")
+            .toolCall("get_weather", "{\"city\":\"Paris\"}"),
+        "Sunny in Paris, and the echo said Paris.");
     ModelRequest asked = new ModelRequest(null, ConversationFixtures.userSays("weather in Paris?").input(),
         List.of(weather), null, null, null, null);
     TurnAccepted accepted = assertInstanceOf(TurnAccepted.class, runtime.conversations()
@@ -226,11 +227,10 @@ class ToolLoopEndToEndTest {
 
   @Test
   void parallelCallsRunAtTheSameTime() throws Exception {
-    model(request -> toolOutputs(request).isEmpty()
-        ? Script.reply()
+    model(Script.reply()
             .toolCall("everything__trigger-long-running-operation", "{\"duration\":1,\"steps\":1}")
-            .toolCall("everything__trigger-long-running-operation", "{\"duration\":1,\"steps\":1}")
-        : Script.reply("Both done."));
+            .toolCall("everything__trigger-long-running-operation", "{\"duration\":1,\"steps\":1}"),
+        "Both done.");
     List<TurnEvent> events = turn("parallel", null, "two slow things");
     List<Integer> starts = new ArrayList<>();
     List<Integer> ends = new ArrayList<>();
@@ -249,9 +249,8 @@ class ToolLoopEndToEndTest {
 
   @Test
   void aCallOutsideTheAllowListIsRefusedBackToTheModelAndNeverRun() throws Exception {
-    model(request -> toolOutputs(request).isEmpty()
-        ? Script.reply().toolCall("everything__get-env", "{}")
-        : Script.reply("I may not read the environment."));
+    model(Script.reply().toolCall("everything__get-env", "{}"),
+        "I may not read the environment.");
     List<TurnEvent> events = turn("refused", null, "print the environment");
     assertTrue(only(events, TurnEvent.ToolCallStarted.class).isEmpty(), "never started: " + events);
     McpCall refused = finished(events).get(0);
@@ -282,9 +281,8 @@ class ToolLoopEndToEndTest {
 
   @Test
   void aHangingToolEndsAtItsTimeoutAndTheModelIsTold() throws Exception {
-    model(request -> toolOutputs(request).isEmpty()
-        ? Script.reply().toolCall("everything__trigger-long-running-operation", "{\"duration\":30,\"steps\":1}")
-        : Script.reply("It took too long."));
+    model(Script.reply().toolCall("everything__trigger-long-running-operation", "{\"duration\":30,\"steps\":1}"),
+        "It took too long.");
     List<TurnEvent> events = turn("hang", null, "wait a long time");
     McpCall call = finished(events).get(0);
     assertEquals(McpCall.Status.FAILED, call.status());
@@ -347,9 +345,8 @@ class ToolLoopEndToEndTest {
 
   @Test
   void aCallWaitsForApprovalAndRunsOnceApproved() throws Exception {
-    model(request -> toolOutputs(request).isEmpty()
-        ? Script.reply().toolCall("everything__echo", "{\"message\":\"may I\"}")
-        : Script.reply("Approved and done."));
+    model(Script.reply().toolCall("everything__echo", "{\"message\":\"may I\"}"),
+        "Approved and done.");
     Running<TurnEvent.ApprovalRequired> turn = new Running<>("approval", "careful", "echo with approval",
         TurnEvent.ApprovalRequired.class);
     String callId = turn.awaited().call().callId();
@@ -362,9 +359,8 @@ class ToolLoopEndToEndTest {
 
   @Test
   void aCallTurnedDownIsNeverRunAndTheModelIsToldWhy() throws Exception {
-    model(request -> toolOutputs(request).isEmpty()
-        ? Script.reply().toolCall("everything__echo", "{\"message\":\"may I\"}")
-        : Script.reply("Understood."));
+    model(Script.reply().toolCall("everything__echo", "{\"message\":\"may I\"}"),
+        "Understood.");
     Running<TurnEvent.ApprovalRequired> turn = new Running<>("denied", "careful", "echo with approval",
         TurnEvent.ApprovalRequired.class);
     turn.awaited();
@@ -379,9 +375,8 @@ class ToolLoopEndToEndTest {
 
   @Test
   void aServerThatDiesMidCallFailsTheCallAndTheTurnGoesOn() throws Exception {
-    model(request -> toolOutputs(request).isEmpty()
-        ? Script.reply().toolCall("everything__trigger-long-running-operation", "{\"duration\":30,\"steps\":1}")
-        : Script.reply("The server went away."));
+    model(Script.reply().toolCall("everything__trigger-long-running-operation", "{\"duration\":30,\"steps\":1}"),
+        "The server went away.");
     Running<TurnEvent.ToolCallStarted> turn = new Running<>("crash", null, "a long call", TurnEvent.ToolCallStarted.class);
     turn.awaited();
     List<ProcessHandle> servers = ProcessHandle.current().descendants()
@@ -396,11 +391,11 @@ class ToolLoopEndToEndTest {
 
     // Restarted on the next use, after its backoff.
     // Until then, a call of its tools is refused saying the server is down.
-    model(request -> toolOutputs(request).isEmpty()
-        ? Script.reply().toolCall("everything__echo", "{\"message\":\"back\"}") : Script.reply("Back."));
+    model(Script.reply().toolCall("everything__echo", "{\"message\":\"back\"}"), "Back.");
     List<McpCall> next = List.of();
-    for (int attempt = 0; attempt < 20 && next.stream().noneMatch(c -> c.status() == McpCall.Status.COMPLETED);
-        attempt++) {
+    long deadline = System.nanoTime() + PATIENCE.toNanos();
+    for (int attempt = 0; System.nanoTime() < deadline
+        && next.stream().noneMatch(c -> c.status() == McpCall.Status.COMPLETED); attempt++) {
       next = finished(turn("crash-after-" + attempt, null, "echo again"));
       assertTrue(next.get(0).status() == McpCall.Status.COMPLETED || next.get(0).output().contains("everything"),
           next.toString());
@@ -410,9 +405,8 @@ class ToolLoopEndToEndTest {
 
   @Test
   void aCancelledTurnEndsItsRunningCallAsInterruptedAndTheModelKnowsNextTime() throws Exception {
-    model(request -> toolOutputs(request).isEmpty()
-        ? Script.reply().toolCall("everything__trigger-long-running-operation", "{\"duration\":30,\"steps\":1}")
-        : Script.reply("Noted."));
+    model(Script.reply().toolCall("everything__trigger-long-running-operation", "{\"duration\":30,\"steps\":1}"),
+        "Noted.");
     Running<TurnEvent.ToolCallStarted> turn = new Running<>("cancel", null, "a long call",
         TurnEvent.ToolCallStarted.class);
     turn.awaited();
