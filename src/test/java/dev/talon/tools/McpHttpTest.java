@@ -11,41 +11,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.talon.tools.ServerStatus.State;
 import dev.talon.tools.ToolFailure.Reason;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Talon's MCP client against a Streamable HTTP server of the official Java SDK, in process on loopback. */
-class McpHttpTest {
+class McpHttpTest extends AgainstHttpMcpServer {
   static final ActorTestKit testKit = ActorTestKit.create();
-
-  @TempDir Path dir;
-  private HttpMcpServer http;
-  private McpServers servers;
 
   @AfterAll
   static void shutdown() {
     testKit.shutdownTestKit();
-  }
-
-  @BeforeEach
-  void startHttpServer() throws Exception {
-    http = new HttpMcpServer(0, dir);
-  }
-
-  @AfterEach
-  void stopAll() throws Exception {
-    if (servers != null) {
-      await(servers.stop());
-    }
-    http.close();
   }
 
   private McpServers start(String settings, String server) {

@@ -15,46 +15,25 @@ import dev.talon.tools.ToolFailure.Reason;
 import dev.talon.tools.ToolPolicy.Verdict;
 import java.net.ServerSocket;
 import java.net.URI;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Servers a request names (OpenAI's {@code type: "mcp"} tools), reached through a turn's
  * {@link Toolbox} at the in-process Streamable HTTP server.
  */
-class RequestedServersTest {
+class RequestedServersTest extends AgainstHttpMcpServer {
   static final ActorTestKit testKit = ActorTestKit.create();
   static final ToolPolicy NO_TOOLS = new ToolPolicy("main", dev.talon.config.ToolRules.NONE);
-
-  @TempDir Path dir;
-  private HttpMcpServer http;
-  private McpServers servers;
 
   @AfterAll
   static void shutdown() {
     testKit.shutdownTestKit();
-  }
-
-  @BeforeEach
-  void startHttpServer() throws Exception {
-    http = new HttpMcpServer(0, dir);
-  }
-
-  @AfterEach
-  void stopAll() throws Exception {
-    if (servers != null) {
-      await(servers.stop());
-    }
-    http.close();
   }
 
   /** This node, letting requests name the test server and {@code more}. */
