@@ -407,7 +407,7 @@ public final class ConversationEntity
     }
 
     List<ModelRequest.Item> outputView() {
-      return result != null ? outputView(result.output()) : outputView(List.copyOf(toolCalls));
+      return result != null ? outputView(result.output()) : outputView(toolCalls);
     }
 
     static List<ModelRequest.Item> inputView(List<InputItem> input) {
@@ -434,7 +434,7 @@ public final class ConversationEntity
      * function calls), not the calls Talon ran.
      */
     static List<ModelRequest.Item> clientView(TurnResult result) {
-      if (result.output().stream().noneMatch(McpCall.class::isInstance)) {
+      if (!result.ranTools()) {
         return outputView(result.output());
       }
       List<ModelRequest.Item> items = new ArrayList<>();
@@ -533,8 +533,7 @@ public final class ConversationEntity
     State complete(TurnCompleted e) {
       TokenUsage usage = e.result().usage();
       // A turn that ran tools made several calls: their tokens add up to more than the view holds.
-      ModelView.Reported counted = usage != null && usage.inputTokens() > 0
-          && e.result().output().stream().noneMatch(McpCall.class::isInstance)
+      ModelView.Reported counted = usage != null && usage.inputTokens() > 0 && !e.result().ranTools()
           ? new ModelView.Reported(e.turnId(), usage.inputTokens() + usage.outputTokens()) : reported;
       return endRunningTurn(e, history.with(Turn.clientView(e.result())), counted);
     }
@@ -816,7 +815,7 @@ public final class ConversationEntity
         start.toolChoice(), start.maxOutputTokens(), start.temperature(), start.reasoningEffort());
     String turnId = UUID.randomUUID().toString();
     ModelView view = state.view(turnId, turn, plan.compacting());
-    boolean acts = plan.agent().acts() || !start.mcpServers().isEmpty();
+    boolean acts = plan.acts(start.mcpServers());
     if (!start.store()) {
       return Effect().reply(start.replyTo(), acts ? new Rejected(UNSTORED_TOOLS) : new TurnAccepted(turnId,
           events(plan.runUnstored(runner, turnId, view, start.midStream()), start.replyTo())));
@@ -827,11 +826,18 @@ public final class ConversationEntity
     // The model call starts now, while TurnStarted is being written, so the write hides behind
     // the model's first token; the client is answered now too, so it connects to the turn's log
     // meanwhile. The log is held: nobody sees an answer before the input is durable.
-    TurnLog turnLog = startRunner(turnId, plan.candidates(), view, start.midStream());
+    return journalStart(start, input, plan, startRunner(turnId, plan.candidates(), view, start.midStream()));
+  }
+
+  /**
+   * Journals the turn's input and answers its client with the turn's log, which it may read at
+   * once but which shows nothing before the input is durable.
+   */
+  private Effect<Event, State> journalStart(StartTurn start, List<InputItem> input, TurnPlan plan, TurnLog turnLog) {
     askedFromAnotherNode = !start.replyTo().path().address().hasLocalScope();
-    TurnStarted started = new TurnStarted(turnId, input, plan.agent().id(),
+    TurnStarted started = new TurnStarted(turnLog.turnId(), input, plan.agent().id(),
         plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless(), start.presentation());
-    start.replyTo().tell(new TurnAccepted(turnId, events(turnLog.source(0), start.replyTo())));
+    start.replyTo().tell(new TurnAccepted(turnLog.turnId(), events(turnLog.source(0), start.replyTo())));
     long persisting = System.nanoTime();
     return Effect().persist(started).thenRun(s -> {
       metrics.journaled(NodeMetrics.TURN_STARTED, persisting);
@@ -860,11 +866,7 @@ public final class ConversationEntity
     log = turnLog;
     loop = new ToolLoop(plan, turn, start.midStream(), toolbox);
     context.pipeToSelf(loop.toolbox().catalog(), (catalog, failure) -> new ToolsReady(turnId, catalog, failure));
-    askedFromAnotherNode = !start.replyTo().path().address().hasLocalScope();
-    TurnStarted started = new TurnStarted(turnId, input, plan.agent().id(),
-        plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless(), start.presentation());
-    start.replyTo().tell(new TurnAccepted(turnId, events(turnLog.source(0), start.replyTo())));
-    return Effect().persist(started).thenRun(s -> turnLog.release());
+    return journalStart(start, input, plan, turnLog);
   }
 
   private Effect<Event, State> toolsReady(State state, ToolsReady ready) {
@@ -925,9 +927,7 @@ public final class ConversationEntity
   }
 
   private Effect<Event, State> approve(State state, Approve approve) {
-    List<McpCall> waiting = loop == null || !approve.turnId().equals(log.turnId()) ? List.of()
-        : loop.awaitingApproval().stream()
-            .filter(call -> approve.callId() == null || call.callId().equals(approve.callId())).toList();
+    List<McpCall> waiting = awaitingApproval(approve.turnId(), approve.callId());
     if (waiting.isEmpty()) {
       return Effect().reply(approve.replyTo(), new NothingToApprove(approve.turnId(), approve.callId()));
     }
@@ -936,10 +936,15 @@ public final class ConversationEntity
   }
 
   private Effect<Event, State> approvalTimedOut(State state, ApprovalTimedOut timedOut) {
-    List<McpCall> waiting = loop == null || !timedOut.turnId().equals(log.turnId()) ? List.of()
-        : loop.awaitingApproval().stream().filter(call -> call.callId().equals(timedOut.callId())).toList();
+    List<McpCall> waiting = awaitingApproval(timedOut.turnId(), timedOut.callId());
     return waiting.isEmpty() ? Effect().none() : decide(waiting, false, "no one approved it within "
         + loop.toolbox().approvalTimeout().toSeconds() + " s");
+  }
+
+  /** The calls of turn {@code turnId} that wait for a person: the one named {@code callId}, or all when it is null. */
+  private List<McpCall> awaitingApproval(String turnId, String callId) {
+    return loop == null || !turnId.equals(log.turnId()) ? List.of() : loop.awaitingApproval().stream()
+        .filter(call -> callId == null || call.callId().equals(callId)).toList();
   }
 
   private Effect<Event, State> decide(List<McpCall> waiting, boolean approved, String reason) {
@@ -1325,17 +1330,13 @@ public final class ConversationEntity
   }
 
   /**
-   * Stops the running turn's tool calls: the events that journal those that had started as
-   * interrupted, with {@code output} for the model. A call may have reached its server already;
-   * it is never run again.
+   * The events that journal the running turn's started tool calls as interrupted, with
+   * {@code output} for the model; their children stop when the turn's log closes. A call may have
+   * reached its server already; it is never run again.
    */
   private List<ToolCallFinished> stopToolCalls(String turnId, String output) {
-    if (loop == null) {
-      return List.of();
-    }
-    calls.values().forEach(context::stop);
-    calls.clear();
-    return loop.stop(output).stream().map(call -> new ToolCallFinished(turnId, call)).toList();
+    return loop == null ? List.of()
+        : loop.stop(output).stream().map(call -> new ToolCallFinished(turnId, call)).toList();
   }
 
   private void closeLog(TurnEvent last) {

@@ -90,7 +90,7 @@ public record ResentHistory(long items, String digest) implements JsonSerializab
     }
   }
 
-  private static MessageDigest sha256() {
+  static MessageDigest sha256() {
     try {
       return MessageDigest.getInstance("SHA-256");
     } catch (NoSuchAlgorithmException e) {

@@ -10,8 +10,6 @@ import dev.talon.tools.ToolSpec;
 import dev.talon.tools.Toolbox;
 import dev.talon.upstream.ModelRequest;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
@@ -67,10 +65,7 @@ final class ToolLoop {
   private final List<Attempt> attempts = new ArrayList<>();
   private final List<TurnResult.Part> parts = new ArrayList<>();
   private final StringBuilder reasoning = new StringBuilder();
-  private long inputTokens;
-  private long outputTokens;
-  private long cachedTokens;
-  private long reasoningTokens;
+  private TokenUsage usage = TokenUsage.NONE;
   private double costUsd;
   private int textLength;
   private int rounds;
@@ -172,21 +167,21 @@ final class ToolLoop {
       String why = decision.verdict() == ToolPolicy.Verdict.DENY ? decision.reason()
           : unavailable.stream().filter(down -> down.server().equals(server)).map(Throwable::getMessage).findFirst()
               .orElse("no tool named " + f.name() + " is offered in this turn");
-      refused.add(refuse(call, why));
-      return refused.get(refused.size() - 1);
+      return add(refused, refuse(call, why));
     }
     if (lastCall || rounds >= maxRounds) {
-      refused.add(refuse(call, "the turn has used all " + maxRounds + " of its tool rounds; answer with what you"
-          + " have"));
       lastCall = true;
-      return refused.get(refused.size() - 1);
+      return add(refused, refuse(call, "the turn has used all " + maxRounds + " of its tool rounds; answer with"
+          + " what you have"));
     }
     if (toolbox.decide(server, tool).verdict() == ToolPolicy.Verdict.ASK) {
-      McpCall waiting = call.with(McpCall.Status.AWAITING_APPROVAL, null, 0);
-      ask.add(waiting);
-      return waiting;
+      return add(ask, call.with(McpCall.Status.AWAITING_APPROVAL, null, 0));
     }
-    run.add(call);
+    return add(run, call);
+  }
+
+  private static McpCall add(List<McpCall> to, McpCall call) {
+    to.add(call);
     return call;
   }
 
@@ -268,12 +263,8 @@ final class ToolLoop {
 
   private void addCall(TurnResult call) {
     attempts.addAll(call.attempts());
-    TokenUsage usage = call.usage();
-    if (usage != null) {
-      inputTokens += usage.inputTokens();
-      outputTokens += usage.outputTokens();
-      cachedTokens += usage.cachedTokens();
-      reasoningTokens += usage.reasoningTokens();
+    if (call.usage() != null) {
+      usage = usage.plus(call.usage());
     }
     costUsd += call.costUsd();
     if (call.reasoning() != null) {
@@ -286,8 +277,7 @@ final class ToolLoop {
   /** The whole turn as one answer: every call's output, attempts and tokens, the last call's model. */
   private TurnResult result(String finishReason) {
     String model = attempts.isEmpty() ? null : attempts.get(attempts.size() - 1).model();
-    return new TurnResult(output, reasoning.toString(), model, attempts,
-        new TokenUsage(inputTokens, outputTokens, cachedTokens, reasoningTokens), costUsd, finishReason, parts);
+    return new TurnResult(output, reasoning.toString(), model, attempts, usage, costUsd, finishReason, parts);
   }
 
   // ---- function names -------------------------------------------------------------------------
@@ -318,11 +308,6 @@ final class ToolLoop {
   }
 
   private static String hash(String text) {
-    try {
-      byte[] digest = MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8));
-      return HexFormat.of().formatHex(digest, 0, 4);
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("every JVM has SHA-256", e);
-    }
+    return HexFormat.of().formatHex(ResentHistory.sha256().digest(text.getBytes(StandardCharsets.UTF_8)), 0, 4);
   }
 }

@@ -5,6 +5,7 @@ import dev.talon.config.Model;
 import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonSettings;
 import dev.talon.config.UnknownModelException;
+import dev.talon.tools.RequestedServer;
 import dev.talon.upstream.ModelRequest;
 import java.util.List;
 import org.apache.pekko.NotUsed;
@@ -54,6 +55,14 @@ record TurnPlan(Agent agent, Model requested) {
       }
     }
     return new TurnPlan(agent != null ? agent : catalog.defaultAgent(), requested);
+  }
+
+  /**
+   * Whether the turn may call MCP tools, which Talon runs and journals: its agent's, or those of
+   * {@code requested}, the servers its request names.
+   */
+  boolean acts(List<RequestedServer> requested) {
+    return agent.acts() || !requested.isEmpty();
   }
 
   List<Model> candidates() {

@@ -32,6 +32,11 @@ public record TurnResult(
   /** {@code model} wrote the characters {@code [start, end)} of {@link #text()}. */
   public record Part(String model, int start, int end) implements JsonSerializable {}
 
+  /** Whether Talon ran MCP tools for the answer: its output holds their calls. */
+  public boolean ranTools() {
+    return output.stream().anyMatch(OutputItem.McpCall.class::isInstance);
+  }
+
   /** The answer's text, all text items joined. */
   public String text() {
     StringBuilder out = new StringBuilder();

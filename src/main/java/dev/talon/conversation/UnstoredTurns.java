@@ -37,7 +37,7 @@ public final class UnstoredTurns {
       // The client's request is its whole history: sent as it is, since nothing here could keep a summary.
       String turnId = UUID.randomUUID().toString();
       TurnPlan plan = TurnPlan.of(catalog, agentId, model, request.input());
-      if (plan.agent().acts() || !mcpServers.isEmpty()) {
+      if (plan.acts(mcpServers)) {
         return new Rejected(ConversationEntity.UNSTORED_TOOLS);
       }
       return new TurnAccepted(turnId, TurnEvents.local(plan.runUnstored(runner, turnId, ModelView.of(request),

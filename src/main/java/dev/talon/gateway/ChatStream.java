@@ -50,7 +50,6 @@ final class ChatStream {
     this.includeUsage = includeUsage;
   }
 
-
   /** The SSE events for one turn event, ready to send. */
   List<ByteString> on(TurnEvent event) {
     List<ByteString> out = new ArrayList<>();

@@ -181,15 +181,6 @@ public final class McpServers {
     return ask(server, replyTo -> new McpServer.Call(tool, arguments, replyTo), deadline(server));
   }
 
-  /**
-   * Like {@link #call(String, String, JsonNode)}, with the arguments as a model writes them: a
-   * JSON object as text, or an empty text for none. Text that is not a JSON object fails the call
-   * as {@link Reason#REJECTED} without asking the server.
-   */
-  public CompletionStage<ToolResult> callWithJson(String server, String tool, String arguments) {
-    return withArguments(server, tool, arguments, parsed -> call(server, tool, parsed));
-  }
-
   /** {@code call} with {@code arguments} as JSON, or failed as {@link Reason#REJECTED} when they are not an object. */
   static CompletionStage<ToolResult> withArguments(String server, String tool, String arguments,
       Function<JsonNode, CompletionStage<ToolResult>> call) {

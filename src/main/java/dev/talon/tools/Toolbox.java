@@ -56,11 +56,16 @@ public final class Toolbox {
     return all;
   }
 
-  /** Runs any tool it is asked to: checking {@link #decide} first is the caller's part. */
+  /**
+   * Calls {@code tool} of {@code server} with its arguments as a model writes them: a JSON object
+   * as text, or an empty text for none; text that is not a JSON object fails the call as
+   * {@link ToolFailure.Reason#REJECTED} without asking the server. Runs any tool it is asked to:
+   * checking {@link #decide} first is the caller's part.
+   */
   public CompletionStage<ToolResult> callWithJson(String server, String tool, String arguments) {
     RequestedServer named = requested.get(server);
-    return named == null ? servers.callWithJson(server, tool, arguments)
-        : McpServers.withArguments(server, tool, arguments, parsed -> servers.call(named, tool, parsed));
+    return McpServers.withArguments(server, tool, arguments,
+        parsed -> named == null ? servers.call(server, tool, parsed) : servers.call(named, tool, parsed));
   }
 
   /** How long a call of {@code server}'s may take at most, from asking to answer. */
