@@ -568,6 +568,16 @@ public final class ApiRoutes extends AllDirectives {
 
   /** The body as sent; Pekko enforces gateway.maxBodyMegabytes as it is read. */
   private CompletionStage<ByteString> bytes(HttpRequest request) {
+    long limit = settings.limits().maxBodyBytes();
+    if (request.entity().getContentLengthOption().orElse(0) > limit) {
+      // Read and dropped before the 413 (within the body's read timeout): a server that closes
+      // while the client still uploads resets the connection, and the client never reads why.
+      return request.entity().withoutSizeLimit().getDataBytes().completionTimeout(settings.limits().bodyReadTimeout())
+          .runWith(Sink.ignore(), materializer)
+          .handle((drained, failure) -> {
+            throw ApiError.tooLarge(limit);
+          });
+    }
     return request.entity().getDataBytes().completionTimeout(settings.limits().bodyReadTimeout())
         .runFold(ByteString.emptyByteString(), ByteString::concat, materializer)
         .handle((body, failure) -> {
