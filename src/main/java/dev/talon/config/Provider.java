@@ -8,6 +8,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Pattern;
 
 /**
  * A resolved model provider: where it lives, how to authenticate, what it speaks.
@@ -28,6 +30,9 @@ public record Provider(
     String unavailableReason) {
 
   static final int MIN_SECRET_LENGTH = 8;
+
+  private static final Pattern ADDRESS_LITERAL = Pattern.compile("[0-9.]+|\\[?[0-9a-fA-F:]+]?");
+  private static final Map<String, Boolean> LOCAL_ADDRESSES = new ConcurrentHashMap<>();
 
   public Provider {
     headers = Map.copyOf(headers);
@@ -62,7 +67,12 @@ public record Provider(
     if (host.equalsIgnoreCase("localhost") || host.endsWith(".local") || host.endsWith(".lan")) {
       return true;
     }
-    if (!host.matches("[0-9.]+|\\[?[0-9a-fA-F:]+]?")) {
+    // Asked on every model call: an address is classified once per host.
+    return LOCAL_ADDRESSES.computeIfAbsent(host, Provider::isLocalAddress);
+  }
+
+  private static boolean isLocalAddress(String host) {
+    if (!ADDRESS_LITERAL.matcher(host).matches()) {
       return false; // a DNS name: do not resolve it just to classify it
     }
     try {

@@ -43,6 +43,7 @@ import org.apache.pekko.NotUsed;
 import org.apache.pekko.http.javadsl.model.ContentType;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpEntity;
 import org.apache.pekko.http.javadsl.model.HttpHeader;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
@@ -577,6 +578,10 @@ public final class ApiRoutes extends AllDirectives {
           .handle((drained, failure) -> {
             throw ApiError.tooLarge(limit);
           });
+    }
+    if (request.entity() instanceof HttpEntity.Strict strict) {
+      // The whole body came with the headers (as a small request's does): nothing left to read.
+      return CompletableFuture.completedFuture(strict.getData());
     }
     return request.entity().getDataBytes().completionTimeout(settings.limits().bodyReadTimeout())
         .runFold(ByteString.emptyByteString(), ByteString::concat, materializer)

@@ -1,6 +1,7 @@
 package dev.talon.upstream;
 
 import dev.talon.config.Model;
+import dev.talon.config.Provider;
 import dev.talon.config.TalonSettings;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -66,25 +67,42 @@ public final class HttpModelClient implements ModelClient {
         .withUri(uris.computeIfAbsent(call.url(), Uri::create))
         .withEntity(HttpEntities.create(ContentTypes.APPLICATION_JSON, call.bodyBytes()))
         .addHeaders(headers(call.headers()));
-    // Each run is a new call with its own clocks and parser: a retry runs the same source again.
     List<String> secrets = model.secrets();
-    return Source.lazySource(() -> send(httpRequest, model, call))
+    return Source.fromGraph(new ModelCall(new HttpExchange(httpRequest, model.provider()),
+            () -> StreamParser.forApi(call.api(), model.thinkTags()), eventLimits,
+            timeouts.firstToken(model.provider()), timeouts.idle()))
         .mapError(UpstreamException.class, e -> {
           UpstreamFailure redacted = e.failure().redacting(secrets);
           return redacted == e.failure() ? e : new UpstreamException(redacted);
-        })
-        .mapMaterializedValue(ignored -> NotUsed.getInstance());
+        });
   }
 
-  private Source<ModelEvent, NotUsed> send(HttpRequest httpRequest, Model model, UpstreamCall call) {
-    CallTimeouts clocks = new CallTimeouts(timeouts.firstToken(model.provider()), timeouts.idle());
-    return Source.completionStage(request(httpRequest, STALE_CONNECTION_RESENDS))
-        .mapError(Throwable.class, e -> ErrorClassifier.connecting(e, model.provider()))
-        .flatMapConcat(response -> !response.status().isSuccess() ? failing(failure(response))
-            : isEventStream(response) ? events(response, clocks)
-            : failing(notAnEventStream(response)))
-        .via(ModelEventFlow.parse(() -> StreamParser.forApi(call.api(), model.thinkTags()), eventLimits))
-        .via(clocks.onEvents());
+  /** The request of one call to a model's server, and what its answers mean. */
+  private final class HttpExchange implements ModelCall.Exchange {
+    private final HttpRequest httpRequest;
+    private final Provider provider;
+
+    HttpExchange(HttpRequest httpRequest, Provider provider) {
+      this.httpRequest = httpRequest;
+      this.provider = provider;
+    }
+
+    @Override
+    public CompletionStage<HttpResponse> send() {
+      return request(httpRequest, STALE_CONNECTION_RESENDS);
+    }
+
+    @Override
+    public CompletionStage<UpstreamException> refusal(HttpResponse response) {
+      return !response.status().isSuccess() ? failure(response)
+          : isEventStream(response) ? null
+          : notAnEventStream(response);
+    }
+
+    @Override
+    public UpstreamException unreachable(Throwable failure) {
+      return ErrorClassifier.connecting(failure, provider);
+    }
   }
 
   /**
@@ -105,15 +123,6 @@ public final class HttpModelClient implements ModelClient {
       }
     }
     return false;
-  }
-
-  private static Source<ByteString, NotUsed> events(HttpResponse response, CallTimeouts clocks) {
-    return response.entity().getDataBytes().via(clocks.onBytes()).mapMaterializedValue(m -> NotUsed.getInstance());
-  }
-
-  /** A call that fails once its failure is known (an error body takes reading). */
-  private static Source<ByteString, NotUsed> failing(CompletionStage<UpstreamException> failure) {
-    return Source.completionStage(failure).flatMapConcat(Source::failed);
   }
 
   private static boolean isEventStream(HttpResponse response) {

@@ -10,17 +10,21 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.MediaTypes;
 import org.apache.pekko.http.javadsl.settings.ServerSentEventSettings;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
 
-/** A stream body run through the event-stream reader and a parser, as a model call runs it, summed up for assertions. */
+/** A stream body read by the stage that runs a model call, from an in-memory response, summed up for assertions. */
 record ParsedStream(List<ModelEvent> events, UpstreamException failure) {
 
   /** A recorded fixture, see {@link #fixtureBody}. */
@@ -56,9 +60,25 @@ record ParsedStream(List<ModelEvent> events, UpstreamException failure) {
     }
     List<ModelEvent> events = new ArrayList<>();
     try {
-      Source.from(chunks)
-          .via(ModelEventFlow.parse(() -> StreamParser.forApi(api, true),
-              ServerSentEventSettings.create(system.classicSystem())))
+      HttpResponse response = HttpResponse.create().withEntity(
+          HttpEntities.createChunked(MediaTypes.TEXT_EVENT_STREAM.toContentType(), Source.from(chunks)));
+      Source.fromGraph(new ModelCall(new ModelCall.Exchange() {
+            @Override
+            public CompletionStage<HttpResponse> send() {
+              return CompletableFuture.completedFuture(response);
+            }
+
+            @Override
+            public CompletionStage<UpstreamException> refusal(HttpResponse answer) {
+              return null;
+            }
+
+            @Override
+            public UpstreamException unreachable(Throwable failure) {
+              throw new AssertionError("an in-memory response cannot be unreachable", failure);
+            }
+          }, () -> StreamParser.forApi(api, true), ServerSentEventSettings.create(system.classicSystem()),
+          Duration.ofSeconds(10), Duration.ofSeconds(10)))
           .runWith(Sink.foreach(events::add), system)
           .toCompletableFuture().get(10, TimeUnit.SECONDS);
       return new ParsedStream(events, null);
