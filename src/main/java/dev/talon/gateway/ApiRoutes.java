@@ -605,7 +605,7 @@ public final class ApiRoutes extends AllDirectives {
     // Frames that arrive while the connection is still writing go out together, in one chunk:
     // every frame stays whole, and none waits for another.
     return withSession(HttpResponse.create().withEntity(HttpEntities.createChunked(EVENT_STREAM,
-            frames.keepAlive(settings.keepAlive(), () -> KEEP_ALIVE).conflate(ByteString::concat)))
+            frames.via(KeepAlive.of(settings.keepAlive(), () -> KEEP_ALIVE)).conflate(ByteString::concat)))
         .addHeader(RawHeader.create("Cache-Control", "no-cache")), sessionKey);
   }
 

@@ -40,8 +40,14 @@ import org.apache.pekko.util.ByteString;
  * materialized three streams per call and cost a hop per token each.)
  */
 final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
-  private static final String FIRST_TOKEN = "first-token";
-  private static final String IDLE = "idle";
+  private static final String CLOCKS = "clocks";
+  /**
+   * The longest wait between two looks at the clocks. A timer cancelled before it fires stays in
+   * the scheduler until its time: one per call for a five-minute first-token timeout, at hundreds
+   * of calls a second, filled the old generation and set off full collections. Ticks this short
+   * leave at most a second's worth behind, and bound how late a timeout is noticed.
+   */
+  private static final Duration MAX_TICK = Duration.ofSeconds(1);
 
   /** The HTTP side of a call. */
   interface Exchange {
@@ -92,6 +98,7 @@ final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
     /** Set once the stage has stopped: a response that comes later is discarded, not left holding its connection. */
     private volatile boolean stopped;
     private boolean sent;
+    private long sentNanos;
     private SubSinkInlet<ByteString> body;
     private boolean tokenSeen;
     private long lastBytesNanos;
@@ -125,7 +132,9 @@ final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
 
     private void send() {
       sent = true;
-      scheduleOnce(FIRST_TOKEN, firstToken);
+      sentNanos = System.nanoTime();
+      Duration tick = max(Duration.ofMillis(1), min(MAX_TICK, min(firstToken, idle).dividedBy(4)));
+      scheduleWithFixedDelay(CLOCKS, tick, tick);
       exchange.send().whenComplete((response, failure) -> {
         if (failure != null) {
           failed.invoke(exchange.unreachable(failure instanceof CompletionException && failure.getCause() != null
@@ -166,12 +175,7 @@ final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
           failStage(ErrorClassifier.asUpstreamException(cause));
         }
       });
-      lastBytesNanos = System.nanoTime();
       response.entity().getDataBytes().runWith(body.sink(), subFusingMaterializer());
-      // Checking a few times per idle period bounds the detection delay to idle * 1.25
-      // without a timer reset per chunk on the token hot path.
-      Duration tick = idle.dividedBy(4).isZero() ? Duration.ofMillis(1) : idle.dividedBy(4);
-      scheduleWithFixedDelay(IDLE, tick, tick);
       if (isAvailable(out)) {
         body.pull();
       }
@@ -192,9 +196,8 @@ final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
         failAfter(events, StreamParser.truncated(e.getMessage()));
         return;
       }
-      if (!events.isEmpty() && !tokenSeen) {
+      if (!events.isEmpty()) {
         tokenSeen = true;
-        cancelTimer(FIRST_TOKEN);
       }
       if (parser.finished()) {
         finish(events);
@@ -238,22 +241,27 @@ final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
       }
     }
 
+    /** Looked at a few times per timeout, with no timer reset per chunk on the token hot path. */
     @Override
     public void onTimer(Object key) {
-      if (FIRST_TOKEN.equals(key)) {
-        if (!tokenSeen) {
-          failStage(new UpstreamException(UpstreamFailure.of(UpstreamFailure.Kind.FIRST_TOKEN_TIMEOUT,
-              "no first token within " + seconds(firstToken))));
-        }
-        return;
-      }
-      long silentNanos = System.nanoTime() - lastBytesNanos;
-      if (tokenSeen && silentNanos > idle.toNanos()) {
+      long now = System.nanoTime();
+      if (!tokenSeen && now - sentNanos > firstToken.toNanos()) {
+        failStage(new UpstreamException(UpstreamFailure.of(UpstreamFailure.Kind.FIRST_TOKEN_TIMEOUT,
+            "no first token within " + seconds(firstToken))));
+      } else if (tokenSeen && now - lastBytesNanos > idle.toNanos()) {
         failStage(new UpstreamException(UpstreamFailure.of(UpstreamFailure.Kind.IDLE_TIMEOUT,
-            "the stream went silent for " + seconds(Duration.ofNanos(silentNanos)) + " (idle timeout "
+            "the stream went silent for " + seconds(Duration.ofNanos(now - lastBytesNanos)) + " (idle timeout "
                 + seconds(idle) + ")")));
       }
     }
+  }
+
+  private static Duration min(Duration a, Duration b) {
+    return a.compareTo(b) <= 0 ? a : b;
+  }
+
+  private static Duration max(Duration a, Duration b) {
+    return a.compareTo(b) >= 0 ? a : b;
   }
 
   private static String seconds(Duration d) {
