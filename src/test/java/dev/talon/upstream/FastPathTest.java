@@ -38,7 +38,7 @@ class FastPathTest {
   /** What a parser made of a stream: its events up to the end or the failure, and the failure. */
   record Outcome(List<ModelEvent> events, UpstreamFailure failure) {}
 
-  /** Drives a parser as {@link ModelEventFlow} does: stops reading once it says the stream is over. */
+  /** Drives a parser as {@link ModelCall} does: stops reading once it says the stream is over. */
   static Outcome run(StreamParser parser, List<ServerSentEvent> events) {
     List<ModelEvent> out = new ArrayList<>();
     try {
