@@ -560,8 +560,8 @@ public final class ConfigLoader {
         TalonSettings.Storage.h2Setting(url, setting.getKey())
             .filter(value -> !value.equalsIgnoreCase(setting.getValue()))
             .ifPresent(value -> storage.get("url").error(setting.getKey() + " must be " + setting.getValue()
-                + " (or left out), not " + value + ": otherwise a killed process can lose answers its clients"
-                + " already saw"));
+                + " (or left out), not " + value + ": otherwise a killed or stopping process can lose answers its"
+                + " clients already saw"));
       }
     }
     return new TalonSettings(c.get("dataDir").text(null),

@@ -118,12 +118,15 @@ public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Up
     }
 
     /**
-     * What an H2 URL must set, if it sets it, for a commit to survive a killed process: each
-     * commit written at once, and always appended, since H2 may not find again after a kill a
-     * commit it wrote into reused space (measured: 3 of 20 kills lost one).
+     * What an H2 URL must set, if it sets it, for a commit to survive a killed or stopping
+     * process: each commit written at once, and always appended, since H2 may not find again
+     * after a kill a commit it wrote into reused space (measured: 3 of 20 kills lost one); and the
+     * database left open when the JVM exits, since Talon closes it itself as the last step of a
+     * stop: H2's own exit hook closed it at SIGTERM, while the turns a stopping node lets finish
+     * were still being journaled (their answers then ended without completing).
      */
-    public static final List<Map.Entry<String, String>> DURABLE_H2 =
-        List.of(Map.entry("WRITE_DELAY", "0"), Map.entry("REUSE_SPACE", "FALSE"));
+    public static final List<Map.Entry<String, String>> DURABLE_H2 = List.of(Map.entry("WRITE_DELAY", "0"),
+        Map.entry("REUSE_SPACE", "FALSE"), Map.entry("DB_CLOSE_ON_EXIT", "FALSE"));
 
     /** The value of setting {@code name} in an H2 URL, if the URL sets it. */
     public static Optional<String> h2Setting(String url, String name) {

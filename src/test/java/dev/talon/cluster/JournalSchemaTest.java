@@ -43,7 +43,7 @@ class JournalSchemaTest {
   @Test
   void theDefaultJournalIsAnH2FileInTheDataDirectory() {
     JournalDatabase database = h2();
-    assertEquals("jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("talon") + ";DB_CLOSE_DELAY=-1;WRITE_DELAY=0;REUSE_SPACE=FALSE",
+    assertEquals("jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("talon") + ";DB_CLOSE_DELAY=-1;WRITE_DELAY=0;REUSE_SPACE=FALSE;DB_CLOSE_ON_EXIT=FALSE",
         database.url());
     assertEquals("slick.jdbc.H2Profile$",
         database.pekkoConfig().getString("pekko-persistence-jdbc.shared-databases.slick.profile"));
@@ -55,8 +55,8 @@ class JournalSchemaTest {
     String own = "jdbc:h2:file:" + dataDir.toAbsolutePath().resolve("own") + ";DB_CLOSE_DELAY=-1";
     JournalDatabase userSupplied = JournalDatabase.of(
         new TalonSettings.Storage(TalonSettings.Storage.Type.H2, own, null, null), dataDir);
-    assertEquals(own + ";WRITE_DELAY=0;REUSE_SPACE=FALSE", userSupplied.url());
-    assertEquals(own + ";write_delay=0;REUSE_SPACE=FALSE", JournalDatabase.of(
+    assertEquals(own + ";WRITE_DELAY=0;REUSE_SPACE=FALSE;DB_CLOSE_ON_EXIT=FALSE", userSupplied.url());
+    assertEquals(own + ";write_delay=0;REUSE_SPACE=FALSE;DB_CLOSE_ON_EXIT=FALSE", JournalDatabase.of(
         new TalonSettings.Storage(TalonSettings.Storage.Type.H2, own + ";write_delay=0", null, null), dataDir).url());
     for (JournalDatabase database : List.of(h2(), userSupplied)) {
       try (Connection connection = database.connect();
