@@ -1,5 +1,6 @@
 package dev.talon.gateway;
 
+import dev.talon.upstream.ClockTick;
 import java.time.Duration;
 import java.util.function.Supplier;
 import org.apache.pekko.NotUsed;
@@ -16,14 +17,10 @@ import org.apache.pekko.stream.stage.TimerGraphStageLogic;
 
 /**
  * Sends {@code injected} whenever the client is waiting and nothing has gone out for
- * {@code interval}, as Pekko's {@code keepAlive} does, with a clock that is looked at on a short
- * fixed tick instead of one re-armed for every element. A re-armed timer left the cancelled one in
- * the scheduler until its time: one per token for the whole interval, hundreds of thousands under
- * load, which filled the old generation and set off full collections.
+ * {@code interval}, as Pekko's {@code keepAlive} does, with a clock that is looked at on a
+ * {@link ClockTick} instead of a timer re-armed for every element (one left behind per token).
  */
 final class KeepAlive<T> extends GraphStage<FlowShape<T, T>> {
-  /** The longest wait between two looks at the clock; a comment is at most this late. */
-  private static final Duration MAX_TICK = Duration.ofSeconds(1);
   private static final String TICK = "tick";
 
   private final Inlet<T> in = Inlet.create("KeepAlive.in");
@@ -84,9 +81,7 @@ final class KeepAlive<T> extends GraphStage<FlowShape<T, T>> {
 
       @Override
       public void preStart() {
-        Duration quarter = interval.dividedBy(4);
-        Duration tick = quarter.compareTo(MAX_TICK) > 0 ? MAX_TICK
-            : quarter.isZero() ? Duration.ofMillis(1) : quarter;
+        Duration tick = ClockTick.of(interval);
         scheduleWithFixedDelay(TICK, tick, tick);
       }
 

@@ -41,13 +41,6 @@ import org.apache.pekko.util.ByteString;
  */
 final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
   private static final String CLOCKS = "clocks";
-  /**
-   * The longest wait between two looks at the clocks. A timer cancelled before it fires stays in
-   * the scheduler until its time: one per call for a five-minute first-token timeout, at hundreds
-   * of calls a second, filled the old generation and set off full collections. Ticks this short
-   * leave at most a second's worth behind, and bound how late a timeout is noticed.
-   */
-  private static final Duration MAX_TICK = Duration.ofSeconds(1);
 
   /** The HTTP side of a call. */
   interface Exchange {
@@ -133,7 +126,7 @@ final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
     private void send() {
       sent = true;
       sentNanos = System.nanoTime();
-      Duration tick = max(Duration.ofMillis(1), min(MAX_TICK, min(firstToken, idle).dividedBy(4)));
+      Duration tick = ClockTick.of(firstToken.compareTo(idle) <= 0 ? firstToken : idle);
       scheduleWithFixedDelay(CLOCKS, tick, tick);
       exchange.send().whenComplete((response, failure) -> {
         if (failure != null) {
@@ -241,7 +234,7 @@ final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
       }
     }
 
-    /** Looked at a few times per timeout, with no timer reset per chunk on the token hot path. */
+    /** Looked at on a {@link ClockTick}, with no timer reset per chunk on the token hot path. */
     @Override
     public void onTimer(Object key) {
       long now = System.nanoTime();
@@ -254,14 +247,6 @@ final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
                 + seconds(idle) + ")")));
       }
     }
-  }
-
-  private static Duration min(Duration a, Duration b) {
-    return a.compareTo(b) <= 0 ? a : b;
-  }
-
-  private static Duration max(Duration a, Duration b) {
-    return a.compareTo(b) >= 0 ? a : b;
   }
 
   private static String seconds(Duration d) {
