@@ -25,8 +25,8 @@ final class AnthropicStreamParser implements StreamParser {
   private boolean stopped;
 
   @Override
-  public List<ModelEvent> onEvent(String eventType, String data) {
-    JsonNode event = Frames.read(data);
+  public List<ModelEvent> onEvent(String eventType, EventData data) {
+    JsonNode event = Frames.read(data.text());
     if (event == null) {
       return List.of(); // proxies may append [DONE]; message_stop is the terminal event here
     }

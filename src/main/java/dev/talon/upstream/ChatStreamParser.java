@@ -35,7 +35,7 @@ final class ChatStreamParser implements StreamParser {
   }
 
   @Override
-  public List<ModelEvent> onEvent(String eventType, String data) {
+  public List<ModelEvent> onEvent(String eventType, EventData data) {
     // An "event: error" frame is an error whatever it holds: only the tree reading reports it.
     FastFrames.ChatContent simple = fastPath && !"error".equals(eventType) ? FastFrames.chatContent(data) : null;
     if (simple != null) {
@@ -46,7 +46,7 @@ final class ChatStreamParser implements StreamParser {
       finish(simple.finishReason(), out);
       return out;
     }
-    JsonNode chunk = Frames.read(data);
+    JsonNode chunk = Frames.read(data.text());
     if (chunk == null) {
       done = true;
       return List.of();

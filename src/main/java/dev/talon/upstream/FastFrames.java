@@ -35,8 +35,8 @@ final class FastFrames {
    * null {@code finish_reason}, no {@code error}, no {@code usage} object, and no other field that
    * holds an object or an array.
    */
-  static ChatContent chatContent(String data) {
-    try (JsonParser parser = FACTORY.createParser(data)) {
+  static ChatContent chatContent(EventData data) {
+    try (JsonParser parser = FACTORY.createParser(data.bytes(), 0, data.length())) {
       if (parser.nextToken() != JsonToken.START_OBJECT) {
         return null;
       }
@@ -138,8 +138,8 @@ final class FastFrames {
    * has no {@code error}. Its other fields are skipped, whatever they hold: the tree reading looks
    * at nothing else of such an event ({@code logprobs} and {@code obfuscation} come with each one).
    */
-  static TypedDelta typedDelta(String data, Set<String> types) {
-    try (JsonParser parser = FACTORY.createParser(data)) {
+  static TypedDelta typedDelta(EventData data, Set<String> types) {
+    try (JsonParser parser = FACTORY.createParser(data.bytes(), 0, data.length())) {
       if (parser.nextToken() != JsonToken.START_OBJECT) {
         return null;
       }

@@ -45,12 +45,12 @@ final class ResponsesStreamParser implements StreamParser {
   }
 
   @Override
-  public List<ModelEvent> onEvent(String eventType, String data) {
+  public List<ModelEvent> onEvent(String eventType, EventData data) {
     FastFrames.TypedDelta simple = fastPath ? FastFrames.typedDelta(data, DELTAS.keySet()) : null;
     if (simple != null) {
       return delta(DELTAS.get(simple.type()), simple.delta());
     }
-    JsonNode event = Frames.read(data);
+    JsonNode event = Frames.read(data.text());
     if (event == null) {
       done = true;
       return List.of();

@@ -13,10 +13,10 @@ interface StreamParser {
    * One SSE event.
    *
    * @param eventType the {@code event:} field, or null for a data-only frame
-   * @param data the {@code data:} lines joined
+   * @param data the {@code data:} lines joined, valid only during the call
    * @return the events it yields, often none
    */
-  List<ModelEvent> onEvent(String eventType, String data);
+  List<ModelEvent> onEvent(String eventType, EventData data);
 
   /** The connection ended: the last events, or TRUNCATED when no terminal event was seen. */
   List<ModelEvent> onEnd();

@@ -53,7 +53,7 @@ class EventStreamReaderTest {
     List<Event> events = new ArrayList<>();
     for (int i = 0; i < body.length; i += chunkSize) {
       reader.read(ByteString.fromArray(body, i, Math.min(chunkSize, body.length - i)),
-          (type, data) -> events.add(new Event(type, data)));
+          (type, data) -> events.add(new Event(type, data.text())));
     }
     return events;
   }
@@ -111,8 +111,8 @@ class EventStreamReaderTest {
     EventStreamReader reader = new EventStreamReader(1 << 20, 1 << 20);
     List<String> seen = new ArrayList<>();
     assertFalse(reader.read(ByteString.fromString("data: 1\n\ndata: 2\n\ndata: 3\n\n"), (type, data) -> {
-      seen.add(data);
-      return !data.equals("2");
+      seen.add(data.text());
+      return !data.text().equals("2");
     }));
     assertEquals(List.of("1", "2"), seen);
   }

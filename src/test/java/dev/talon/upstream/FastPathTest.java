@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.talon.testing.TestResources;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
@@ -38,12 +39,18 @@ class FastPathTest {
   /** What a parser made of a stream: its events up to the end or the failure, and the failure. */
   record Outcome(List<ModelEvent> events, UpstreamFailure failure) {}
 
+  /** A frame's data as the reader hands it over: its UTF-8 bytes. */
+  static EventData bytes(String data) {
+    byte[] utf8 = data.getBytes(StandardCharsets.UTF_8);
+    return new EventData(utf8, utf8.length);
+  }
+
   /** Drives a parser as {@link ModelCall} does: stops reading once it says the stream is over. */
   static Outcome run(StreamParser parser, List<ServerSentEvent> events) {
     List<ModelEvent> out = new ArrayList<>();
     try {
       for (ServerSentEvent event : events) {
-        out.addAll(parser.onEvent(event.getEventType().orElse(null), event.getData()));
+        out.addAll(parser.onEvent(event.getEventType().orElse(null), bytes(event.getData())));
         if (parser.finished()) {
           break;
         }
@@ -95,8 +102,8 @@ class FastPathTest {
           responsesSame(events);
         }
         for (ServerSentEvent event : events) {
-          boolean fast = chat ? FastFrames.chatContent(event.getData()) != null
-              : FastFrames.typedDelta(event.getData(), ResponsesStreamParser.DELTAS.keySet()) != null;
+          boolean fast = chat ? FastFrames.chatContent(bytes(event.getData())) != null
+              : FastFrames.typedDelta(bytes(event.getData()), ResponsesStreamParser.DELTAS.keySet()) != null;
           fastFrames += fast ? 1 : 0;
         }
       }
@@ -133,7 +140,7 @@ class FastPathTest {
       "\"<think>inline</think>answer\"", "\"lone \\ud800 surrogate\""})
   void plainContentTakesTheFastPath(String text) throws Exception {
     String frame = content(text);
-    FastFrames.ChatContent fast = FastFrames.chatContent(frame);
+    FastFrames.ChatContent fast = FastFrames.chatContent(bytes(frame));
     assertNotNull(fast, frame);
     assertEquals(UpstreamJson.MAPPER.readTree(frame).at("/choices/0/delta/content").textValue(), fast.content());
     chatSame(around(ServerSentEvent.create(frame)));
@@ -148,14 +155,14 @@ class FastPathTest {
       "{\"content\":\"x\",\"channel\":\"final\"}"})
   void simpleDeltasTakeTheFastPath(String delta) {
     String frame = chunk(choice(delta, "null"), ",\"usage\":null");
-    assertNotNull(FastFrames.chatContent(frame), frame);
+    assertNotNull(FastFrames.chatContent(bytes(frame)), frame);
     chatSame(around(ServerSentEvent.create(frame)));
   }
 
   @Test
   void theFinishChunkTakesTheFastPath() {
     String finish = chunk(choice("{}", "\"length\""), "");
-    assertEquals(new FastFrames.ChatContent(null, "length"), FastFrames.chatContent(finish));
+    assertEquals(new FastFrames.ChatContent(null, "length"), FastFrames.chatContent(bytes(finish)));
     chatSame(data(content("\"<thi\""), content("\"nk>held\""), finish, "[DONE]"));
   }
 
@@ -195,7 +202,7 @@ class FastPathTest {
       "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]", "{\"choices\":[{\"delta\":{\"content\":\"a\tb\"}}]}",
       "[1]", "", "nonsense"})
   void anythingElseIsReadAsATree(String frame) {
-    assertNull(FastFrames.chatContent(frame), frame);
+    assertNull(FastFrames.chatContent(bytes(frame)), frame);
     chatSame(around(ServerSentEvent.create(frame)));
   }
 
@@ -228,7 +235,7 @@ class FastPathTest {
         "{\"type\":\"response.refusal.delta\",\"delta\":\"no\"}",
         "{\"type\":\"response.output_text.delta\",\"delta\":\"\"}"})
     void textDeltasTakeTheFastPath(String frame) {
-      assertNotNull(FastFrames.typedDelta(frame, ResponsesStreamParser.DELTAS.keySet()), frame);
+      assertNotNull(FastFrames.typedDelta(bytes(frame), ResponsesStreamParser.DELTAS.keySet()), frame);
       responsesSame(around(frame));
     }
 
@@ -246,7 +253,7 @@ class FastPathTest {
         "{\"type\":\"response.output_text.delta\",\"delta\":\"x\"",
         "[DONE]"})
     void anythingElseIsReadAsATree(String frame) {
-      assertNull(FastFrames.typedDelta(frame, ResponsesStreamParser.DELTAS.keySet()), frame);
+      assertNull(FastFrames.typedDelta(bytes(frame), ResponsesStreamParser.DELTAS.keySet()), frame);
       responsesSame(around(frame));
     }
   }
