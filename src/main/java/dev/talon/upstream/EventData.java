@@ -31,9 +31,4 @@ final class EventData {
     }
     return text;
   }
-
-  @Override
-  public String toString() {
-    return text();
-  }
 }
