@@ -837,7 +837,7 @@ public final class ConversationEntity
     askedFromAnotherNode = !start.replyTo().path().address().hasLocalScope();
     TurnStarted started = new TurnStarted(turnLog.turnId(), input, plan.agent().id(),
         plan.requested() == null ? null : plan.requested().ref(), Instant.now(), start.keyless(), start.presentation());
-    start.replyTo().tell(new TurnAccepted(turnLog.turnId(), events(turnLog.source(0), start.replyTo())));
+    start.replyTo().tell(new TurnAccepted(turnLog.turnId(), events(turnLog, 0, start.replyTo())));
     long persisting = System.nanoTime();
     return Effect().persist(started).thenRun(s -> {
       metrics.journaled(NodeMetrics.TURN_STARTED, persisting);
@@ -1024,7 +1024,7 @@ public final class ConversationEntity
     }
     Job started = startJob(state, Compaction.MANUAL, compact.focus());
     return Effect().reply(compact.replyTo(), new TurnAccepted(started.id(),
-        events(started.log().source(0), compact.replyTo())));
+        events(started.log(), 0, compact.replyTo())));
   }
 
   private Effect<Event, State> compacted(State state, RunnerCompacted compacted) {
@@ -1145,7 +1145,7 @@ public final class ConversationEntity
       return Effect().reply(subscribe.replyTo(), new UnknownTurn(subscribe.turnId()));
     }
     return Effect().reply(subscribe.replyTo(),
-        new Subscribed(log.turnId(), events(log.source(subscribe.fromIndex()), subscribe.replyTo())));
+        new Subscribed(log.turnId(), events(log, subscribe.fromIndex(), subscribe.replyTo())));
   }
 
   private Effect<Event, State> unparcel(Parceled parceled) {
@@ -1355,7 +1355,11 @@ public final class ConversationEntity
   }
 
   private TurnEvents events(Source<TurnEvent, NotUsed> events, ActorRef<?> asker) {
-    return TurnEvents.forAsker(events, asker, parcels, materializer);
+    return TurnEvents.forAsker(events.map(List::of), asker, parcels, materializer);
+  }
+
+  private TurnEvents events(TurnLog log, int fromIndex, ActorRef<?> asker) {
+    return TurnEvents.forAsker(log.batches(fromIndex), asker, parcels, materializer);
   }
 
   /** The view's size against the budget of the model the next turn would call first. */

@@ -3,6 +3,7 @@ package dev.talon.conversation;
 import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonProperty;
+import java.util.List;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.stream.Materializer;
@@ -20,24 +21,26 @@ import org.apache.pekko.util.ByteString;
  */
 public final class TurnEvents {
   private final SourceRef<ByteString> ref;
-  private final Source<TurnEvent, NotUsed> local;
+  /** Local events in batches of any size: a turn's log hands over what has come since its reader last looked. */
+  private final Source<List<TurnEvent>, NotUsed> local;
 
-  private TurnEvents(SourceRef<ByteString> ref, Source<TurnEvent, NotUsed> local) {
+  private TurnEvents(SourceRef<ByteString> ref, Source<List<TurnEvent>, NotUsed> local) {
     this.ref = ref;
     this.local = local;
   }
 
-  /** Events for an asker on this node; they must never be sent to another. */
-  static TurnEvents local(Source<TurnEvent, NotUsed> events) {
-    return new TurnEvents(null, events);
+  /** Events for an asker on this node, in batches; they must never be sent to another. */
+  static TurnEvents local(Source<List<TurnEvent>, NotUsed> batches) {
+    return new TurnEvents(null, batches);
   }
 
   /** Events for {@code asker}: the source itself when it lives on this node, else a stream ref to it. */
-  static TurnEvents forAsker(Source<TurnEvent, NotUsed> events, ActorRef<?> asker, Parcels parcels,
+  static TurnEvents forAsker(Source<List<TurnEvent>, NotUsed> batches, ActorRef<?> asker, Parcels parcels,
       Materializer materializer) {
     return asker.path().address().hasLocalScope()
-        ? local(events)
-        : new TurnEvents(events.via(parcels.parcels()).runWith(StreamRefs.sourceRef(), materializer), null);
+        ? local(batches)
+        : new TurnEvents(batches.<TurnEvent>mapConcat(batch -> batch).via(parcels.parcels())
+            .runWith(StreamRefs.sourceRef(), materializer), null);
   }
 
   @JsonCreator
@@ -57,7 +60,20 @@ public final class TurnEvents {
   /** The events, to be run once. */
   @JsonIgnore
   public Source<TurnEvent, NotUsed> source() {
-    return local != null ? local : Source.fromMaterializer((materializer, attributes) -> ref.getSource()
+    return local != null ? local.mapConcat(batch -> batch) : remote();
+  }
+
+  /**
+   * The same events in batches, to be run once: whoever passes them on to another stream passes
+   * each batch in one message. Events from another node come one to a batch.
+   */
+  @JsonIgnore
+  public Source<List<TurnEvent>, NotUsed> batches() {
+    return local != null ? local : remote().map(List::of);
+  }
+
+  private Source<TurnEvent, NotUsed> remote() {
+    return Source.fromMaterializer((materializer, attributes) -> ref.getSource()
         .via(Parcels.of(materializer.system()).messages()).map(TurnEvent.class::cast))
         .mapMaterializedValue(done -> NotUsed.getInstance());
   }

@@ -116,12 +116,15 @@ public final class TurnLog {
     return waitFor.thenCompose(ignored -> eventsFrom(index));
   }
 
-  /** Every event from {@code fromIndex} on, then the live ones, completing after the last. */
-  public Source<TurnEvent, NotUsed> source(int fromIndex) {
+  /**
+   * Every event from {@code fromIndex} on, then the live ones, completing after the last, in the
+   * batches a reader finds them in: whatever was appended since its last read, so a reader that
+   * hands them on to another stream hands each batch on in one go.
+   */
+  public Source<List<TurnEvent>, NotUsed> batches(int fromIndex) {
     return Source.unfoldAsync(Math.max(0, fromIndex), index -> eventsFrom(index).thenApply(batch -> batch.isEmpty()
-            ? Optional.<Pair<Integer, List<TurnEvent>>>empty()
-            : Optional.of(Pair.create(index + batch.size(), batch))))
-        .mapConcat(batch -> batch);
+        ? Optional.<Pair<Integer, List<TurnEvent>>>empty()
+        : Optional.of(Pair.create(index + batch.size(), batch))));
   }
 
   private CompletableFuture<Void> takeSignal() {

@@ -41,7 +41,7 @@ public final class UnstoredTurns {
         return new Rejected(ConversationEntity.UNSTORED_TOOLS);
       }
       return new TurnAccepted(turnId, TurnEvents.local(plan.runUnstored(runner, turnId, ModelView.of(request),
-          midStream)));
+          midStream).map(List::of)));
     } catch (TurnPlan.Refused e) {
       return new Rejected(e.getMessage());
     }

@@ -20,6 +20,7 @@ import dev.talon.conversation.ConversationEntity.Turn;
 import dev.talon.conversation.ConversationEntity.TurnAccepted;
 import dev.talon.conversation.ConversationEntity.UnknownPrevious;
 import dev.talon.conversation.TurnEvent;
+import dev.talon.conversation.TurnEvents;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -198,10 +199,9 @@ public final class ApiRoutes extends AllDirectives {
       return start(turn).thenCompose(accepted -> {
         String id = ids.of(request.sessionKey(), accepted.turnId());
         ResponsesStream stream = new ResponsesStream(Presentations.shape(id, conversation, request.presentation()));
-        Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         return request.stream()
-            ? decided(events, place).thenApply(live -> sse(conversation, responsesFrames(live, stream, -1)))
-            : events.runWith(Sink.seq(), materializer).thenApply(all -> {
+            ? decided(accepted.events(), place).thenApply(live -> sse(conversation, responsesFrames(live, stream, -1)))
+            : events(accepted.events().source()).runWith(Sink.seq(), materializer).thenApply(all -> {
               completed(all);
               return withSession(json(200, stream.finalResponse(all)), conversation);
             });
@@ -294,10 +294,10 @@ public final class ApiRoutes extends AllDirectives {
         ChatStream chat = new ChatStream(ids.of(request.sessionKey(), accepted.turnId()),
             request.presentation().createdAt(), request.model().name(), request.includeReasoning(),
             request.includeUsage());
-        Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         if (request.stream()) {
-          return decided(events, place).thenApply(live -> sse(conversation, live.mapConcat(chat::on)));
+          return decided(accepted.events(), place).thenApply(live -> sse(conversation, live.mapConcat(chat::on)));
         }
+        Source<TurnEvent, NotUsed> events = events(accepted.events().source());
         return events.runWith(Sink.seq(), materializer).thenApply(all ->
             withSession(json(200, chat.completion(completed(all).result())), conversation));
       });
@@ -445,19 +445,25 @@ public final class ApiRoutes extends AllDirectives {
    * client can act on instead of a 200 stream that fails; a model that is slow to start still
    * gets its status line and keep-alive comments in time. The events are buffered meanwhile.
    */
-  private CompletionStage<Source<TurnEvent, NotUsed>> decided(Source<TurnEvent, NotUsed> events,
-      Admission.Place place) {
+  private CompletionStage<Source<TurnEvent, NotUsed>> decided(TurnEvents events, Admission.Place place) {
     CompletableFuture<TurnEvent> decisive = new CompletableFuture<>();
-    Source<TurnEvent, NotUsed> buffered = place.running(events
-        .wireTap(event -> {
-          // A compaction is shown as it starts: it may take a model call's time. MCP servers list
-          // their tools ahead of the model's first call, which may still fail at once.
-          if (!(event instanceof TurnEvent.Started || event instanceof TurnEvent.ModelSwitched
-              || event instanceof TurnEvent.ToolsListed)) {
-            decisive.complete(event);
+    // The turn runs apart from the connection: its events cross over in the batches they come in
+    // (what a turn's log gathered since it was last read), each batch in one message.
+    Source<TurnEvent, NotUsed> buffered = place.running(events.batches()
+        .recover(Throwable.class, () -> List.of(linkBroken()))
+        .wireTap(batch -> {
+          for (TurnEvent event : batch) {
+            // A compaction is shown as it starts: it may take a model call's time. MCP servers list
+            // their tools ahead of the model's first call, which may still fail at once.
+            if (!(event instanceof TurnEvent.Started || event instanceof TurnEvent.ModelSwitched
+                || event instanceof TurnEvent.ToolsListed)) {
+              decisive.complete(event);
+              return;
+            }
           }
         })
-        .buffer(PREAMBLE_EVENTS, OverflowStrategy.backpressure()));
+        .buffer(PREAMBLE_EVENTS, OverflowStrategy.backpressure()))
+        .mapConcat(batch -> batch);
     return decisive.thenApply(event -> {
       if (event instanceof TurnEvent.Failed failed) {
         throw ApiError.turnFailed(failed);
@@ -468,8 +474,11 @@ public final class ApiRoutes extends AllDirectives {
 
   /** A broken link to the conversation ends the stream with a failure, never silence. */
   private static Source<TurnEvent, NotUsed> events(Source<TurnEvent, NotUsed> source) {
-    return source.recover(Throwable.class, () -> new TurnEvent.Failed("the link to the conversation broke",
-        "INTERNAL", List.of())).mapMaterializedValue(m -> NotUsed.getInstance());
+    return source.recover(Throwable.class, ApiRoutes::linkBroken).mapMaterializedValue(m -> NotUsed.getInstance());
+  }
+
+  private static TurnEvent linkBroken() {
+    return new TurnEvent.Failed("the link to the conversation broke", "INTERNAL", List.of());
   }
 
   /** The outcome of a turn that was not streamed; a failed turn is the request's error (502/503). */

@@ -34,7 +34,7 @@ class TurnLogTest {
   static final TurnEvent DONE = new TurnEvent.Failed("done", "TEST", List.of());
 
   static CompletableFuture<List<TurnEvent>> collect(TurnLog log, int fromIndex) {
-    return log.source(fromIndex).runWith(Sink.seq(), testKit.system()).toCompletableFuture();
+    return log.batches(fromIndex).<TurnEvent>mapConcat(batch -> batch).runWith(Sink.seq(), testKit.system()).toCompletableFuture();
   }
 
   static List<TurnEvent> await(CompletableFuture<List<TurnEvent>> events) throws Exception {
@@ -93,7 +93,7 @@ class TurnLogTest {
   @Test
   void aSlowSubscriberHoldsUpNeitherTheTurnNorTheOthers() throws Exception {
     TurnLog log = released("t");
-    Pair<UniqueKillSwitch, CompletionStage<List<TurnEvent>>> slow = log.source(0)
+    Pair<UniqueKillSwitch, CompletionStage<List<TurnEvent>>> slow = log.batches(0).<TurnEvent>mapConcat(batch -> batch)
         .throttle(1, Duration.ofSeconds(1))
         .viaMat(KillSwitches.single(), Keep.right())
         .toMat(Sink.seq(), Keep.both())
