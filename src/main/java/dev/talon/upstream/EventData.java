@@ -3,32 +3,15 @@ package dev.talon.upstream;
 import java.nio.charset.StandardCharsets;
 
 /**
- * The data of one server-sent event, as the UTF-8 bytes it arrived in: the frames that carry a
- * token are read straight from them, and only the others are decoded into text. Valid only
- * while the event is being handled; the reader reuses the bytes for the next one.
+ * The data of one server-sent event, as the UTF-8 bytes it arrived in ({@code length} of them from
+ * the start of {@code bytes}): the frames that carry a token are read straight from them, and only
+ * the others are decoded into text. Valid only while the event is being handled; the reader reuses
+ * the bytes for the next one.
  */
-final class EventData {
-  private final byte[] bytes;
-  private final int length;
-  private String text;
+record EventData(byte[] bytes, int length) {
 
-  EventData(byte[] bytes, int length) {
-    this.bytes = bytes;
-    this.length = length;
-  }
-
-  byte[] bytes() {
-    return bytes;
-  }
-
-  int length() {
-    return length;
-  }
-
+  /** The data decoded: each parser does so at most once per event, for the frames its fast path leaves. */
   String text() {
-    if (text == null) {
-      text = new String(bytes, 0, length, StandardCharsets.UTF_8);
-    }
-    return text;
+    return new String(bytes, 0, length, StandardCharsets.UTF_8);
   }
 }
