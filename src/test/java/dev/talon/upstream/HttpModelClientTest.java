@@ -110,8 +110,13 @@ class HttpModelClientTest {
     }
   }
 
+  /**
+   * {@code script} answers every request until the next test or call sets another, not just the
+   * next one: Pekko's pool may hand a call's request to the connection that the previous call's
+   * cancelled stream is still closing, and the client then sends it again.
+   */
   static Outcome call(String api, Script script) throws Exception {
-    fake.enqueue(script);
+    fake.setDefault(script);
     return call(model(api), HELLO);
   }
 
@@ -159,7 +164,7 @@ class HttpModelClientTest {
 
   @Test
   void aProviderWithoutKeySendsNoAuthorization() throws Exception {
-    fake.enqueue(Script.reply("hi"));
+    fake.setDefault(Script.reply("hi"));
     call(model("openai-completions", fake.baseUrl(), null), HELLO);
     assertEquals(null, last().header("Authorization"));
   }
@@ -190,7 +195,7 @@ class HttpModelClientTest {
   @Test
   void aReasoningModelThatOpensNoThinkTagStreamsItsTextAtOnce() throws Exception {
     // The connection breaks after three tokens: whatever Talon held back by then never arrives.
-    fake.enqueue(Script.reply("Paris is the capital of France.").dropAfter(3));
+    fake.setDefault(Script.reply("Paris is the capital of France.").dropAfter(3));
     Outcome o = call(model("openai-completions", fake.baseUrl(), null, "reasoning: true,"), HELLO);
     assertEquals("Paris is the", o.text());
     assertEquals(Kind.TRUNCATED, o.failed().kind());
@@ -198,7 +203,7 @@ class HttpModelClientTest {
 
   @Test
   void thinkTagsOffLeavesTagsInTheText() throws Exception {
-    fake.enqueue(Script.reply("Hi.").reasoning("hmm").reasoningChannel(Script.ReasoningChannel.THINK_TAGS));
+    fake.setDefault(Script.reply("Hi.").reasoning("hmm").reasoningChannel(Script.ReasoningChannel.THINK_TAGS));
     Outcome o = call(model("openai-completions", fake.baseUrl(), null, "compat: { thinkTags: false },"), HELLO);
     assertEquals("", o.reasoning());
     assertTrue(o.text().startsWith("<think>hmm</think>"), o.text());
@@ -277,7 +282,7 @@ class HttpModelClientTest {
   @EnumSource(value = ServerKind.class, names = {"OPENAI", "LM_STUDIO", "VLLM", "LLAMA_CPP", "OLLAMA", "LITELLM", "ANTHROPIC"})
   void contextOverflowFromEveryServer(ServerKind server) throws Exception {
     String api = server == ServerKind.ANTHROPIC ? "anthropic-messages" : "openai-completions";
-    fake.enqueue(Script.reply("never").contextWindow(4, server));
+    fake.setDefault(Script.reply("never").contextWindow(4, server));
     UpstreamFailure f = call(model(api), ModelRequest.of(null,
         List.of(new Message(Role.USER, "a prompt that is far longer than four tokens of context")))).failed();
     assertEquals(Kind.CONTEXT_OVERFLOW, f.kind(), f::toString);
@@ -386,7 +391,7 @@ class HttpModelClientTest {
 
   @Test
   void cancellingTheStreamClosesTheUpstreamConnection() throws Exception {
-    fake.enqueue(Script.reply("one two three four five six").tokenDelay(Duration.ofMillis(300)));
+    fake.setDefault(Script.reply("one two three four five six").tokenDelay(Duration.ofMillis(300)));
     List<ModelEvent> first = client.stream(model("openai-responses"), HELLO).take(1)
         .runWith(Sink.seq(), testKit.system()).toCompletableFuture().get(10, TimeUnit.SECONDS);
     assertEquals(1, first.size());
