@@ -8,7 +8,6 @@ import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonConfig;
 import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.NodeMetrics;
-import dev.talon.conversation.UnstoredTurns;
 import dev.talon.gateway.ApiRoutes;
 import dev.talon.gateway.GatewayServer;
 import dev.talon.gateway.ResponseIds;
@@ -43,9 +42,11 @@ import org.slf4j.LoggerFactory;
  * turns of each API, streamed and not, go through a gateway of their own on a spare loopback port,
  * to a rehearsal upstream on another one that answers at once: the same routes, runner, HTTP
  * client, stream parsers and encoders a client's turn goes through, and no configured model is
- * called. Separately, a conversation nobody uses is recovered from the journal, so its queries are
- * prepared before the first conversation needs them; nothing is written. Neither ever stops the
- * node from starting: whatever goes wrong is logged and the node serves anyway.
+ * called. Stored turns are journaled in conversations of the rehearsal's own and erased when it
+ * ends; a node killed before that leaves keyless conversations, which the retention sweep erases
+ * as it does a client's. Separately, a conversation nobody uses is recovered from the journal, so
+ * its queries are prepared before the first conversation needs them. Neither ever stops the node
+ * from starting: whatever goes wrong is logged and the node serves anyway.
  */
 final class Warmup {
   private static final Logger log = LoggerFactory.getLogger(Warmup.class);
@@ -96,22 +97,34 @@ final class Warmup {
       ModelCatalog catalog = catalog(upstream.localAddress().getPort());
       // Counted as the node's turns are, but apart: the rehearsal's turns are not the node's.
       NodeMetrics metrics = new NodeMetrics(catalog.models());
-      Conversations rehearsal = conversations.withUnstored(
-          new UnstoredTurns(catalog, metrics.counting(FailoverRunner.standard(system, config.talon(), metrics))));
+      Conversations.Rehearsal rehearsal = conversations.rehearsal(catalog,
+          FailoverRunner.standard(system, config.talon(), metrics), metrics);
       GatewaySettings settings = GatewaySettings.loopback(0, null);
-      ApiRoutes routes = new ApiRoutes(catalog, rehearsal, new ClusterStatus(system, timeout), settings,
-          config.talon().mcp(), materializer,
+      ApiRoutes routes = new ApiRoutes(catalog, rehearsal.conversations(), new ClusterStatus(system, timeout),
+          settings, config.talon().mcp(), materializer,
           CompletableFuture.completedFuture(Done.getInstance()), ids, metrics.registry());
       return GatewayServer.bind(system, settings, routes.route())
           .thenCompose(gateway -> turns("http://127.0.0.1:" + gateway.localAddress().getPort(), ROUNDS)
               .whenComplete((done, failure) -> gateway.unbind()))
+          .thenCompose(done -> rehearsal.erase())
+          .thenApply(erased -> {
+            log.info("rehearsed {} turns, {} of them stored in conversations since erased",
+                ROUNDS * REQUESTS.size(), erased);
+            return Done.getInstance();
+          })
           .whenComplete((done, failure) -> upstream.unbind());
     });
   }
 
-  /** A request the rehearsal sends: every API, streamed and not, leaving nothing stored. */
+  /** A request the rehearsal sends. */
   private record Rehearsed(String path, String body) {}
 
+  /**
+   * Every API, streamed and not, stored and not: a stored turn also goes through a conversation
+   * and the journal, whose writes are the slowest part of a cold first turn (each event type's
+   * serializer is built on first use). Each is keyless, as most clients' are, and starts a
+   * conversation of its own.
+   */
   private static final List<Rehearsed> REQUESTS = List.of(
       new Rehearsed("/v1/chat/completions", """
           {"model": "rehearsal/chat", "stream": true, "stream_options": {"include_usage": true},
@@ -121,7 +134,13 @@ final class Warmup {
       new Rehearsed("/v1/responses", """
           {"model": "rehearsal/responses", "stream": true, "store": false, "input": "hi"}"""),
       new Rehearsed("/v1/responses", """
-          {"model": "rehearsal/responses", "store": false, "input": "hi"}"""));
+          {"model": "rehearsal/responses", "store": false, "input": "hi"}"""),
+      new Rehearsed("/v1/responses", """
+          {"model": "rehearsal/responses", "stream": true, "input": "hi"}"""),
+      new Rehearsed("/v1/responses", """
+          {"model": "rehearsal/responses", "input": "hi"}"""),
+      new Rehearsed("/v1/chat/completions", """
+          {"model": "rehearsal/chat", "stream": true, "store": true, "messages": [{"role": "user", "content": "hi"}]}"""));
 
   /** {@code rounds} rounds of every kind of turn, one request at a time. */
   private CompletionStage<Done> turns(String gateway, int rounds) {

@@ -1,5 +1,6 @@
 package dev.talon.cluster;
 
+import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationEntity;
 import dev.talon.conversation.ConversationEntity.Approve;
@@ -16,22 +17,37 @@ import dev.talon.conversation.ConversationEntity.Subscribe;
 import dev.talon.conversation.ConversationEntity.SubscribeReply;
 import dev.talon.conversation.ConversationEntity.Transcript;
 import dev.talon.conversation.ConversationEntity.Turn;
+import dev.talon.conversation.NodeMetrics;
 import dev.talon.conversation.Parcels;
 import dev.talon.conversation.Presentation;
+import dev.talon.conversation.TurnRunner;
 import dev.talon.conversation.UnstoredTurns;
 import dev.talon.tools.RequestedServer;
 import dev.talon.upstream.ModelRequest;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
 import org.apache.pekko.Done;
+import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.RecipientRef;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
-import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityContext;
+import org.apache.pekko.cluster.typed.Cluster;
 
 /**
  * Talks to conversations by session key, wherever in the cluster they live. Every call answers
@@ -39,32 +55,100 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
  */
 public final class Conversations {
   private final ActorSystem<?> system;
-  private final ClusterSharding sharding;
   private final Duration askTimeout;
   private final UnstoredTurns unstored;
   private final JournalTranscripts journal;
   private final JournalRows rows;
   private final Cluster cluster;
   private final Parcels parcels;
+  /** How this node makes a conversation, given the models its turns call. */
+  private final Factory factory;
+  /** Where a conversation's commands go, by session key. */
+  private final Function<String, RecipientRef<Command>> entities;
 
+  /** Makes a conversation that answers with {@code catalog}'s models through {@code runner}. */
+  @FunctionalInterface
+  interface Factory {
+    Behavior<Command> create(EntityContext<Command> entity, ModelCatalog catalog, TurnRunner runner,
+        NodeMetrics metrics);
+  }
+
+  /** The node's conversations: sharded across the cluster, answering with the configured models. */
   Conversations(ActorSystem<?> system, Duration askTimeout, UnstoredTurns unstored, JournalTranscripts journal,
-      JournalRows rows) {
+      JournalRows rows, Factory factory) {
+    this(system, askTimeout, unstored, journal, rows, factory,
+        key -> ClusterSharding.get(system).entityRefFor(ConversationEntity.TYPE_KEY, key));
+  }
+
+  private Conversations(ActorSystem<?> system, Duration askTimeout, UnstoredTurns unstored,
+      JournalTranscripts journal, JournalRows rows, Factory factory, Function<String, RecipientRef<Command>> entities) {
     this.system = system;
-    this.sharding = ClusterSharding.get(system);
     this.cluster = Cluster.get(system);
     this.parcels = Parcels.of(system);
     this.askTimeout = askTimeout;
     this.unstored = unstored;
     this.journal = journal;
     this.rows = rows;
+    this.factory = factory;
+    this.entities = entities;
   }
 
   /**
-   * The same conversations, with turns that name no conversation and keep nothing answered by
-   * {@code unstored} instead: the start-up rehearsal's, which calls a stand-in model of its own.
+   * Conversations of the start-up rehearsal, whose turns call {@code catalog}'s stand-in models
+   * through {@code runner} and count in {@code metrics}. Stored ones are journaled as a client's
+   * are, but each lives on this node alone: sharded, it could start on another node, whose
+   * rehearsal calls a stand-in model of its own, long gone. {@link Rehearsal#erase} erases them.
    */
-  public Conversations withUnstored(UnstoredTurns unstored) {
-    return new Conversations(system, askTimeout, unstored, journal, rows);
+  public Rehearsal rehearsal(ModelCatalog catalog, TurnRunner runner, NodeMetrics metrics) {
+    Map<String, ActorRef<Command>> started = new ConcurrentHashMap<>();
+    ActorRef<ClusterSharding.ShardCommand> shard = system.systemActorOf(handingOff(),
+        "talon-rehearsal-" + UUID.randomUUID(), Props.empty());
+    Function<String, RecipientRef<Command>> local = key -> started.computeIfAbsent(key, k -> system.systemActorOf(
+        factory.create(new EntityContext<>(ConversationEntity.TYPE_KEY, k, shard), catalog, runner, metrics),
+        "talon-rehearsal-" + URLEncoder.encode(k, StandardCharsets.UTF_8), Props.empty()));
+    return new Rehearsal(new Conversations(system, askTimeout, new UnstoredTurns(catalog, metrics.counting(runner)),
+        journal, rows, factory, local), started.keySet());
+  }
+
+  /**
+   * What a rehearsal's conversations have for a shard: asked to passivate one (as an erased
+   * conversation asks), it stops it the way a shard does.
+   */
+  private static Behavior<ClusterSharding.ShardCommand> handingOff() {
+    return Behaviors.receiveMessage(command -> {
+      if (command instanceof ClusterSharding.Passivate<?> passivate) {
+        passivate.entity().unsafeUpcast().tell(ConversationEntity.HandOff.INSTANCE);
+      }
+      return Behaviors.same();
+    });
+  }
+
+  /** The start-up rehearsal's conversations, and the keys of those it started. */
+  public static final class Rehearsal {
+    private final Conversations conversations;
+    private final Set<String> started;
+
+    private Rehearsal(Conversations conversations, Set<String> started) {
+      this.conversations = conversations;
+      this.started = started;
+    }
+
+    public Conversations conversations() {
+      return conversations;
+    }
+
+    /**
+     * Erases every conversation the rehearsal started, one after the other; each then stops.
+     * Completes with their number.
+     */
+    public CompletionStage<Integer> erase() {
+      List<String> keys = List.copyOf(started);
+      CompletionStage<Done> erased = CompletableFuture.completedFuture(Done.getInstance());
+      for (String key : keys) {
+        erased = erased.thenCompose(done -> conversations.delete(key));
+      }
+      return erased.thenApply(done -> keys.size());
+    }
   }
 
   /**
@@ -95,9 +179,9 @@ public final class Conversations {
       return CompletableFuture.completedFuture(
           unstored.start(turn.agentId(), turn.model(), turn.turn(), turn.midStream(), turn.mcpServers()));
     }
-    return conversation(turn.sessionKey()).ask(replyTo -> forTheWire(StartTurn.of(turn.agentId(), turn.model(),
+    return ask(turn.sessionKey(), replyTo -> forTheWire(StartTurn.of(turn.agentId(), turn.model(),
         turn.turn(), turn.previousTurnId(), turn.store(), turn.keyless(), turn.midStream(), turn.presentation(),
-        turn.mcpServers(), replyTo)), askTimeout);
+        turn.mcpServers(), replyTo)));
   }
 
   /**
@@ -119,7 +203,7 @@ public final class Conversations {
 
   /** Cancels the running turn; {@code turnId} null means whichever is running. */
   public CompletionStage<CancelReply> cancel(String sessionKey, String turnId) {
-    return conversation(sessionKey).ask(replyTo -> new CancelTurn(turnId, replyTo), askTimeout);
+    return ask(sessionKey, replyTo -> new CancelTurn(turnId, replyTo));
   }
 
   /**
@@ -130,24 +214,24 @@ public final class Conversations {
    */
   public CompletionStage<ApproveReply> approve(String sessionKey, String turnId, String callId, boolean approved,
       String reason) {
-    return conversation(sessionKey).ask(replyTo -> new Approve(turnId, callId, approved, reason, replyTo), askTimeout);
+    return ask(sessionKey, replyTo -> new Approve(turnId, callId, approved, reason, replyTo));
   }
 
   /** The running or last turn's events from {@code fromIndex} on, then live. */
   public CompletionStage<SubscribeReply> subscribe(String sessionKey, String turnId, int fromIndex) {
-    return conversation(sessionKey).ask(replyTo -> new Subscribe(turnId, fromIndex, replyTo), askTimeout);
+    return ask(sessionKey, replyTo -> new Subscribe(turnId, fromIndex, replyTo));
   }
 
   /** The turns the conversation holds in memory: those its model view shows, and the running one. */
   public CompletionStage<Transcript> transcript(String sessionKey) {
-    return conversation(sessionKey).ask(GetTranscript::new, askTimeout).thenCompose(transcript ->
+    return ask(sessionKey, GetTranscript::new).thenCompose(transcript ->
         transcript.parceled() == null ? CompletableFuture.completedFuture(transcript)
             : parcels.receive(transcript.parceled(), Transcript.class));
   }
 
   /** The model view's size against the budget of the model the next turn would call. */
   public CompletionStage<ConversationEntity.Context> context(String sessionKey) {
-    return conversation(sessionKey).ask(ConversationEntity.GetContext::new, askTimeout);
+    return ask(sessionKey, ConversationEntity.GetContext::new);
   }
 
   /**
@@ -216,7 +300,7 @@ public final class Conversations {
    * @param focus what the summary should dwell on, or null
    */
   public CompletionStage<StartReply> compact(String sessionKey, String focus) {
-    return conversation(sessionKey).ask(replyTo -> new ConversationEntity.Compact(focus, replyTo), askTimeout);
+    return ask(sessionKey, replyTo -> new ConversationEntity.Compact(focus, replyTo));
   }
 
   /** Erases the conversation (cancelling a running turn); the key then starts afresh. */
@@ -226,13 +310,18 @@ public final class Conversations {
 
   /** Erases the conversation unless it ran a turn after {@code unusedSince}. */
   CompletionStage<Done> expire(String sessionKey, Instant unusedSince) {
-    return conversation(sessionKey).askWithStatus(replyTo -> new Delete(unusedSince, replyTo), askTimeout);
+    return AskPattern.askWithStatus(conversation(sessionKey), replyTo -> new Delete(unusedSince, replyTo), askTimeout,
+        system.scheduler());
   }
 
-  private EntityRef<Command> conversation(String sessionKey) {
+  private <T> CompletionStage<T> ask(String sessionKey, Function<ActorRef<T>, Command> command) {
+    return AskPattern.ask(conversation(sessionKey), command::apply, askTimeout, system.scheduler());
+  }
+
+  private RecipientRef<Command> conversation(String sessionKey) {
     if (sessionKey == null || sessionKey.isBlank()) {
       throw new IllegalArgumentException("a session key is required");
     }
-    return sharding.entityRefFor(ConversationEntity.TYPE_KEY, sessionKey);
+    return entities.apply(sessionKey);
   }
 }

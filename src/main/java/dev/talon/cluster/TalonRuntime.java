@@ -121,14 +121,15 @@ public final class TalonRuntime implements AutoCloseable {
       JournalTranscripts transcripts = new JournalTranscripts(system);
       McpServers mcp = McpServers.start(system, talon.mcp());
       ClusterSharding sharding = ClusterSharding.get(system);
+      Conversations.Factory conversation = (entity, catalog, turns, counted) -> ConversationEntity.create(entity,
+          catalog, turns, talon.conversations(), rows, transcripts, counted, mcp);
       sharding.init(Entity.of(ConversationEntity.TYPE_KEY,
-              entity -> ConversationEntity.create(entity, config.catalog(), runner, talon.conversations(), rows,
-                  transcripts, metrics, mcp))
+              entity -> conversation.create(entity, config.catalog(), runner, metrics))
           // conversations passivate themselves, never in the middle of a turn
           .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy())
           .withStopMessage(ConversationEntity.HandOff.INSTANCE));
       Conversations conversations = new Conversations(system, config.gateway().limits().askTimeout(),
-          new UnstoredTurns(config.catalog(), metrics.counting(runner)), transcripts, rows);
+          new UnstoredTurns(config.catalog(), metrics.counting(runner)), transcripts, rows, conversation);
       scheduleSweeps(system, rows, conversations, talon.retention(), clock);
       return new TalonRuntime(system, conversations, new ClusterStatus(system, config.gateway().limits().askTimeout()),
           up, metrics);

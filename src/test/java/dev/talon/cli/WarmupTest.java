@@ -14,12 +14,14 @@ import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.time.Duration;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A node rehearses every kind of turn as it starts, and the rehearsal leaves no trace: no
- * configured model is called and nothing is journaled.
+ * A node rehearses every kind of turn as it starts, stored ones too, and the rehearsal leaves no
+ * trace: no configured model is called and what it journaled is erased.
  */
 class WarmupTest {
   static final Duration START = Duration.ofSeconds(90);
@@ -27,7 +29,7 @@ class WarmupTest {
   @TempDir Path dir;
 
   @Test
-  void everyKindOfTurnIsRehearsedWithoutAModelCallOrAJournalRow() throws Exception {
+  void everyKindOfTurnIsRehearsedWithoutAModelCallOrALeftoverJournalRow() throws Exception {
     Path data = dir.resolve("data");
     try (FakeUpstream fake = FakeUpstream.start()) {
       Path config = TalonProcess.writeConfig(dir, fake, "{}");
@@ -37,11 +39,16 @@ class WarmupTest {
             HttpResponse.BodyHandlers.ofString());
         assertEquals(200, ready.statusCode(), ready.body());
         long deadline = System.nanoTime() + START.toNanos();
-        while (!(talon.logs().contains("answered by rehearsal/chat")
-            && talon.logs().contains("answered by rehearsal/responses"))) {
+        Pattern over = Pattern.compile("rehearsed (\\d+) turns, (\\d+) of them stored in conversations since erased");
+        Matcher rehearsed = over.matcher(talon.logs());
+        while (!rehearsed.find()) {
           assertTrue(System.nanoTime() < deadline, "not rehearsed in " + START + ":\n" + talon.logs());
           Thread.sleep(50); // a poll interval, not a timed assertion
+          rehearsed = over.matcher(talon.logs());
         }
+        assertTrue(talon.logs().contains("answered by rehearsal/chat"), talon.logs());
+        assertTrue(talon.logs().contains("answered by rehearsal/responses"), talon.logs());
+        assertTrue(Integer.parseInt(rehearsed.group(2)) > 0, "no stored turn rehearsed: " + rehearsed.group());
         assertEquals(List.of(), fake.requests(), "the configured model was called");
         talon.terminate(START);
       }
