@@ -656,12 +656,13 @@ public final class ConfigLoader {
   }
 
   private TalonSettings.Conversations conversations(Cursor c) {
-    c.noticeUnknownKeys(Set.of("snapshotEvery", "passivateAfterSeconds", "journalBackoffInitialMs",
+    c.noticeUnknownKeys(Set.of("snapshotEvery", "passivateAfterSeconds", "maxResident", "journalBackoffInitialMs",
         "journalBackoffMaxMs"));
     TalonSettings.Conversations defaults = TalonSettings.Conversations.DEFAULTS;
     Backoff backoff = backoff(c, "journalBackoff", defaults.journalBackoffInitial(), defaults.journalBackoffMax());
     return new TalonSettings.Conversations(c.get("snapshotEvery").positiveInt(defaults.snapshotEvery()),
-        seconds(c.get("passivateAfterSeconds"), defaults.passivateAfter()), backoff.initial, backoff.max);
+        seconds(c.get("passivateAfterSeconds"), defaults.passivateAfter()),
+        c.get("maxResident").positiveInt(defaults.maxResident()), backoff.initial, backoff.max);
   }
 
   private record Backoff(Duration initial, Duration max) {}

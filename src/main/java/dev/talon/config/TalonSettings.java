@@ -67,14 +67,16 @@ public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Up
 
   /**
    * Conversation actors: a snapshot every {@code snapshotEvery} events keeps recovery of long
-   * conversations fast; an idle conversation leaves memory after {@code passivateAfter}. A
-   * conversation whose journal write failed restarts after {@code journalBackoffInitial},
-   * doubling up to {@code journalBackoffMax} while the database stays down.
+   * conversations fast; an idle conversation leaves memory after {@code passivateAfter}, or as
+   * soon as its turn ends while the node holds more than {@code maxResident}. A conversation
+   * whose journal write failed restarts after {@code journalBackoffInitial}, doubling up to
+   * {@code journalBackoffMax} while the database stays down.
    */
-  public record Conversations(int snapshotEvery, Duration passivateAfter, Duration journalBackoffInitial,
-      Duration journalBackoffMax) {
+  public record Conversations(int snapshotEvery, Duration passivateAfter, int maxResident,
+      Duration journalBackoffInitial, Duration journalBackoffMax) {
+    /** About 100 MiB of heap at the 20-50 KiB a resident conversation holds. */
     public static final Conversations DEFAULTS =
-        new Conversations(100, Duration.ofMinutes(2), Duration.ofMillis(200), Duration.ofSeconds(5));
+        new Conversations(100, Duration.ofMinutes(2), 2000, Duration.ofMillis(200), Duration.ofSeconds(5));
   }
 
   /**

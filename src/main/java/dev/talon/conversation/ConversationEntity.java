@@ -992,6 +992,7 @@ public final class ConversationEntity
       if (result != null) {
         closeLog(new TurnEvent.Completed(result));
         compactIfOverBudget(s);
+        leaveIfCrowded();
       }
     });
   }
@@ -1096,7 +1097,7 @@ public final class ConversationEntity
     // Stopping through the shard: what it receives meanwhile waits there for the next
     // incarnation, which recovers from the now empty journal.
     erased = true;
-    entity.getShard().tell(new ClusterSharding.Passivate<>(context.getSelf()));
+    leaveMemory();
     return Effect().reply(result.replyTo(), StatusReply.ack()).thenUnstashAll();
   }
 
@@ -1120,14 +1121,16 @@ public final class ConversationEntity
     return Effect().persist(new TurnCompleted(completed.turnId(), completed.result()))
         .thenRun(s -> metrics.journaled(NodeMetrics.TURN_COMPLETED, persisting))
         .thenRun(s -> closeLog(new TurnEvent.Completed(completed.result())))
-        .thenRun(this::compactIfOverBudget);
+        .thenRun(this::compactIfOverBudget)
+        .thenRun(s -> leaveIfCrowded());
   }
 
   private Effect<Event, State> fail(State state, RunnerFailed failed) {
     if (!failed.turnId().equals(state.runningTurn().turnId())) {
       return Effect().none();
     }
-    return Effect().persist(failed(failed.turnId(), failed.failure())).thenRun(s -> closeLog(failed.failure()));
+    return Effect().persist(failed(failed.turnId(), failed.failure())).thenRun(s -> closeLog(failed.failure()))
+        .thenRun(s -> leaveIfCrowded());
   }
 
   /** The calls the dead run had started are journaled as interrupted: never run again. */
@@ -1178,8 +1181,26 @@ public final class ConversationEntity
   }
 
   private Effect<Event, State> passivate() {
-    entity.getShard().tell(new ClusterSharding.Passivate<>(context.getSelf()));
+    leaveMemory();
     return Effect().none();
+  }
+
+  /**
+   * While the node holds more conversations than {@code maxResident}, one leaves memory as soon
+   * as its turn ends rather than after {@code passivateAfter}: under a steady stream of new
+   * conversations (a stored turn each, most never continued) the idle timeout alone keeps
+   * minutes' worth of them, beyond any heap. Its next turn reads it back from the journal; a
+   * compaction it started keeps it until it is done.
+   */
+  private void leaveIfCrowded() {
+    if (job == null && metrics.residentConversations() > settings.maxResident()) {
+      leaveMemory();
+    }
+  }
+
+  /** Stops through the shard, which keeps what arrives meanwhile for the next incarnation. */
+  private void leaveMemory() {
+    entity.getShard().tell(new ClusterSharding.Passivate<>(context.getSelf()));
   }
 
   // ---- signals -------------------------------------------------------------------------------

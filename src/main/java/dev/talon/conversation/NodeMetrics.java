@@ -64,7 +64,8 @@ public final class NodeMetrics {
   private final Histogram journalWrites = histogram("talon_journal_write_seconds",
       "Time from a conversation's persist to the journal's confirmation.", JOURNAL_SECONDS, "event");
   private final Gauge resident = Gauge.builder().name("talon_conversations_resident")
-      .help("Conversations in this node's memory (idle ones leave after talon.conversations.passivateAfterSeconds).")
+      .help("Conversations in this node's memory (idle ones leave after talon.conversations.passivateAfterSeconds,"
+          + " or as their turn ends past talon.conversations.maxResident).")
       .register(registry);
 
   /** @param models the models named in labels: the catalog's */
@@ -166,6 +167,11 @@ public final class NodeMetrics {
 
   void conversationStarted() {
     resident.inc();
+  }
+
+  /** How many conversations this node holds in memory. */
+  long residentConversations() {
+    return (long) resident.get();
   }
 
   void conversationStopped() {

@@ -557,14 +557,14 @@ class ConfigLoaderTest {
       TalonSettings talon = load(LOCAL.replace("models: {\n", """
           talon: { failover: { retries: 0, backoffInitialMs: 50, backoffMaxMs: 500, retryAfterCapSeconds: 5,
                                cooldownSeconds: [1, 2], overflowRetries: 1, midStream: "restart" },
-                   conversations: { snapshotEvery: 10, passivateAfterSeconds: 30, journalBackoffInitialMs: 100,
+                   conversations: { snapshotEvery: 10, passivateAfterSeconds: 30, maxResident: 50, journalBackoffInitialMs: 100,
                                     journalBackoffMaxMs: 2000 } },
             models: {
           """)).talon();
       assertEquals(new TalonSettings.Failover(0, java.time.Duration.ofMillis(50), java.time.Duration.ofMillis(500),
           java.time.Duration.ofSeconds(5), List.of(java.time.Duration.ofSeconds(1), java.time.Duration.ofSeconds(2)), 1,
           TalonSettings.MidStream.RESTART), talon.failover());
-      assertEquals(new TalonSettings.Conversations(10, java.time.Duration.ofSeconds(30), java.time.Duration.ofMillis(100),
+      assertEquals(new TalonSettings.Conversations(10, java.time.Duration.ofSeconds(30), 50, java.time.Duration.ofMillis(100),
           java.time.Duration.ofSeconds(2)), talon.conversations());
       assertEquals(TalonSettings.Failover.DEFAULTS, load(LOCAL).talon().failover());
     }

@@ -80,7 +80,7 @@ class ConversationEntityTest {
   static final ModelCatalog catalog = ConversationFixtures.config().catalog();
   static final Duration BACKOFF = Duration.ofMillis(100);
   static final TalonSettings.Conversations SETTINGS =
-      new TalonSettings.Conversations(100, Duration.ofMinutes(10), BACKOFF, BACKOFF);
+      new TalonSettings.Conversations(100, Duration.ofMinutes(10), 1000, BACKOFF, BACKOFF);
   static final AtomicInteger sessions = new AtomicInteger();
   /** None of these agents calls tools: the node has no MCP servers. */
   static final McpServers NO_TOOLS = McpServers.start(testKit.system(), McpSettings.NONE);
@@ -729,7 +729,7 @@ class ConversationEntityTest {
 
   @Test
   void aRecoveredConversationHasItsTranscriptFromSnapshotAndEvents() throws Exception {
-    kit = entity(new TalonSettings.Conversations(3, Duration.ofMinutes(10), BACKOFF, BACKOFF));
+    kit = entity(new TalonSettings.Conversations(3, Duration.ofMinutes(10), 1000, BACKOFF, BACKOFF));
     String persistenceId = "Conversation|session-" + sessions.get();
     runner.answer("4");
     turn("2+2?");
@@ -747,7 +747,7 @@ class ConversationEntityTest {
 
   @Test
   void anIdleConversationAsksItsShardToPassivateItButNotDuringATurn() throws Exception {
-    kit = entity(new TalonSettings.Conversations(100, Duration.ofMillis(300), BACKOFF, BACKOFF));
+    kit = entity(new TalonSettings.Conversations(100, Duration.ofMillis(300), 1000, BACKOFF, BACKOFF));
     ScriptedTurnRunner.Script script = runner.hold("slow");
     TurnAccepted accepted = accepted("think hard");
     shard.expectNoMessage(Duration.ofSeconds(1));
@@ -757,5 +757,28 @@ class ConversationEntityTest {
     ClusterSharding.Passivate<?> passivate =
         shard.expectMessageClass(ClusterSharding.Passivate.class, Duration.ofSeconds(5));
     assertTrue(passivate.entity().path().name().length() > 0);
+  }
+
+  /**
+   * A node crowded past maxResident does not keep a conversation for the idle timeout (here ten
+   * minutes) once its turn has ended: each new conversation of a steady stream of stored turns
+   * would otherwise stay, until the heap ran out.
+   */
+  @Test
+  void aCrowdedNodeLetsAConversationGoAsSoonAsItsTurnEnds() throws Exception {
+    kit = entity(new TalonSettings.Conversations(100, Duration.ofMinutes(10), 0, BACKOFF, BACKOFF));
+    ScriptedTurnRunner.Script script = runner.hold("slow");
+    TurnAccepted accepted = accepted("think hard");
+    shard.expectNoMessage(Duration.ofMillis(500)); // a turn in flight keeps it
+
+    script.release();
+    collect(accepted.events());
+    shard.expectMessageClass(ClusterSharding.Passivate.class, Duration.ofSeconds(5));
+  }
+
+  @Test
+  void aNodeWithRoomKeepsAConversationAfterItsTurn() throws Exception {
+    collect(accepted("2+2?").events());
+    shard.expectNoMessage(Duration.ofSeconds(1));
   }
 }
