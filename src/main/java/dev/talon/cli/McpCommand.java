@@ -46,11 +46,13 @@ final class McpCommand {
           ConfigFactory.parseString("pekko.loglevel = WARNING").withFallback(ConfigFactory.load()));
       try {
         McpServers servers = McpServers.start(system, config.talon().mcp());
-        // Started together, each within the start timeout; a failure shows in the server's status.
-        CompletableFuture.allOf(servers.ids().stream()
-            .map(id -> servers.tools(id).handle((tools, failure) -> tools).toCompletableFuture())
-            .toArray(CompletableFuture[]::new)).join();
-        List<ServerStatus> statuses = servers.status().toCompletableFuture().join();
+        // Started together, each within the start timeout; a failure shows in the server's status, read
+        // as its start ends: by the time the slowest is up, one that failed may be starting again.
+        List<CompletableFuture<ServerStatus>> started = servers.ids().stream()
+            .map(id -> servers.tools(id).handle((tools, failure) -> id).thenCompose(servers::status)
+                .toCompletableFuture())
+            .toList();
+        List<ServerStatus> statuses = started.stream().map(CompletableFuture::join).toList();
         Map<String, ToolPolicy> policies = new LinkedHashMap<>();
         config.catalog().agents().forEach(agent -> policies.put(agent.id(), ToolPolicy.of(agent)));
         statuses.forEach(status -> print(status, policies, out));

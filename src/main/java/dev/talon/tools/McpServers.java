@@ -209,18 +209,20 @@ public final class McpServers {
 
   /** Where every server stands, in config order; starts none. */
   public CompletionStage<List<ServerStatus>> status() {
-    if (stopping.get() != null) {
-      return CompletableFuture.completedFuture(settings.servers().values().stream()
-          .map(s -> new ServerStatus(s.id(), s.transport().describe(), ServerStatus.State.STOPPED, "",
-              OptionalLong.empty(), 0, List.of()))
-          .toList());
-    }
-    List<CompletableFuture<ServerStatus>> statuses = servers.values().stream()
-        .map(ref -> AskPattern.<McpServer.Command, ServerStatus>ask(ref, McpServer.GetStatus::new,
-            settings.startTimeout(), system.scheduler()).toCompletableFuture())
+    List<CompletableFuture<ServerStatus>> statuses = ids().stream().map(id -> status(id).toCompletableFuture())
         .toList();
     return CompletableFuture.allOf(statuses.toArray(CompletableFuture[]::new))
         .thenApply(all -> statuses.stream().map(CompletableFuture::join).toList());
+  }
+
+  /** Where the configured server {@code id} stands; starts it not. */
+  public CompletionStage<ServerStatus> status(String id) {
+    if (stopping.get() != null) {
+      return CompletableFuture.completedFuture(new ServerStatus(id,
+          settings.servers().get(id).transport().describe(), ServerStatus.State.STOPPED, "", OptionalLong.empty(), 0,
+          List.of()));
+    }
+    return AskPattern.ask(servers.get(id), McpServer.GetStatus::new, settings.startTimeout(), system.scheduler());
   }
 
   /**
