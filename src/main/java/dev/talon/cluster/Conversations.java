@@ -24,8 +24,6 @@ import dev.talon.conversation.TurnRunner;
 import dev.talon.conversation.UnstoredTurns;
 import dev.talon.tools.RequestedServer;
 import dev.talon.upstream.ModelRequest;
-import java.net.URLEncoder;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -36,6 +34,7 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -100,24 +99,33 @@ public final class Conversations {
    * rehearsal calls a stand-in model of its own, long gone. {@link Rehearsal#erase} erases them.
    */
   public Rehearsal rehearsal(ModelCatalog catalog, TurnRunner runner, NodeMetrics metrics) {
-    Map<String, ActorRef<Command>> started = new ConcurrentHashMap<>();
-    ActorRef<ClusterSharding.ShardCommand> shard = system.systemActorOf(handingOff(),
-        "talon-rehearsal-" + UUID.randomUUID(), Props.empty());
-    Function<String, RecipientRef<Command>> local = key -> started.computeIfAbsent(key, k -> system.systemActorOf(
-        factory.create(new EntityContext<>(ConversationEntity.TYPE_KEY, k, shard), catalog, runner, metrics),
-        "talon-rehearsal-" + URLEncoder.encode(k, StandardCharsets.UTF_8), Props.empty()));
+    Set<String> started = ConcurrentHashMap.newKeySet();
+    Map<String, ActorRef<Command>> inMemory = new ConcurrentHashMap<>();
+    AtomicInteger incarnations = new AtomicInteger();
+    String name = "talon-rehearsal-" + UUID.randomUUID();
+    ActorRef<ClusterSharding.ShardCommand> shard = system.systemActorOf(standInShard(inMemory), name + "-shard",
+        Props.empty());
+    Function<String, RecipientRef<Command>> local = key -> {
+      started.add(key);
+      return inMemory.computeIfAbsent(key, k -> system.systemActorOf(
+          factory.create(new EntityContext<>(ConversationEntity.TYPE_KEY, k, shard), catalog, runner, metrics),
+          name + "-" + incarnations.incrementAndGet(), Props.empty()));
+    };
     return new Rehearsal(new Conversations(system, askTimeout, new UnstoredTurns(catalog, metrics.counting(runner)),
-        journal, rows, factory, local), started.keySet());
+        journal, rows, factory, local), started);
   }
 
   /**
-   * What a rehearsal's conversations have for a shard: asked to passivate one (as an erased
-   * conversation asks), it stops it the way a shard does.
+   * What the rehearsal's conversations have for a shard: one that asks to leave memory (after its
+   * turn on a crowded node, or once erased) is stopped the way a shard stops it, and the next
+   * command for its key starts it again, reading it back from the journal.
    */
-  private static Behavior<ClusterSharding.ShardCommand> handingOff() {
+  private static Behavior<ClusterSharding.ShardCommand> standInShard(Map<String, ActorRef<Command>> inMemory) {
     return Behaviors.receiveMessage(command -> {
       if (command instanceof ClusterSharding.Passivate<?> passivate) {
-        passivate.entity().unsafeUpcast().tell(ConversationEntity.HandOff.INSTANCE);
+        ActorRef<Command> conversation = passivate.entity().unsafeUpcast();
+        inMemory.values().remove(conversation);
+        conversation.tell(ConversationEntity.HandOff.INSTANCE);
       }
       return Behaviors.same();
     });

@@ -30,9 +30,19 @@ class WarmupTest {
 
   @Test
   void everyKindOfTurnIsRehearsedWithoutAModelCallOrALeftoverJournalRow() throws Exception {
+    rehearseAndCheck("{}");
+  }
+
+  /** Its conversations then leave memory as each turn ends, and are read back to be erased. */
+  @Test
+  void aCrowdedNodesRehearsalLeavesNoJournalRowEither() throws Exception {
+    rehearseAndCheck("{ conversations: { maxResident: 1 } }");
+  }
+
+  private void rehearseAndCheck(String talonSettings) throws Exception {
     Path data = dir.resolve("data");
     try (FakeUpstream fake = FakeUpstream.start()) {
-      Path config = TalonProcess.writeConfig(dir, fake, "{}");
+      Path config = TalonProcess.writeConfig(dir, fake, talonSettings);
       try (TalonProcess talon = TalonProcess.start(config, data, START)) {
         // The process says it listens once it is ready.
         HttpResponse<String> ready = HttpClient.newHttpClient().send(talon.request("/ready").build(),
