@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.Done;
@@ -106,12 +107,16 @@ final class Warmup {
       return GatewayServer.bind(system, settings, routes.route())
           .thenCompose(gateway -> turns("http://127.0.0.1:" + gateway.localAddress().getPort(), ROUNDS)
               .whenComplete((done, failure) -> gateway.unbind()))
-          .thenCompose(done -> rehearsal.erase())
-          .thenApply(erased -> {
+          // erased however the turns went: those before a failure were journaled all the same
+          .handle((done, failure) -> failure)
+          .thenCompose(failure -> rehearsal.erase().thenApply(erased -> {
+            if (failure != null) {
+              throw failure instanceof CompletionException wrapped ? wrapped : new CompletionException(failure);
+            }
             log.info("rehearsed {} turns, {} of them stored in conversations since erased",
                 ROUNDS * REQUESTS.size(), erased);
             return Done.getInstance();
-          })
+          }))
           .whenComplete((done, failure) -> upstream.unbind());
     });
   }
