@@ -16,7 +16,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.Done;
@@ -109,13 +108,13 @@ final class Warmup {
               .whenComplete((done, failure) -> gateway.unbind()))
           // erased however the turns went: those before a failure were journaled all the same
           .handle((done, failure) -> failure)
-          .thenCompose(failure -> rehearsal.erase().thenApply(erased -> {
+          .thenCompose(failure -> rehearsal.erase().thenCompose(erased -> {
             if (failure != null) {
-              throw failure instanceof CompletionException wrapped ? wrapped : new CompletionException(failure);
+              return CompletableFuture.<Done>failedStage(failure);
             }
             log.info("rehearsed {} turns, {} of them stored in conversations since erased",
                 ROUNDS * REQUESTS.size(), erased);
-            return Done.getInstance();
+            return CompletableFuture.completedStage(Done.getInstance());
           }))
           .whenComplete((done, failure) -> upstream.unbind());
     });
