@@ -990,9 +990,7 @@ public final class ConversationEntity
         callModel(s);
       }
       if (result != null) {
-        closeLog(new TurnEvent.Completed(result));
-        compactIfOverBudget(s);
-        leaveIfCrowded();
+        answerJournaled(s, result);
       }
     });
   }
@@ -1120,9 +1118,17 @@ public final class ConversationEntity
     long persisting = System.nanoTime();
     return Effect().persist(new TurnCompleted(completed.turnId(), completed.result()))
         .thenRun(s -> metrics.journaled(NodeMetrics.TURN_COMPLETED, persisting))
-        .thenRun(s -> closeLog(new TurnEvent.Completed(completed.result())))
-        .thenRun(this::compactIfOverBudget)
-        .thenRun(s -> leaveIfCrowded());
+        .thenRun(s -> answerJournaled(s, completed.result()));
+  }
+
+  /**
+   * The turn's answer is journaled: subscribers see it, the conversation is compacted if it would
+   * no longer fit the next turn, and a crowded node lets it go.
+   */
+  private void answerJournaled(State state, TurnResult result) {
+    closeLog(new TurnEvent.Completed(result));
+    compactIfOverBudget(state);
+    leaveIfCrowded();
   }
 
   private Effect<Event, State> fail(State state, RunnerFailed failed) {
