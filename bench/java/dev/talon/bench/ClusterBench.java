@@ -158,6 +158,9 @@ public final class ClusterBench {
       Node entry = nodes.get(0);
       awaitMembers(entry, nodes.size());
       System.out.printf("nodes b and c joined; %d members up%n", nodes.size());
+      for (Node node : nodes) { // each warms up once started; the rows measure warm nodes
+        node.talon().awaitWarmedUp();
+      }
 
       ServeBench.rows(rows, new Row("", "local", "remote", "remote vs local"));
       placement(client, nodes, o, rows);

@@ -168,7 +168,7 @@ public final class ConversationBench {
     TalonSettings t = config.talon();
     return new TalonConfig(config.source(), config.catalog(), config.gateway(), new TalonSettings(t.dataDir(),
         new TalonSettings.Storage(TalonSettings.Storage.Type.H2, url, null, null), t.cluster(), t.upstream(),
-        t.failover(), t.conversations(), t.retention(), t.mcp()), config.notices());
+        t.failover(), t.conversations(), t.retention(), t.mcp(), t.warmup()), config.notices());
   }
 
   static TalonRuntime start(TalonConfig config, Path data) throws Exception {

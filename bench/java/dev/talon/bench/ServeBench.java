@@ -193,6 +193,9 @@ public final class ServeBench {
       rows(rows, added("first request's TTFT after ready (5 tokens, 20 ms apart)", ttftMs(first(client,
           pacedDirect)), talonFirst));
       long idleKb = t.rssKb();
+      // Talon warms up once started, giving way to clients' turns; the rows measure a warm node, as
+      // the first requests after that moment find it (the first-request row above does not wait).
+      System.out.printf("warm-up over %.0f ms after ready%n", talon.awaitWarmedUp());
 
       Paths shortChat = Paths.chat(fakeUrl, talon.url(), SHORT);
       try (RssPoller rss = new RssPoller(t)) {
@@ -507,9 +510,13 @@ public final class ServeBench {
     }
 
     String logTail() {
+      List<String> lines = log().lines().toList();
+      return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
+    }
+
+    String log() {
       try {
-        List<String> lines = Files.readAllLines(log);
-        return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
+        return Files.readString(log);
       } catch (IOException e) {
         return "(log unreadable: " + e + ")";
       }
@@ -584,6 +591,19 @@ public final class ServeBench {
         Thread.sleep(POLL.toMillis());
       }
       throw new IllegalStateException("bin/talon serve not ready in " + START_DEADLINE + ":\n" + child.logTail());
+    }
+
+    /** Waits for the node's "rehearsed … turns" line; returns the milliseconds waited. */
+    double awaitWarmedUp() throws Exception {
+      long start = System.nanoTime();
+      long deadline = start + START_DEADLINE.toNanos();
+      while (!child.log().contains("dev.talon.cli.Warmup - rehearsed ")) {
+        if (System.nanoTime() > deadline || !child.alive()) {
+          throw new IllegalStateException("bin/talon serve did not end its warm-up:\n" + child.logTail());
+        }
+        Thread.sleep(POLL.toMillis());
+      }
+      return (System.nanoTime() - start) / 1e6;
     }
 
     static int freePort() throws IOException {

@@ -2,6 +2,7 @@ package dev.talon.cli;
 
 import dev.talon.config.GatewaySettings;
 import dev.talon.config.TalonConfig;
+import dev.talon.config.TalonSettings;
 import dev.talon.gateway.ApiRoutes;
 import dev.talon.gateway.GatewayServer;
 import dev.talon.gateway.ResponseIds;
@@ -20,8 +21,11 @@ import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.stream.Materializer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
 
 /** {@code talon serve}: runs the gateway until the process is stopped. */
 @Command(name = "serve", description = "Run Talon: the OpenAI-compatible API on the gateway port.")
@@ -30,12 +34,24 @@ final class ServeCommand implements Callable<Integer> {
 
   @ParentCommand TalonCli root;
 
+  @Spec CommandSpec spec;
+
   @Option(names = "--port", description = "Gateway port (default: gateway.port, else 18789).")
   Integer port;
 
+  @Option(names = "--warmup-turns", paramLabel = "N",
+      description = "Turns the node rehearses once started, to warm up its compiler (default: talon.warmup.turns,"
+          + " else 1000; 0 for none).")
+  Integer warmupTurns;
+
   @Override
   public Integer call() throws Exception {
-    TalonConfig config = recordingRun(root.loadConfig(null));
+    if (warmupTurns != null && warmupTurns < 0) {
+      throw new ParameterException(spec.commandLine(), "--warmup-turns must be 0 or more, not " + warmupTurns);
+    }
+    TalonConfig loaded = root.loadConfig(null);
+    TalonConfig config = recordingRun(warmupTurns == null ? loaded
+        : withTalon(loaded, loaded.talon().withWarmupTurns(warmupTurns)));
     config.notices().forEach(root.err::println);
     Path data = root.dataDir(config);
     Files.createDirectories(data);
@@ -47,13 +63,15 @@ final class ServeCommand implements Callable<Integer> {
     CountDownLatch terminated = new CountDownLatch(1);
     runtime.system().getWhenTerminated().thenRun(terminated::countDown);
     ResponseIds ids = ResponseIds.forNode(gateway, data);
-    // Rehearsing the request path takes a cold JVM about a second: it runs while the node joins its
-    // cluster and after, without holding up readiness (a request meanwhile shares the machine with it).
-    CompletionStage<Done> rehearsed = Warmup.rehearse(runtime.system(), runtime.conversations(), config, ids);
     CompletionStage<Done> ready = runtime.whenUp()
         .thenCompose(up -> Warmup.readJournal(runtime.conversations(), gateway.limits().askTimeout()));
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), runtime.cluster(), gateway,
         config.talon().mcp(), Materializer.matFromSystem(runtime.system()), ready, ids, runtime.metrics().registry());
+    // Rehearsing the request path takes a cold JVM about a second: it runs while the node joins its
+    // cluster and after, without holding up readiness (a request meanwhile shares the machine with it).
+    // The warm-up turns after it give way to clients' turns.
+    CompletionStage<Done> rehearsed = Warmup.rehearse(runtime.system(), runtime.conversations(), config, ids,
+        api::whenIdle);
     ServerBinding binding;
     try {
       // Bound at once, so /health answers while the journal and sharding start; /ready tells when they are up.
@@ -81,8 +99,13 @@ final class ServeCommand implements Callable<Integer> {
    * join the configured cluster or write to the configured database.
    */
   private static TalonConfig recordingRun(TalonConfig config) {
-    return !Boolean.getBoolean(EXIT_WHEN_READY) ? config : new TalonConfig(config.source(), config.catalog(),
-        config.gateway(), config.talon().standalone(), config.notices());
+    // it records which classes a start loads, not compiled code: a warm-up would only make it longer
+    return !Boolean.getBoolean(EXIT_WHEN_READY) ? config
+        : withTalon(config, config.talon().standalone().withWarmupTurns(0));
+  }
+
+  private static TalonConfig withTalon(TalonConfig config, TalonSettings talon) {
+    return new TalonConfig(config.source(), config.catalog(), config.gateway(), talon, config.notices());
   }
 
   /**

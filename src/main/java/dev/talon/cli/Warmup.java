@@ -6,6 +6,7 @@ import dev.talon.config.ConfigLoader;
 import dev.talon.config.GatewaySettings;
 import dev.talon.config.ModelCatalog;
 import dev.talon.config.TalonConfig;
+import dev.talon.config.TalonSettings;
 import dev.talon.conversation.FailoverRunner;
 import dev.talon.conversation.NodeMetrics;
 import dev.talon.gateway.ApiRoutes;
@@ -18,6 +19,7 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.Http;
@@ -44,9 +46,11 @@ import org.slf4j.LoggerFactory;
  * client, stream parsers and encoders a client's turn goes through, and no configured model is
  * called. Stored turns are journaled in conversations of the rehearsal's own and erased when it
  * ends; a node killed before that leaves keyless conversations, which the retention sweep erases
- * as it does a client's. Separately, a conversation nobody uses is recovered from the journal, so
- * its queries are prepared before the first conversation needs them. Neither ever stops the node
- * from starting: whatever goes wrong is logged and the node serves anyway.
+ * as it does a client's. Those first turns load the code; the compiler makes it fast only after
+ * some thousand calls, so the rehearsal goes on with the warm-up turns of {@code talon.warmup},
+ * each sent only while no client turn runs. Separately, a conversation nobody uses is recovered
+ * from the journal, so its queries are prepared before the first conversation needs them. Neither
+ * ever stops the node from starting: whatever goes wrong is logged and the node serves anyway.
  */
 final class Warmup {
   private static final Logger log = LoggerFactory.getLogger(Warmup.class);
@@ -68,11 +72,14 @@ final class Warmup {
     this.timeout = timeout;
   }
 
-  /** Completes when the rehearsal is over, or after {@code config}'s ask timeout, never failing. */
+  /**
+   * Completes when the rehearsal is over, or after {@code config}'s ask timeout, never failing.
+   * {@code clientsIdle} completes once no client turn runs, with false if the node is stopping.
+   */
   static CompletionStage<Done> rehearse(ActorSystem<?> system, Conversations conversations, TalonConfig config,
-      ResponseIds ids) {
+      ResponseIds ids, Supplier<CompletionStage<Boolean>> clientsIdle) {
     Duration timeout = config.gateway().limits().askTimeout();
-    return bounded(new Warmup(system, timeout).throughOwnGateway(conversations, config, ids), timeout,
+    return bounded(new Warmup(system, timeout).throughOwnGateway(conversations, config, ids, clientsIdle), timeout,
         "the start-up rehearsal");
   }
 
@@ -92,7 +99,8 @@ final class Warmup {
   }
 
   /** Binds the rehearsal upstream and a gateway of its own, sends the turns, then unbinds both. */
-  private CompletionStage<Done> throughOwnGateway(Conversations conversations, TalonConfig config, ResponseIds ids) {
+  private CompletionStage<Done> throughOwnGateway(Conversations conversations, TalonConfig config, ResponseIds ids,
+      Supplier<CompletionStage<Boolean>> clientsIdle) {
     return http.newServerAt("127.0.0.1", 0).bind(upstream()).thenCompose(upstream -> {
       ModelCatalog catalog = catalog(upstream.localAddress().getPort());
       // Counted as the node's turns are, but apart: the rehearsal's turns are not the node's.
@@ -100,20 +108,25 @@ final class Warmup {
       Conversations.Rehearsal rehearsal = conversations.rehearsal(catalog,
           FailoverRunner.standard(system, config.talon(), metrics), metrics);
       GatewaySettings settings = GatewaySettings.loopback(0, null);
+      TalonSettings.Warmup warmup = config.talon().warmup();
       ApiRoutes routes = new ApiRoutes(catalog, rehearsal.conversations(), new ClusterStatus(system, timeout),
           settings, config.talon().mcp(), materializer,
           CompletableFuture.completedFuture(Done.getInstance()), ids, metrics.registry());
       return GatewayServer.bind(system, settings, routes.route())
-          .thenCompose(gateway -> turns("http://127.0.0.1:" + gateway.localAddress().getPort(), ROUNDS)
-              .whenComplete((done, failure) -> gateway.unbind()))
+          .thenCompose(gateway -> {
+            String base = "http://127.0.0.1:" + gateway.localAddress().getPort();
+            return turns(base, ROUNDS)
+                .thenCompose(first -> warmUp(base, warmup, clientsIdle))
+                .thenApply(warmed -> ROUNDS * REQUESTS.size() + warmed)
+                .whenComplete((sent, failure) -> gateway.unbind());
+          })
           // erased however the turns went: those before a failure were journaled all the same
-          .handle((done, failure) -> failure)
-          .thenCompose(failure -> rehearsal.erase().thenCompose(erased -> {
-            if (failure != null) {
+          .handle((sent, failure) -> failure == null ? sent : failure)
+          .thenCompose(outcome -> rehearsal.erase().thenCompose(erased -> {
+            if (outcome instanceof Throwable failure) {
               return CompletableFuture.<Done>failedStage(failure);
             }
-            log.info("rehearsed {} turns, {} of them stored in conversations since erased",
-                ROUNDS * REQUESTS.size(), erased);
+            log.info("rehearsed {} turns, {} of them stored in conversations since erased", outcome, erased);
             return CompletableFuture.completedStage(Done.getInstance());
           }))
           .whenComplete((done, failure) -> upstream.unbind());
@@ -155,6 +168,24 @@ final class Warmup {
       }
     }
     return all;
+  }
+
+  /**
+   * {@code warmup.turns} turns, {@code warmup.concurrency} at a time, each sent once no client turn
+   * runs; none once the node stops. Most are what most clients send, a streamed chat; every fifth
+   * goes through the other kinds. Completes with the number sent.
+   */
+  private CompletionStage<Integer> warmUp(String gateway, TalonSettings.Warmup warmup,
+      Supplier<CompletionStage<Boolean>> clientsIdle) {
+    return Source.range(1, warmup.turns())
+        .mapAsyncUnordered(warmup.concurrency(), turn -> clientsIdle.get().thenCompose(idle -> {
+          if (!idle) {
+            return CompletableFuture.completedStage(0);
+          }
+          Rehearsed request = REQUESTS.get(turn % 5 == 0 ? (turn / 5) % REQUESTS.size() : 0);
+          return send(gateway + request.path(), request.body()).thenApply(sent -> 1);
+        }))
+        .runFold(0, Integer::sum, materializer);
   }
 
   private CompletionStage<Done> send(String url, String body) {

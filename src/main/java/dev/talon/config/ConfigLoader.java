@@ -536,7 +536,7 @@ public final class ConfigLoader {
 
   private TalonSettings talon(Cursor c) {
     c.noticeUnknownKeys(Set.of("dataDir", "storage", "cluster", "upstream", "failover", "conversations",
-        "retention", "mcp"));
+        "retention", "mcp", "warmup"));
     Cursor storage = c.get("storage");
     storage.noticeUnknownKeys(Set.of("type", "url", "user", "password"));
     TalonSettings.Storage.Type type = switch (storage.get("type").text("h2")) {
@@ -568,7 +568,14 @@ public final class ConfigLoader {
         new TalonSettings.Storage(type, url, storage.get("user").text(null), storage.get("password").text("")),
         cluster(c.get("cluster"), type),
         upstream(c.get("upstream")), failover(c.get("failover")), conversations(c.get("conversations")),
-        retention(c.get("retention")), mcp(c.get("mcp")));
+        retention(c.get("retention")), mcp(c.get("mcp")), warmup(c.get("warmup")));
+  }
+
+  private static TalonSettings.Warmup warmup(Cursor c) {
+    c.noticeUnknownKeys(Set.of("turns", "concurrency"));
+    TalonSettings.Warmup defaults = TalonSettings.Warmup.DEFAULTS;
+    return new TalonSettings.Warmup(nonNegativeInt(c.get("turns"), defaults.turns()),
+        c.get("concurrency").positiveInt(defaults.concurrency()));
   }
 
   private TalonSettings.Cluster cluster(Cursor c, TalonSettings.Storage.Type storage) {

@@ -13,7 +13,7 @@ import java.util.Optional;
  * @param dataDir null means the default, {@code ./data}
  */
 public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Upstream upstream, Failover failover,
-    Conversations conversations, Retention retention, McpSettings mcp) {
+    Conversations conversations, Retention retention, McpSettings mcp, Warmup warmup) {
 
   /**
    * The same node alone: a cluster of one on a free port, with the embedded journal in the data
@@ -22,7 +22,24 @@ public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Up
    */
   public TalonSettings standalone() {
     return new TalonSettings(dataDir, new Storage(Storage.Type.H2, null, null, ""), Cluster.SINGLE_NODE, upstream,
-        failover, conversations, retention, mcp);
+        failover, conversations, retention, mcp, warmup);
+  }
+
+  /** The same settings with {@code turns} warm-up turns. */
+  public TalonSettings withWarmupTurns(int turns) {
+    return new TalonSettings(dataDir, storage, cluster, upstream, failover, conversations, retention, mcp,
+        new Warmup(turns, warmup.concurrency()));
+  }
+
+  /**
+   * Once started, a node sends itself {@code turns} more rehearsal turns, {@code concurrency} at a
+   * time and only while no client turn runs, so that the compiler has made the request path fast
+   * before clients need it (interpreted, a turn costs several times the CPU). 0 leaves it to the
+   * clients' first few thousand turns.
+   */
+  public record Warmup(int turns, int concurrency) {
+    /** About ten seconds of both cores of a two-core machine. */
+    public static final Warmup DEFAULTS = new Warmup(1000, 2);
   }
 
   /**

@@ -24,6 +24,8 @@ final class Admission {
   private final Materializer materializer;
   private final CompletableFuture<Done> drained = new CompletableFuture<>();
   private int running;
+  /** Completed while no turn holds a place; a new one each time the first turn takes one. */
+  private CompletableFuture<Done> idle = CompletableFuture.completedFuture(Done.getInstance());
   private boolean draining;
 
   Admission(int maxConcurrentTurns, Materializer materializer) {
@@ -112,6 +114,11 @@ final class Admission {
     return running;
   }
 
+  /** Completes once no turn holds a place: at once if none does. */
+  synchronized CompletionStage<Done> idle() {
+    return idle;
+  }
+
   private synchronized void enter() {
     if (draining) {
       throw ApiError.unavailable("Talon is shutting down and takes no new turns; try again on another node"
@@ -120,17 +127,21 @@ final class Admission {
     if (running >= max) {
       throw ApiError.tooManyTurns(max);
     }
-    running++;
+    if (running++ == 0) {
+      idle = new CompletableFuture<>();
+    }
   }
 
   private void exit() {
-    boolean last;
+    CompletableFuture<Done> nowIdle;
     synchronized (this) {
-      running--;
-      last = draining && running == 0;
+      nowIdle = --running == 0 ? idle : null;
     }
-    if (last) {
-      drained.complete(Done.getInstance());
+    if (nowIdle != null) {
+      nowIdle.complete(Done.getInstance());
+      if (draining()) {
+        drained.complete(Done.getInstance());
+      }
     }
   }
 

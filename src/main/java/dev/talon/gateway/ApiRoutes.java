@@ -148,6 +148,14 @@ public final class ApiRoutes extends AllDirectives {
     return admission.drain();
   }
 
+  /**
+   * Completes once no client turn is running (at once if none is): with true, or with false if
+   * the node has begun to stop by then.
+   */
+  public CompletionStage<Boolean> whenIdle() {
+    return admission.idle().thenApply(idle -> !admission.draining());
+  }
+
   public Route route() {
     return handleRejections(rejections, () -> concat(
         new HealthRoutes().route(),

@@ -164,6 +164,14 @@ class TalonCliTest {
   }
 
   @Test
+  void aNegativeWarmupIsAUsageError() throws Exception {
+    Run serve = talon(Map.of(), "--config", example("local-first.json5"), "--data", dir.resolve("data").toString(),
+        "serve", "--warmup-turns", "-1");
+    assertEquals(2, serve.exit(), serve.err());
+    assertTrue(serve.err().contains("--warmup-turns must be 0 or more, not -1"), serve.err());
+  }
+
+  @Test
   void modelsListJson() throws Exception {
     Run run = talon(Map.of("ANTHROPIC_API_KEY", "k"), "--config", example("local-first.json5"), "models", "list", "--json");
     assertEquals(0, run.exit(), run.err());

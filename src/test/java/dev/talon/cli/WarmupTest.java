@@ -20,11 +20,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A node rehearses every kind of turn as it starts, stored ones too, and the rehearsal leaves no
- * trace: no configured model is called and what it journaled is erased.
+ * A node rehearses every kind of turn as it starts, stored ones too, then sends its warm-up turns,
+ * and the rehearsal leaves no trace: no configured model is called and what it journaled is erased.
  */
 class WarmupTest {
   static final Duration START = Duration.ofSeconds(90);
+  static final int WARMUP_TURNS = 30;
 
   @TempDir Path dir;
 
@@ -43,7 +44,7 @@ class WarmupTest {
     Path data = dir.resolve("data");
     try (FakeUpstream fake = FakeUpstream.start()) {
       Path config = TalonProcess.writeConfig(dir, fake, talonSettings);
-      try (TalonProcess talon = TalonProcess.start(config, data, START)) {
+      try (TalonProcess talon = TalonProcess.startWarmingUp(config, data, START, WARMUP_TURNS)) {
         // The process says it listens once it is ready.
         HttpResponse<String> ready = HttpClient.newHttpClient().send(talon.request("/ready").build(),
             HttpResponse.BodyHandlers.ofString());
@@ -58,6 +59,7 @@ class WarmupTest {
         }
         assertTrue(talon.logs().contains("answered by rehearsal/chat"), talon.logs());
         assertTrue(talon.logs().contains("answered by rehearsal/responses"), talon.logs());
+        assertTrue(Integer.parseInt(rehearsed.group(1)) > WARMUP_TURNS, "no warm-up turns: " + rehearsed.group());
         assertTrue(Integer.parseInt(rehearsed.group(2)) > 0, "no stored turn rehearsed: " + rehearsed.group());
         assertEquals(List.of(), fake.requests(), "the configured model was called");
         talon.terminate(START);

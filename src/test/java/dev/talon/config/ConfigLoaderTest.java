@@ -570,6 +570,22 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void readsTheWarmupAndRefusesANegativeOne() {
+      TalonSettings talon = load(LOCAL.replace("models: {\n", """
+          talon: { warmup: { turns: 0, concurrency: 3 } },
+            models: {
+          """)).talon();
+      assertEquals(new TalonSettings.Warmup(0, 3), talon.warmup());
+      assertEquals(TalonSettings.Warmup.DEFAULTS, load(LOCAL).talon().warmup());
+      List<ConfigProblem> errors = errors(LOCAL.replace("models: {\n", """
+          talon: { warmup: { turns: -1, concurrency: 0 } },
+            models: {
+          """));
+      assertEquals(List.of("talon.warmup.turns", "talon.warmup.concurrency"),
+          errors.stream().map(ConfigProblem::path).toList(), errors::toString);
+    }
+
+    @Test
     void readsTheGatewaysBrowserRulesLimitsAndResponseIdSecret() {
       GatewaySettings gateway = load(LOCAL.replace("models: {\n", """
           gateway: { allowedHosts: ["talon.lan"], allowedOrigins: ["http://localhost:3000"], maxBodyMegabytes: 2,

@@ -1,7 +1,9 @@
 package dev.talon.gateway;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
 import java.time.Duration;
@@ -9,6 +11,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
+import org.apache.pekko.Done;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
@@ -36,6 +39,24 @@ class AdmissionTest {
     return CompletableFuture.completedFuture(HttpResponse.create().withEntity(HttpEntities.createChunked(
         ContentTypes.TEXT_PLAIN_UTF8, place.running(Source.repeat(ByteString.fromString("."))
             .throttle(1, Duration.ofMillis(50))))));
+  }
+
+  @Test
+  void idleOnceTheLastRunningTurnHasBeenAnswered() throws Exception {
+    Admission admission = new Admission(2, Materializer.matFromSystem(testKit.system()));
+    assertTrue(admission.idle().toCompletableFuture().isDone(), "idle before any turn");
+    CompletableFuture<HttpResponse> first = new CompletableFuture<>();
+    CompletableFuture<HttpResponse> second = new CompletableFuture<>();
+    admission.limiting((request, place) -> first).apply(HttpRequest.create());
+    admission.limiting((request, place) -> second).apply(HttpRequest.create());
+    CompletableFuture<Done> idle = admission.idle().toCompletableFuture();
+    first.complete(HttpResponse.create());
+    assertFalse(idle.isDone(), "idle while a turn still runs");
+    second.complete(HttpResponse.create());
+    idle.get(5, TimeUnit.SECONDS);
+    CompletableFuture<HttpResponse> third = new CompletableFuture<>();
+    admission.limiting((request, place) -> third).apply(HttpRequest.create());
+    assertFalse(admission.idle().toCompletableFuture().isDone(), "idle while a new turn runs");
   }
 
   @Test

@@ -42,14 +42,23 @@ public final class TalonProcess implements AutoCloseable {
 
   /**
    * Starts {@code talon serve --port 0} on {@code config} and {@code data}, and waits until it
-   * listens (its stderr line "talon: listening on http://…").
+   * listens (its stderr line "talon: listening on http://…"). It sends itself no warm-up turns
+   * (which would compete with the test for the machine): see {@link #startWarmingUp}.
    *
    * @throws IllegalStateException with the process's output when it exits or is not ready in {@code timeout}
    */
   public static TalonProcess start(Path config, Path data, Duration timeout, String... jvmOptions)
       throws IOException {
     List<String> command = talonCommand(jvmOptions);
-    command.addAll(serveArguments(config, data));
+    command.addAll(serveArguments(config, data, 0));
+    return launch(command, timeout);
+  }
+
+  /** As {@link #start}, with {@code warmupTurns} warm-up turns once started. */
+  public static TalonProcess startWarmingUp(Path config, Path data, Duration timeout, int warmupTurns)
+      throws IOException {
+    List<String> command = talonCommand();
+    command.addAll(serveArguments(config, data, warmupTurns));
     return launch(command, timeout);
   }
 
@@ -109,12 +118,13 @@ public final class TalonProcess implements AutoCloseable {
 
   private static List<String> serveCommand(Path config, Path data) {
     List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("talon.home"), "bin", "talon").toString()));
-    command.addAll(serveArguments(config, data));
+    command.addAll(serveArguments(config, data, 0));
     return command;
   }
 
-  private static List<String> serveArguments(Path config, Path data) {
-    return List.of("serve", "--port", "0", "--config", config.toString(), "--data", data.toString());
+  private static List<String> serveArguments(Path config, Path data, int warmupTurns) {
+    return List.of("serve", "--port", "0", "--warmup-turns", String.valueOf(warmupTurns), "--config",
+        config.toString(), "--data", data.toString());
   }
 
   private static TalonProcess launch(List<String> command, Duration timeout) throws IOException {
