@@ -98,6 +98,13 @@ final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
     /** A chunk's events are still going out. */
     private boolean emitting;
     private boolean bodyFinished;
+    /**
+     * The answer is out and the output complete; what the server still sends after its last event
+     * (at least the end of the chunked body) is read and dropped, so that the connection goes back
+     * to the pool. Cancelled instead, the body would close the connection, and the next call
+     * would open a new one (a TLS handshake, for a hosted model).
+     */
+    private boolean draining;
 
     Logic() {
       super(shape);
@@ -150,13 +157,20 @@ final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
       body.setHandler(new AbstractInHandler() {
         @Override
         public void onPush() {
-          chunk(body.grab());
+          ByteString bytes = body.grab();
+          if (draining) {
+            body.pull();
+          } else {
+            chunk(bytes);
+          }
         }
 
         @Override
         public void onUpstreamFinish() {
           // The end comes without demand: it waits for the events of the last chunk to go out.
-          if (emitting) {
+          if (draining) {
+            completeStage();
+          } else if (emitting) {
             bodyFinished = true;
           } else {
             finish(List.of());
@@ -165,7 +179,11 @@ final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
 
         @Override
         public void onUpstreamFailure(Throwable cause) {
-          failStage(ErrorClassifier.asUpstreamException(cause));
+          if (draining) { // the answer is whole; only the connection is lost
+            completeStage();
+          } else {
+            failStage(ErrorClassifier.asUpstreamException(cause));
+          }
         }
       });
       response.entity().getDataBytes().runWith(body.sink(), subFusingMaterializer());
@@ -215,8 +233,20 @@ final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
         failAfter(events, e);
         return;
       }
-      stopReading();
-      emitMultiple(out, Stream.concat(events.stream(), last.stream()).iterator(), this::completeStage);
+      emitMultiple(out, Stream.concat(events.stream(), last.stream()).iterator(), this::drain);
+    }
+
+    private void drain() {
+      if (body.isClosed()) {
+        completeStage();
+        return;
+      }
+      draining = true;
+      setKeepGoing(true);
+      complete(out);
+      if (!body.hasBeenPulled()) {
+        body.pull();
+      }
     }
 
     private void stopReading() {
@@ -238,7 +268,12 @@ final class ModelCall extends GraphStage<SourceShape<ModelEvent>> {
     @Override
     public void onTimer(Object key) {
       long now = System.nanoTime();
-      if (!tokenSeen && now - sentNanos > firstToken.toNanos()) {
+      if (draining) {
+        if (now - lastBytesNanos > idle.toNanos()) { // a server that never ends its body keeps no connection
+          stopReading();
+          completeStage();
+        }
+      } else if (!tokenSeen && now - sentNanos > firstToken.toNanos()) {
         failStage(new UpstreamException(UpstreamFailure.of(UpstreamFailure.Kind.FIRST_TOKEN_TIMEOUT,
             "no first token within " + seconds(firstToken))));
       } else if (tokenSeen && now - lastBytesNanos > idle.toNanos()) {

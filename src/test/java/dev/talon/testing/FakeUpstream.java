@@ -27,6 +27,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiFunction;
 import java.util.function.Function;
 import java.util.function.Predicate;
@@ -82,6 +83,7 @@ public final class FakeUpstream implements AutoCloseable {
   private final List<Request> requests = new ArrayList<>(); // guarded by itself
   private final List<Request> closed = new ArrayList<>(); // guarded by requests
   private final ConnectionGuard guard = new ConnectionGuard();
+  private final AtomicInteger connectionsAccepted = new AtomicInteger();
   private final Tcp.ServerBinding binding;
 
   private FakeUpstream(ClassicActorSystemProvider system, ActorSystem<Void> ownSystem) {
@@ -111,8 +113,10 @@ public final class FakeUpstream implements AutoCloseable {
         .bind("127.0.0.1", 0, 1024, List.of(TcpSO.tcpNoDelay(true)), false, Optional.empty())
         .to(
             Sink.foreach(
-                connection ->
-                    connection.handleWith(handler.join(http.atop(guard.perConnection())), system)))
+                connection -> {
+                  connectionsAccepted.incrementAndGet();
+                  connection.handleWith(handler.join(http.atop(guard.perConnection())), system);
+                }))
         .run(system);
   }
 
@@ -223,6 +227,11 @@ public final class FakeUpstream implements AutoCloseable {
   /** Waits until at least {@code count} requests arrived; returns all of them. */
   public List<Request> awaitRequests(int count, Duration timeout) {
     return awaitList(requests, list -> list.size() >= count, timeout, count + " requests");
+  }
+
+  /** TCP connections accepted so far. */
+  public int connectionsAccepted() {
+    return connectionsAccepted.get();
   }
 
   /** Requests whose response stream the client abandoned before it ended (cancel, close, reset). */

@@ -138,6 +138,21 @@ class HttpModelClientTest {
     assertEquals(new ModelEvent.Completed(FinishReason.TOOL_CALLS), o.last());
   }
 
+  /**
+   * A stream read to its last event leaves its connection to the next call, instead of closing it
+   * (for a hosted model, each call would pay a new TLS handshake).
+   */
+  @ParameterizedTest
+  @EnumSource(names = {"OPENAI_RESPONSES", "OPENAI_COMPLETIONS", "ANTHROPIC_MESSAGES"}, value = dev.talon.config.Api.class)
+  void callsOneAfterAnotherShareAConnection(dev.talon.config.Api api) throws Exception {
+    int before = fake.connectionsAccepted();
+    for (int i = 0; i < 5; i++) {
+      assertEquals("hi", call(api.configName(), Script.reply("hi").usage(3, 1)).text());
+    }
+    int opened = fake.connectionsAccepted() - before;
+    assertTrue(opened <= 1, opened + " connections for 5 calls one after another");
+  }
+
   @Test
   void sendsTheRequestEachServerExpects() throws Exception {
     call("openai-responses", Script.reply("hi"));
