@@ -2,6 +2,7 @@ package dev.talon.gateway;
 
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BiFunction;
 import java.util.function.Function;
@@ -20,6 +21,12 @@ import org.apache.pekko.stream.javadsl.Source;
  * its place until its answer has been sent: for a stream, until the stream ends.
  */
 final class Admission {
+  /**
+   * Pekko's completion stages are views of Scala futures, which run every callback added without
+   * an executor on the common pool: a thread woken for each turn, to give back its place. The
+   * release is a counter; it runs on the thread that ends the stream instead.
+   */
+  private static final Executor WHERE_THE_STREAM_ENDS = Runnable::run;
   private final int max;
   private final Materializer materializer;
   private final CompletableFuture<Done> drained = new CompletableFuture<>();
@@ -78,11 +85,11 @@ final class Admission {
      */
     <T> Source<T, NotUsed> running(Source<T, NotUsed> body) {
       Source<T, NotUsed> started = body.watchTermination((mat, ended) -> {
-        ended.whenComplete((done, failure) -> {
+        ended.whenCompleteAsync((done, failure) -> {
           if (!taken) {
             release();
           }
-        });
+        }, WHERE_THE_STREAM_ENDS);
         return mat;
       }).preMaterialize(materializer).second();
       return started.mapMaterializedValue(mat -> {
@@ -151,7 +158,7 @@ final class Admission {
    */
   private static HttpResponse heldUntilSent(HttpResponse response, Place place) {
     var body = response.entity().getDataBytes().watchTermination((mat, ended) -> {
-      ended.whenComplete((done, failure) -> place.release());
+      ended.whenCompleteAsync((done, failure) -> place.release(), WHERE_THE_STREAM_ENDS);
       return mat;
     });
     return response.withEntity(HttpEntities.createChunked(response.entity().getContentType(), body));
