@@ -172,8 +172,9 @@ final class Warmup {
 
   /**
    * {@code warmup.turns} turns, {@code warmup.concurrency} at a time, each sent once no client turn
-   * runs; none once the node stops. Most are what most clients send, a streamed chat; every fifth
-   * goes through the other kinds. Completes with the number sent.
+   * runs; none once the node stops. They take turns through every kind: a stored turn's path (the
+   * conversation, the journal) needs as many calls as a streamed chat's before it is compiled.
+   * Completes with the number sent.
    */
   private CompletionStage<Integer> warmUp(String gateway, TalonSettings.Warmup warmup,
       Supplier<CompletionStage<Boolean>> clientsIdle) {
@@ -182,7 +183,7 @@ final class Warmup {
           if (!idle) {
             return CompletableFuture.completedStage(0);
           }
-          Rehearsed request = REQUESTS.get(turn % 5 == 0 ? (turn / 5) % REQUESTS.size() : 0);
+          Rehearsed request = REQUESTS.get(turn % REQUESTS.size());
           return send(gateway + request.path(), request.body()).thenApply(sent -> 1);
         }))
         .runFold(0, Integer::sum, materializer);

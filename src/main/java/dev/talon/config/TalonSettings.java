@@ -38,7 +38,7 @@ public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Up
    * clients' first few thousand turns.
    */
   public record Warmup(int turns, int concurrency) {
-    /** About ten seconds of both cores of a two-core machine. */
+    /** On a two-core machine, some 17 s after ready and 30 s of CPU. */
     public static final Warmup DEFAULTS = new Warmup(1000, 2);
   }
 
