@@ -54,6 +54,23 @@ class TurnLogTest {
     assertEquals(List.of(), await(collect(log, 99)));
   }
 
+  /** Closing packs runs of text and reasoning pieces; readers still get every piece as it came. */
+  @Test
+  void aClosedLogReplaysEveryPieceAsItStreamedFromAnyIndex() throws Exception {
+    List<TurnEvent> turn = List.of(new TurnEvent.Started("t", "m"), new TurnEvent.ReasoningDelta("Let "),
+        new TurnEvent.ReasoningDelta("me think"), new TurnEvent.TextDelta("Héllo"), new TurnEvent.TextDelta(""),
+        new TurnEvent.TextDelta(" 🌍"), new TurnEvent.ToolCall("c1", "get", "{}"), new TurnEvent.TextDelta("one"),
+        new TurnEvent.ModelSwitched("m", "n", "cut", false), new TurnEvent.TextDelta(" more"),
+        new TurnEvent.TextDelta(" time"), new TurnEvent.ReasoningDelta("hm"), DONE);
+    TurnLog log = released("t");
+    turn.subList(0, turn.size() - 1).forEach(log::append);
+    log.close(DONE);
+
+    for (int from = 0; from <= turn.size() + 1; from++) {
+      assertEquals(turn.subList(Math.min(from, turn.size()), turn.size()), await(collect(log, from)), "from " + from);
+    }
+  }
+
   @Test
   void aLateSubscriberGetsWhatItMissedThenFollowsLive() throws Exception {
     TurnLog log = released("t");
