@@ -115,9 +115,10 @@ final class Warmup {
       return GatewayServer.bind(system, settings, routes.route())
           .thenCompose(gateway -> {
             String base = "http://127.0.0.1:" + gateway.localAddress().getPort();
-            return turns(base, ROUNDS)
-                .thenCompose(first -> warmUp(base, warmup, clientsIdle))
-                .thenApply(warmed -> ROUNDS * REQUESTS.size() + warmed)
+            // the first rounds load the code a client's first turn needs: they do not wait for clients
+            return turns(base, ROUNDS * REQUESTS.size(), 1, () -> CompletableFuture.completedStage(true))
+                .thenCompose(first -> turns(base, warmup.turns(), warmup.concurrency(), clientsIdle)
+                    .thenApply(warmed -> first + warmed))
                 .whenComplete((sent, failure) -> gateway.unbind());
           })
           // erased however the turns went: those before a failure were journaled all the same
@@ -159,28 +160,17 @@ final class Warmup {
       new Rehearsed("/v1/chat/completions", """
           {"model": "rehearsal/chat", "stream": true, "store": true, "messages": [{"role": "user", "content": "hi"}]}"""));
 
-  /** {@code rounds} rounds of every kind of turn, one request at a time. */
-  private CompletionStage<Done> turns(String gateway, int rounds) {
-    CompletionStage<Done> all = CompletableFuture.completedFuture(Done.getInstance());
-    for (int round = 0; round < rounds; round++) {
-      for (Rehearsed request : REQUESTS) {
-        all = all.thenCompose(done -> send(gateway + request.path(), request.body()));
-      }
-    }
-    return all;
-  }
-
   /**
-   * {@code warmup.turns} turns, {@code warmup.concurrency} at a time, each sent once no client turn
-   * runs; none once the node stops. They take turns through every kind: a stored turn's path (the
-   * conversation, the journal) needs as many calls as a streamed chat's before it is compiled.
-   * Completes with the number sent.
+   * {@code count} turns, {@code concurrency} at a time, each sent once {@code mayGo} completes
+   * with true (none after it says false: the node stops). They take turns through every kind: a
+   * stored turn's path (the conversation, the journal) needs as many calls as a streamed chat's
+   * before it is compiled. Completes with the number sent.
    */
-  private CompletionStage<Integer> warmUp(String gateway, TalonSettings.Warmup warmup,
-      Supplier<CompletionStage<Boolean>> clientsIdle) {
-    return Source.range(1, warmup.turns())
-        .mapAsyncUnordered(warmup.concurrency(), turn -> clientsIdle.get().thenCompose(idle -> {
-          if (!idle) {
+  private CompletionStage<Integer> turns(String gateway, int count, int concurrency,
+      Supplier<CompletionStage<Boolean>> mayGo) {
+    return Source.range(0, count - 1)
+        .mapAsyncUnordered(concurrency, turn -> mayGo.get().thenCompose(go -> {
+          if (!go) {
             return CompletableFuture.completedStage(0);
           }
           Rehearsed request = REQUESTS.get(turn % REQUESTS.size());

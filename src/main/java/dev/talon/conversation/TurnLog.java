@@ -25,10 +25,10 @@ import org.apache.pekko.stream.javadsl.Source;
  */
 public final class TurnLog {
   private final String turnId;
-  /** The events while the log is open; once closed, {@link #packed} holds them. */
+  /** The events while the log is open. */
   private List<TurnEvent> events = new ArrayList<>();
+  /** The events once the log is closed; null while it is open. */
   private Packed packed;
-  private boolean closed;
   /** Until released, readers wait even for events that are there (see {@link #held}). */
   private boolean released;
   /** What waiting readers wait on: completed at the next append or close; null when nobody waits. */
@@ -67,7 +67,7 @@ public final class TurnLog {
   public void append(TurnEvent event) {
     CompletableFuture<Void> signal;
     synchronized (this) {
-      if (closed) {
+      if (packed != null) {
         return;
       }
       events.add(event);
@@ -86,7 +86,7 @@ public final class TurnLog {
   public void close(TurnEvent last) {
     CompletableFuture<Void> signal;
     synchronized (this) {
-      if (closed) {
+      if (packed != null) {
         return;
       }
       if (!released) {
@@ -95,7 +95,6 @@ public final class TurnLog {
       events.add(last);
       packed = Packed.of(events);
       events = null;
-      closed = true;
       released = true;
       signal = takeSignal();
     }
@@ -112,7 +111,7 @@ public final class TurnLog {
   public CompletionStage<List<TurnEvent>> eventsFrom(int index) {
     CompletableFuture<Void> waitFor;
     synchronized (this) {
-      if (closed) {
+      if (packed != null) {
         return CompletableFuture.completedFuture(packed.from(index));
       }
       if (released && index < events.size()) {

@@ -141,14 +141,16 @@ final class Admission {
 
   private void exit() {
     CompletableFuture<Done> nowIdle;
+    boolean last;
     synchronized (this) {
       nowIdle = --running == 0 ? idle : null;
+      last = nowIdle != null && draining;
     }
     if (nowIdle != null) {
       nowIdle.complete(Done.getInstance());
-      if (draining()) {
-        drained.complete(Done.getInstance());
-      }
+    }
+    if (last) {
+      drained.complete(Done.getInstance());
     }
   }
 
