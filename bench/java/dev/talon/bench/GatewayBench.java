@@ -37,7 +37,6 @@ import org.apache.pekko.actor.Cancellable;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.http.javadsl.Http;
-import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
@@ -137,9 +136,9 @@ public final class GatewayBench {
         ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), runtime.cluster(), settings,
             config.talon().mcp(), Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ResponseIds.forNode(settings, data),
             runtime.metrics().registry());
-        ServerBinding binding = GatewayServer.bind(runtime.system(), settings, api.route())
+        GatewayServer server = GatewayServer.bind(runtime.system(), settings, api.route())
             .toCompletableFuture().get(10, TimeUnit.SECONDS);
-        String talon = "http://127.0.0.1:" + binding.localAddress().getPort();
+        String talon = "http://127.0.0.1:" + server.localAddress().getPort();
         LoadClient client = new LoadClient(clientSystem, Duration.ofSeconds(options.idleS()),
             Duration.ofSeconds(options.timeoutS()));
 
@@ -205,7 +204,7 @@ public final class GatewayBench {
         }
         System.out.printf("%n== against the targets (design.md, \"Performance targets\") ==%n");
         verdicts.forEach(System.out::println);
-        binding.unbind().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        server.unbind().toCompletableFuture().get(10, TimeUnit.SECONDS);
       } finally {
         runtime.close();
       }

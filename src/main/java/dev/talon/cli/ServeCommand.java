@@ -18,7 +18,6 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;
-import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.stream.Materializer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -72,13 +71,13 @@ final class ServeCommand implements Callable<Integer> {
     // The warm-up turns after it give way to clients' turns.
     CompletionStage<Done> rehearsed = Warmup.rehearse(runtime.system(), runtime.conversations(), config, ids,
         api::whenIdle);
-    ServerBinding binding;
+    GatewayServer server;
     try {
       // Bound at once, so /health answers while the journal and sharding start; /ready tells when they are up.
-      binding = GatewayServer.bind(runtime.system(), gateway, api.route()).toCompletableFuture().get();
+      server = GatewayServer.bind(runtime.system(), gateway, api.route()).toCompletableFuture().get();
       ready.toCompletableFuture().get(60, TimeUnit.SECONDS);
-      root.err.println("talon: listening on http://" + binding.localAddress().getHostString() + ":"
-          + binding.localAddress().getPort() + " (config " + config.source() + ", "
+      root.err.println("talon: listening on http://" + server.localAddress().getHostString() + ":"
+          + server.localAddress().getPort() + " (config " + config.source() + ", "
           + config.talon().storage().type().name().toLowerCase() + " journal, data " + data.toAbsolutePath() + ")");
     } catch (Exception e) {
       runtime.close();
@@ -89,7 +88,7 @@ final class ServeCommand implements Callable<Integer> {
       runtime.close();
       return 0;
     }
-    stopGracefully(runtime, api, binding, gateway.limits().drain());
+    stopGracefully(runtime, api, server, gateway.limits().drain());
     terminated.await();
     return 0;
   }
@@ -113,14 +112,16 @@ final class ServeCommand implements Callable<Integer> {
    * turns and answer {@code /ready} with 503 while running turns finish, for at most
    * {@code drain}; then stop listening, close what is left, leave the cluster and stop.
    */
-  private static void stopGracefully(TalonRuntime runtime, ApiRoutes api, ServerBinding binding, Duration drain) {
+  private static void stopGracefully(TalonRuntime runtime, ApiRoutes api, GatewayServer server, Duration drain) {
     CoordinatedShutdown shutdown = CoordinatedShutdown.get(runtime.system());
-    shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "talon-drain-turns",
-        () -> api.drain().toCompletableFuture().completeOnTimeout(Done.getInstance(), drain.toMillis(),
-            TimeUnit.MILLISECONDS));
-    shutdown.addTask(CoordinatedShutdown.PhaseServiceUnbind(), "talon-unbind", binding::unbind);
-    // the drain is over: whatever still streams is cut now (Pekko takes no deadline of zero)
-    shutdown.addTask(CoordinatedShutdown.PhaseServiceRequestsDone(), "talon-close-connections",
-        () -> binding.terminate(Duration.ofMillis(1)).thenApply(terminated -> Done.getInstance()));
+    // One deadline for the turns and for their answers' last bytes: the node is still listening
+    // while turns finish, so that /ready tells balancers it is stopping.
+    shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "talon-drain", () -> {
+      long deadline = System.nanoTime() + drain.toNanos();
+      return api.drain().toCompletableFuture()
+          .completeOnTimeout(Done.getInstance(), drain.toMillis(), TimeUnit.MILLISECONDS)
+          .thenCompose(drained -> server.unbind())
+          .thenCompose(unbound -> server.closeConnections(Duration.ofNanos(Math.max(0, deadline - System.nanoTime()))));
+    });
   }
 }

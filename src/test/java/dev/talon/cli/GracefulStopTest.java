@@ -16,6 +16,8 @@ import java.time.Duration;
 import java.util.Iterator;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -28,6 +30,8 @@ class GracefulStopTest {
   static final ObjectMapper JSON = new ObjectMapper();
   static final Duration START = Duration.ofSeconds(90);
   static final Duration CALL = Duration.ofSeconds(30);
+  /** Some 15 MB of events: more than the loopback socket's buffers hold while the client does not read. */
+  static final int LONG_ANSWER_WORDS = 100_000;
   static final String ANSWER = "every word of this answer reaches the client although the process was asked to stop";
 
   @TempDir Path dir;
@@ -35,12 +39,31 @@ class GracefulStopTest {
 
   @Test
   void sigtermLetsTheRunningTurnFinishThenStops() throws Exception {
+    answeredWhileStopping(Script.reply(ANSWER).tokenDelay(Duration.ofMillis(150)), ANSWER);
+  }
+
+  /**
+   * The turn's last events are still on their way to a client that reads slowly when the turn
+   * ends and the node's drain with it: they reach the client all the same.
+   */
+  @Test
+  void theLastBytesOfALongAnswerReachTheClientBeforeTheNodeStops() throws Exception {
+    String answer = IntStream.range(0, LONG_ANSWER_WORDS).mapToObj(i -> "word" + i)
+        .collect(Collectors.joining(" "));
+    answeredWhileStopping(Script.reply(answer), answer);
+  }
+
+  /**
+   * Reads {@code script}'s turn up to its first token, stops the node (SIGTERM), then reads the
+   * rest; the whole answer arrives, is journaled, and the node exits.
+   */
+  private void answeredWhileStopping(Script script, String answer) throws Exception {
     try (FakeUpstream fake = FakeUpstream.start()) {
       Path config = TalonProcess.writeConfig(dir, fake, "{}");
       Path data = dir.resolve("data");
       String responseId;
       try (TalonProcess talon = TalonProcess.start(config, data, START)) {
-        fake.enqueue(Script.reply(ANSWER).tokenDelay(Duration.ofMillis(150)));
+        fake.enqueue(script);
         HttpResponse<Stream<String>> response = http.send(turn(talon, "draining", true),
             HttpResponse.BodyHandlers.ofLines());
         assertEquals(200, response.statusCode());
@@ -68,7 +91,7 @@ class GracefulStopTest {
           }
         }
         assertTrue(completed != null, "the stream ended without response.completed\n" + talon.logs());
-        assertEquals(ANSWER, text.toString());
+        assertEquals(answer, text.toString());
         responseId = completed;
         exit.get(CALL.toSeconds(), TimeUnit.SECONDS);
         assertTrue(talon.logs().contains("talon: listening"), talon.logs());
@@ -79,7 +102,7 @@ class GracefulStopTest {
         assertEquals(1, turns.size(), turns.toString());
         assertEquals(responseId, turns.get(0).get("response_id").asText());
         assertEquals("completed", turns.get(0).get("status").asText(), turns.toString());
-        assertTrue(turns.get(0).get("output").toString().contains(ANSWER), turns.toString());
+        assertTrue(turns.get(0).get("output").toString().contains(answer), "the journaled turn lacks the answer");
       }
     }
   }

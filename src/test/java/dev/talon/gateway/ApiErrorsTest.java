@@ -44,7 +44,7 @@ class ApiErrorsTest extends OnANode {
 
   /** A request to the API without any Authorization header. */
   HttpRequest.Builder anonymous(String path) {
-    return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + api.binding.localAddress().getPort() + path))
+    return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + api.server.localAddress().getPort() + path))
         .timeout(Duration.ofSeconds(30));
   }
 

@@ -134,7 +134,7 @@ class BrowserSafetyTest {
 
   @Test
   void theChatPageTalonServesIsItsOwnOriginAndLetIn() throws Exception {
-    int port = api.binding.localAddress().getPort();
+    int port = api.server.localAddress().getPort();
     HttpResponse<String> response = api.post("/v1/responses", HI, SESSION, "browser-own-page-1",
         "Origin", "http://127.0.0.1:" + port);
     assertEquals(200, response.statusCode(), response.body());

@@ -29,7 +29,7 @@ class ReadmeApiExamplesTest {
     try (TalonApi api = TalonApi.start(dataDir, null)) {
       api.fake.enqueue(Script.reply("Hello there, nice to meet."), Script.reply("Nice to meet you, Ada."),
           Script.reply("Your name is Ada."), Script.reply("One, two, three.").usage(8, 6));
-      String port = String.valueOf(api.binding.localAddress().getPort());
+      String port = String.valueOf(api.server.localAddress().getPort());
       Process curl = new ProcessBuilder("bash", "-euo", "pipefail", "-c",
           script.replace("127.0.0.1:18789", "127.0.0.1:" + port)).redirectErrorStream(true).start();
       assertTrue(curl.waitFor(60, TimeUnit.SECONDS), "the examples finish");

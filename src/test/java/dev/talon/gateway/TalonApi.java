@@ -25,7 +25,6 @@ import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.function.UnaryOperator;
-import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.stream.Materializer;
 
 /**
@@ -42,14 +41,14 @@ final class TalonApi implements AutoCloseable {
 
   final FakeUpstream fake;
   final TalonRuntime runtime;
-  final ServerBinding binding;
+  final GatewayServer server;
   final ResponseIds ids;
   final HttpClient http = HttpClient.newHttpClient();
 
-  private TalonApi(FakeUpstream fake, TalonRuntime runtime, ServerBinding binding, ResponseIds ids) {
+  private TalonApi(FakeUpstream fake, TalonRuntime runtime, GatewayServer server, ResponseIds ids) {
     this.fake = fake;
     this.runtime = runtime;
-    this.binding = binding;
+    this.server = server;
     this.ids = ids;
   }
 
@@ -116,18 +115,18 @@ final class TalonApi implements AutoCloseable {
     ResponseIds ids = ResponseIds.forNode(settings, dataDir);
     ApiRoutes api = new ApiRoutes(config.catalog(), runtime.conversations(), runtime.cluster(), settings,
         config.talon().mcp(), Materializer.matFromSystem(runtime.system()), runtime.whenUp(), ids, runtime.metrics().registry());
-    ServerBinding binding = GatewayServer.bind(runtime.system(), settings, api.route())
+    GatewayServer server = GatewayServer.bind(runtime.system(), settings, api.route())
         .toCompletableFuture().get(10, TimeUnit.SECONDS);
-    return new TalonApi(fake, runtime, binding, ids);
+    return new TalonApi(fake, runtime, server, ids);
   }
 
   /** {@code http://127.0.0.1:<port>/v1}, what an OpenAI SDK takes as its base URL. */
   String baseUrl() {
-    return "http://127.0.0.1:" + binding.localAddress().getPort() + "/v1";
+    return "http://127.0.0.1:" + server.localAddress().getPort() + "/v1";
   }
 
   HttpRequest.Builder request(String path) {
-    return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + binding.localAddress().getPort() + path))
+    return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.localAddress().getPort() + path))
         .timeout(Duration.ofSeconds(30)).header("Authorization", "Bearer " + TOKEN);
   }
 
@@ -149,7 +148,7 @@ final class TalonApi implements AutoCloseable {
    * For what Java's client will not send: a foreign {@code Host}, raw bytes in a header.
    */
   String raw(String request) throws IOException {
-    try (Socket socket = new Socket("127.0.0.1", binding.localAddress().getPort())) {
+    try (Socket socket = new Socket("127.0.0.1", server.localAddress().getPort())) {
       socket.setSoTimeout(30_000);
       OutputStream out = socket.getOutputStream();
       out.write(request.getBytes(StandardCharsets.UTF_8));
@@ -168,7 +167,7 @@ final class TalonApi implements AutoCloseable {
 
   @Override
   public void close() throws Exception {
-    binding.unbind().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    server.unbind().toCompletableFuture().get(10, TimeUnit.SECONDS);
     runtime.close();
     fake.close();
   }

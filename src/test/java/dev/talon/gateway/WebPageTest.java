@@ -144,7 +144,7 @@ class WebPageTest {
     Files.createDirectories(screenshot.getParent());
     Path log = screenshot.resolveSibling(screenshot.getFileName().toString().replace(".png", ".log"));
     List<String> command = new ArrayList<>(List.of("node", SPEC.toString(),
-        "http://127.0.0.1:" + node.binding.localAddress().getPort(), screenshot.toString()));
+        "http://127.0.0.1:" + node.server.localAddress().getPort(), screenshot.toString()));
     if (token != null) {
       command.add(token);
     }
@@ -174,7 +174,7 @@ class WebPageTest {
   }
 
   static HttpResponse<String> get(TalonApi node, String path) throws Exception {
-    return node.http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + node.binding.localAddress().getPort()
+    return node.http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + node.server.localAddress().getPort()
         + path)).timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
   }
 
