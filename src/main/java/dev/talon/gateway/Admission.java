@@ -1,5 +1,6 @@
 package dev.talon.gateway;
 
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
@@ -11,8 +12,14 @@ import org.apache.pekko.NotUsed;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.stream.ActorAttributes;
 import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.StreamSubscriptionTimeoutTerminationMode;
+import org.apache.pekko.stream.javadsl.AsPublisher;
+import org.apache.pekko.stream.javadsl.Keep;
+import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
+import org.reactivestreams.Publisher;
 
 /**
  * The turns a node is serving. It caps them, so that a burst of requests gets quick 429s instead
@@ -29,15 +36,24 @@ final class Admission {
   private static final Executor WHERE_THE_STREAM_ENDS = Runnable::run;
   private final int max;
   private final Materializer materializer;
+  /** How long a started answer waits for the server to take it before it is cancelled. */
+  private final Duration untaken;
   private final CompletableFuture<Done> drained = new CompletableFuture<>();
   private int running;
   /** Completed while no turn holds a place; a new one each time the first turn takes one. */
   private CompletableFuture<Done> idle = CompletableFuture.completedFuture(Done.getInstance());
   private boolean draining;
 
-  Admission(int maxConcurrentTurns, Materializer materializer) {
+  /**
+   * @param statusLineHeld how long an answer may be held back before the server is given it (its
+   *     first events may decide the status line); the materializer's subscription timeout, the
+   *     time a stream handed over may take to be taken, comes on top
+   */
+  Admission(int maxConcurrentTurns, Duration statusLineHeld, Materializer materializer) {
     this.max = maxConcurrentTurns;
     this.materializer = materializer;
+    this.untaken = statusLineHeld.plus(materializer.system().settings().config()
+        .getDuration("pekko.stream.materializer.subscription-timeout.timeout"));
   }
 
   /**
@@ -80,19 +96,23 @@ final class Admission {
     /**
      * Starts {@code body} now, ahead of the response (its first events may decide the status
      * line), and returns what the server is to send. The stream runs in an island of its own, so
-     * one that the server never takes is cancelled by the materializer's subscription timeout,
-     * which gives the place back.
+     * one that the server never takes is cancelled once its status line could have been held and
+     * the server given time to take it, which gives the place back. (Pekko's subscription timeout
+     * alone, shorter than the hold, cut the answer of a model slow to start.)
      */
     <T> Source<T, NotUsed> running(Source<T, NotUsed> body) {
-      Source<T, NotUsed> started = body.watchTermination((mat, ended) -> {
+      Publisher<T> publisher = body.watchTermination((mat, ended) -> {
         ended.whenCompleteAsync((done, failure) -> {
           if (!taken) {
             release();
           }
         }, WHERE_THE_STREAM_ENDS);
         return mat;
-      }).preMaterialize(materializer).second();
-      return started.mapMaterializedValue(mat -> {
+      }).toMat(Sink.asPublisher(AsPublisher.WITHOUT_FANOUT), Keep.right())
+          .addAttributes(ActorAttributes.streamSubscriptionTimeout(untaken,
+              StreamSubscriptionTimeoutTerminationMode.cancel()))
+          .run(materializer);
+      return Source.fromPublisher(publisher).mapMaterializedValue(mat -> {
         taken = true;
         return mat;
       });

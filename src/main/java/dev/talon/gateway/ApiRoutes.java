@@ -132,7 +132,7 @@ public final class ApiRoutes extends AllDirectives {
     this.started = started;
     this.ids = ids;
     this.browsers = new BrowserGuard(settings);
-    this.admission = new Admission(settings.limits().maxConcurrentTurns(), materializer);
+    this.admission = new Admission(settings.limits().maxConcurrentTurns(), settings.keepAlive(), materializer);
     this.metrics = metrics;
     GaugeWithCallback.builder().name("talon_gateway_active_turns")
         .help("Turns this node's gateway is answering, streamed or not (a stream until it ends);"

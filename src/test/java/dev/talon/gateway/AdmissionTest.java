@@ -10,14 +10,18 @@ import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import java.util.List;
 import java.util.function.Function;
 import org.apache.pekko.Done;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.pattern.Patterns;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
 import org.junit.jupiter.api.AfterAll;
@@ -43,7 +47,7 @@ class AdmissionTest {
 
   @Test
   void idleOnceTheLastRunningTurnHasBeenAnswered() throws Exception {
-    Admission admission = new Admission(2, Materializer.matFromSystem(testKit.system()));
+    Admission admission = new Admission(2, Duration.ZERO, Materializer.matFromSystem(testKit.system()));
     assertTrue(admission.idle().toCompletableFuture().isDone(), "idle before any turn");
     CompletableFuture<HttpResponse> first = new CompletableFuture<>();
     CompletableFuture<HttpResponse> second = new CompletableFuture<>();
@@ -59,10 +63,31 @@ class AdmissionTest {
     assertFalse(admission.idle().toCompletableFuture().isDone(), "idle while a new turn runs");
   }
 
+  /**
+   * An answer the server takes only once its status line has been held (a model slow to start),
+   * later than the materializer's subscription timeout, is sent whole.
+   */
+  @Test
+  void anAnswerHeldBackLongerThanTheSubscriptionTimeoutIsSentWhole() throws Exception {
+    Duration held = Duration.ofSeconds(2);
+    Admission admission = new Admission(1, held, Materializer.matFromSystem(testKit.system()));
+    CompletableFuture<Source<Integer, NotUsed>> answer = new CompletableFuture<>();
+    admission.limiting((request, place) -> {
+      answer.complete(place.running(Source.range(1, 5)));
+      return new CompletableFuture<>();
+    }).apply(HttpRequest.create());
+    // taken after the subscription timeout (300 ms), within the hold
+    CompletionStage<Source<Integer, NotUsed>> taken = Patterns.after(Duration.ofMillis(900),
+        testKit.system().classicSystem(), () -> answer);
+    List<Integer> sent = taken.thenCompose(source -> source.runWith(Sink.seq(),
+        Materializer.matFromSystem(testKit.system()))).toCompletableFuture().get(10, TimeUnit.SECONDS);
+    assertEquals(List.of(1, 2, 3, 4, 5), sent);
+  }
+
   @Test
   void aStreamThatIsNeverSentGivesItsPlaceBack() throws Exception {
     Function<HttpRequest, CompletionStage<HttpResponse>> limited =
-        new Admission(1, Materializer.matFromSystem(testKit.system())).limiting(AdmissionTest::endless);
+        new Admission(1, Duration.ZERO, Materializer.matFromSystem(testKit.system())).limiting(AdmissionTest::endless);
     limited.apply(HttpRequest.create()).toCompletableFuture().get(5, TimeUnit.SECONDS); // the client left: never sent
     ApiError full = assertThrows(ApiError.class, () -> limited.apply(HttpRequest.create()));
     assertEquals(429, full.response().status().intValue());
