@@ -17,6 +17,7 @@ import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.http.javadsl.settings.ServerSettings;
+import org.apache.pekko.japi.Pair;
 import org.apache.pekko.stream.Attributes;
 import org.apache.pekko.stream.BidiShape;
 import org.apache.pekko.stream.Inlet;
@@ -30,12 +31,13 @@ import org.apache.pekko.stream.javadsl.Keep;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.TLSPlacebo;
 import org.apache.pekko.stream.javadsl.Tcp;
-import org.apache.pekko.util.ByteString;
+import org.apache.pekko.stream.stage.AbstractGraphStageWithMaterializedValue;
 import org.apache.pekko.stream.stage.AbstractInHandler;
 import org.apache.pekko.stream.stage.AbstractOutHandler;
 import org.apache.pekko.stream.stage.AsyncCallback;
 import org.apache.pekko.stream.stage.GraphStage;
 import org.apache.pekko.stream.stage.GraphStageLogic;
+import org.apache.pekko.util.ByteString;
 
 /**
  * Talon's HTTP API on the configured address and port, and the connections it serves.
@@ -78,8 +80,8 @@ public final class GatewayServer {
     Flow<HttpRequest, HttpResponse, NotUsed> handler =
         Flow.of(HttpRequest.class).mapAsync(server.getPipeliningLimit(), routes.handler(system));
     CompletableFuture<GatewayServer> bound = new CompletableFuture<>();
-    // Pekko HTTP's own layers over a TCP binding of our own: the socket's end is what tells that a
-    // connection's last bytes have gone, and only the TCP stream shows it.
+    // Pekko HTTP's own layers over a TCP binding of our own: only the TCP stream shows when a
+    // connection's last bytes have gone to its socket.
     Tcp.get(system).bind(settings.bind(), settings.port(), server.getBacklog(), server.getSocketOptions(), false,
             server.getTimeouts().idleTimeout())
         .mapAsyncUnordered(server.getMaxConnections(), incoming -> bound.thenCompose(gateway -> gateway.serve(
@@ -126,10 +128,8 @@ public final class GatewayServer {
       Materializer materializer) {
     Connection connection = new Connection();
     connections.add(connection);
-    // The socket's stream ends once it has closed: a close asked by the server comes after every
-    // byte written to it has gone.
-    Flow<ByteString, ByteString, CompletionStage<Done>> watched = socket.watchTermination((none, ended) -> ended);
-    CompletionStage<Done> closed = http.join(watched, (none, ended) -> ended)
+    CompletionStage<Done> closed = http.join(BidiFlow.fromGraph(new UntilClosed()).join(socket, Keep.left()),
+            (none, socketClosed) -> socketClosed)
         .joinMat(BidiFlow.fromGraph(connection).join(handler), (ended, none) -> ended)
         .run(materializer);
     if (closing) {
@@ -140,6 +140,92 @@ public final class GatewayServer {
       connection.closed.complete(Done.getInstance());
       return Done.getInstance(); // a connection's failure is its own: the others go on
     });
+  }
+
+  /**
+   * Between the server and a socket: completes once the socket has closed, which it does after
+   * sending every byte the server gave it. Once the server has written its last byte, whatever the
+   * client still sends is read and dropped: the server reads no more, and the socket's close would
+   * otherwise wait behind those bytes.
+   */
+  private static final class UntilClosed
+      extends AbstractGraphStageWithMaterializedValue<BidiShape<ByteString, ByteString, ByteString, ByteString>, CompletionStage<Done>> {
+    private final Inlet<ByteString> fromServer = Inlet.create("UntilClosed.fromServer");
+    private final Outlet<ByteString> toSocket = Outlet.create("UntilClosed.toSocket");
+    private final Inlet<ByteString> fromSocket = Inlet.create("UntilClosed.fromSocket");
+    private final Outlet<ByteString> toServer = Outlet.create("UntilClosed.toServer");
+    private final BidiShape<ByteString, ByteString, ByteString, ByteString> shape =
+        BidiShape.of(fromServer, toSocket, fromSocket, toServer);
+
+    @Override
+    public BidiShape<ByteString, ByteString, ByteString, ByteString> shape() {
+      return shape;
+    }
+
+    @Override
+    public Pair<GraphStageLogic, CompletionStage<Done>> createLogicAndMaterializedValuePair(Attributes attributes) {
+      CompletableFuture<Done> closed = new CompletableFuture<>();
+      GraphStageLogic logic = new GraphStageLogic(shape) {
+        {
+          setHandler(fromServer, new AbstractInHandler() {
+            @Override
+            public void onPush() {
+              push(toSocket, grab(fromServer));
+            }
+
+            @Override
+            public void onUpstreamFinish() {
+              complete(toSocket);
+              complete(toServer);
+              setHandler(fromSocket, new AbstractInHandler() {
+                @Override
+                public void onPush() {
+                  grab(fromSocket);
+                  pull(fromSocket);
+                }
+              });
+              if (!hasBeenPulled(fromSocket) && !isClosed(fromSocket)) {
+                pull(fromSocket);
+              }
+            }
+          });
+          setHandler(toSocket, new AbstractOutHandler() {
+            @Override
+            public void onPull() {
+              pull(fromServer);
+            }
+          });
+          setHandler(fromSocket, new AbstractInHandler() {
+            @Override
+            public void onPush() {
+              push(toServer, grab(fromSocket));
+            }
+
+            @Override
+            public void onUpstreamFinish() {
+              complete(toServer); // the client is done sending; the server may still be answering
+            }
+          });
+          setHandler(toServer, new AbstractOutHandler() {
+            @Override
+            public void onPull() {
+              pull(fromSocket);
+            }
+
+            @Override
+            public void onDownstreamFinish(Throwable cause) {
+              cancel(fromSocket, cause); // the server reads no more; it may still be writing
+            }
+          });
+        }
+
+        @Override
+        public void postStop() {
+          closed.complete(Done.getInstance());
+        }
+      };
+      return Pair.create(logic, closed);
+    }
   }
 
   /**

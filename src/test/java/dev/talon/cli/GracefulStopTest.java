@@ -32,6 +32,7 @@ class GracefulStopTest {
   static final Duration CALL = Duration.ofSeconds(30);
   /** Some 15 MB of events: more than the loopback socket's buffers hold while the client does not read. */
   static final int LONG_ANSWER_WORDS = 100_000;
+  static final String FIRST_TOKEN = "event: response.output_text.delta";
   static final String ANSWER = "every word of this answer reaches the client although the process was asked to stop";
 
   @TempDir Path dir;
@@ -39,7 +40,15 @@ class GracefulStopTest {
 
   @Test
   void sigtermLetsTheRunningTurnFinishThenStops() throws Exception {
-    answeredWhileStopping(Script.reply(ANSWER).tokenDelay(Duration.ofMillis(150)), ANSWER);
+    answeredWhileStopping(Script.reply(ANSWER).tokenDelay(Duration.ofMillis(150)), ANSWER, FIRST_TOKEN, () -> {});
+  }
+
+  /** The model has not sent a token yet when the node is asked to stop: the turn still runs to its end. */
+  @Test
+  void sigtermBeforeTheFirstTokenLetsTheTurnFinish() throws Exception {
+    CompletableFuture<Void> firstToken = new CompletableFuture<>();
+    answeredWhileStopping(Script.reply(ANSWER).firstTokenAfter(firstToken), ANSWER, "event: response.created",
+        () -> firstToken.complete(null));
   }
 
   /**
@@ -50,14 +59,16 @@ class GracefulStopTest {
   void theLastBytesOfALongAnswerReachTheClientBeforeTheNodeStops() throws Exception {
     String answer = IntStream.range(0, LONG_ANSWER_WORDS).mapToObj(i -> "word" + i)
         .collect(Collectors.joining(" "));
-    answeredWhileStopping(Script.reply(answer), answer);
+    answeredWhileStopping(Script.reply(answer), answer, FIRST_TOKEN, () -> {});
   }
 
   /**
-   * Reads {@code script}'s turn up to its first token, stops the node (SIGTERM), then reads the
-   * rest; the whole answer arrives, is journaled, and the node exits.
+   * Reads {@code script}'s turn up to the line {@code running}, stops the node (SIGTERM), runs
+   * {@code onceStopping} once the node refuses new turns, then reads the rest; the whole answer
+   * arrives, is journaled, and the node exits.
    */
-  private void answeredWhileStopping(Script script, String answer) throws Exception {
+  private void answeredWhileStopping(Script script, String answer, String running, Runnable onceStopping)
+      throws Exception {
     try (FakeUpstream fake = FakeUpstream.start()) {
       Path config = TalonProcess.writeConfig(dir, fake, "{}");
       Path data = dir.resolve("data");
@@ -68,14 +79,15 @@ class GracefulStopTest {
             HttpResponse.BodyHandlers.ofLines());
         assertEquals(200, response.statusCode());
         Iterator<String> lines = response.body().iterator();
-        while (!lines.next().equals("event: response.output_text.delta")) {
-          // up to the first token: the turn is running
+        while (!lines.next().equals(running)) {
+          // the turn is running
         }
         CompletableFuture<Integer> exit = CompletableFuture.supplyAsync(() -> talon.terminate(CALL));
 
         awaitStatus(talon, "/ready", 503);
         HttpResponse<String> refused = http.send(turn(talon, "another", false), HttpResponse.BodyHandlers.ofString());
         assertEquals(503, refused.statusCode(), refused.body());
+        onceStopping.run();
 
         StringBuilder text = new StringBuilder();
         String completed = null;

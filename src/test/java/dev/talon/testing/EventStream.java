@@ -27,7 +27,10 @@ final class EventStream {
     static final Defaults REPLAY = new Defaults(false, false);
   }
 
-  private record Frame(ByteString bytes, Duration delay) {}
+  /** A frame sent once {@code after} has completed and then {@code delay} has passed. */
+  private record Frame(ByteString bytes, CompletionStage<?> after, Duration delay) {}
+
+  private static final CompletionStage<?> AT_ONCE = CompletableFuture.completedFuture(null);
 
   private enum Numbering {
     ADD,
@@ -72,20 +75,23 @@ final class EventStream {
     int tokens = 0;
     for (SseEvent event : events.subList(0, cut)) {
       Duration delay = Duration.ZERO;
+      CompletionStage<?> after = AT_ONCE;
       if (event.token()) {
-        delay = tokens++ == 0 ? script.firstTokenDelay : script.tokenDelay;
+        boolean first = tokens++ == 0;
+        delay = first ? script.firstTokenDelay : script.tokenDelay;
+        after = first ? script.firstTokenRelease : AT_ONCE;
       }
-      frames.add(new Frame(frame(event), delay));
+      frames.add(new Frame(frame(event), after, delay));
     }
     switch (script.fault) {
       case NONE -> addDone(frames);
       case STREAM_ERROR -> {
-        errorEvents.forEach(e -> frames.add(new Frame(frame(e), Duration.ZERO)));
+        errorEvents.forEach(e -> frames.add(new Frame(frame(e), AT_ONCE, Duration.ZERO)));
         addDone(frames);
       }
       case MALFORMED_FRAME ->
           frames.add(
-              new Frame(malformed(events.get(Math.min(cut, events.size() - 1))), Duration.ZERO));
+              new Frame(malformed(events.get(Math.min(cut, events.size() - 1))), AT_ONCE, Duration.ZERO));
       case STALL, DROP -> {}
     }
 
@@ -151,11 +157,9 @@ final class EventStream {
   }
 
   private static CompletionStage<ByteString> paced(Frame frame, ClassicActorSystemProvider system) {
-    if (frame.delay().isZero()) {
-      return CompletableFuture.completedFuture(frame.bytes());
-    }
-    return Patterns.after(
-        frame.delay(), system, () -> CompletableFuture.completedFuture(frame.bytes()));
+    return frame.after().thenCompose(released -> frame.delay().isZero()
+        ? CompletableFuture.completedFuture(frame.bytes())
+        : Patterns.after(frame.delay(), system, () -> CompletableFuture.completedFuture(frame.bytes())));
   }
 
   private ByteString frame(SseEvent event) {
@@ -174,7 +178,7 @@ final class EventStream {
 
   private void addDone(List<Frame> frames) {
     if (done) {
-      frames.add(new Frame(utf8("data: [DONE]" + eol + eol), Duration.ZERO));
+      frames.add(new Frame(utf8("data: [DONE]" + eol + eol), AT_ONCE, Duration.ZERO));
     }
   }
 

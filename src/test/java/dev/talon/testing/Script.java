@@ -3,6 +3,8 @@ package dev.talon.testing;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -93,6 +95,7 @@ public final class Script implements Cloneable {
 
   Duration headerDelay = Duration.ZERO;
   Duration firstTokenDelay = Duration.ZERO;
+  CompletionStage<?> firstTokenRelease = CompletableFuture.completedFuture(null);
   Duration tokenDelay = Duration.ZERO;
 
   Fault fault = Fault.NONE;
@@ -235,6 +238,11 @@ public final class Script implements Cloneable {
   /** Headers and preamble events are sent, then this passes before the first token. */
   public Script firstTokenDelay(Duration delay) {
     return with(s -> s.firstTokenDelay = delay);
+  }
+
+  /** Headers and preamble events are sent, then the first token waits until {@code release} completes. */
+  public Script firstTokenAfter(CompletionStage<?> release) {
+    return with(s -> s.firstTokenRelease = release);
   }
 
   /** Pause before every token after the first; zero is full speed. */
