@@ -215,8 +215,11 @@ public final class McpServers {
         .thenApply(all -> statuses.stream().map(CompletableFuture::join).toList());
   }
 
-  /** Where the configured server {@code id} stands; starts it not. */
+  /** Where server {@code id} stands; starts it not. */
   public CompletionStage<ServerStatus> status(String id) {
+    if (!servers.containsKey(id)) {
+      return CompletableFuture.failedFuture(unknown(id));
+    }
     if (stopping.get() != null) {
       return CompletableFuture.completedFuture(new ServerStatus(id,
           settings.servers().get(id).transport().describe(), ServerStatus.State.STOPPED, "", OptionalLong.empty(), 0,
@@ -256,10 +259,14 @@ public final class McpServers {
       Duration within) {
     ActorRef<McpServer.Command> ref = servers.get(server);
     if (ref == null) {
-      return CompletableFuture.failedFuture(new ToolFailure(Reason.UNKNOWN_SERVER, server, "no MCP server \"" + server
-          + "\" is configured" + (servers.isEmpty() ? "" : "; talon.mcp.servers has " + String.join(", ", ids()))));
+      return CompletableFuture.failedFuture(unknown(server));
     }
     return ask(server, ref, request, within);
+  }
+
+  private ToolFailure unknown(String server) {
+    return new ToolFailure(Reason.UNKNOWN_SERVER, server, "no MCP server \"" + server + "\" is configured"
+        + (servers.isEmpty() ? "" : "; talon.mcp.servers has " + String.join(", ", ids())));
   }
 
   /**

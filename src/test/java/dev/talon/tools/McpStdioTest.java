@@ -65,6 +65,7 @@ class McpStdioTest {
   void listsAndCallsTheToolsOfServerEverything() throws Exception {
     start(everything(""));
     assertEquals(State.IDLE, status("everything").state(), "servers start on first use");
+    assertEquals(Reason.UNKNOWN_SERVER, failure(servers.status("nothing"), Duration.ofSeconds(5)).reason());
 
     List<ToolSpec> tools = await(servers.tools("everything"));
     Set<String> names = new TreeSet<>(tools.stream().map(ToolSpec::name).toList());
