@@ -9,6 +9,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import org.apache.pekko.Done;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -165,58 +166,22 @@ public final class GatewayServer {
     @Override
     public Pair<GraphStageLogic, CompletionStage<Done>> createLogicAndMaterializedValuePair(Attributes attributes) {
       CompletableFuture<Done> closed = new CompletableFuture<>();
-      GraphStageLogic logic = new GraphStageLogic(shape) {
-        {
-          setHandler(fromServer, new AbstractInHandler() {
-            @Override
-            public void onPush() {
-              push(toSocket, grab(fromServer));
-            }
+      GraphStageLogic logic = new TwoWays<>(shape) {
+        @Override
+        void ended(Inlet<?> in) {
+          if (in == fromServer) {
+            complete(toServer);
+            dropFrom(fromSocket, bytes -> {});
+          }
+        }
 
-            @Override
-            public void onUpstreamFinish() {
-              complete(toSocket);
-              complete(toServer);
-              setHandler(fromSocket, new AbstractInHandler() {
-                @Override
-                public void onPush() {
-                  grab(fromSocket);
-                  pull(fromSocket);
-                }
-              });
-              if (!hasBeenPulled(fromSocket) && !isClosed(fromSocket)) {
-                pull(fromSocket);
-              }
-            }
-          });
-          setHandler(toSocket, new AbstractOutHandler() {
-            @Override
-            public void onPull() {
-              pull(fromServer);
-            }
-          });
-          setHandler(fromSocket, new AbstractInHandler() {
-            @Override
-            public void onPush() {
-              push(toServer, grab(fromSocket));
-            }
-
-            @Override
-            public void onUpstreamFinish() {
-              complete(toServer); // the client is done sending; the server may still be answering
-            }
-          });
-          setHandler(toServer, new AbstractOutHandler() {
-            @Override
-            public void onPull() {
-              pull(fromSocket);
-            }
-
-            @Override
-            public void onDownstreamFinish(Throwable cause) {
-              cancel(fromSocket, cause); // the server reads no more; it may still be writing
-            }
-          });
+        @Override
+        void cancelled(Outlet<?> out, Throwable cause) {
+          if (out == toServer) {
+            cancel(fromSocket, cause); // the server reads no more; it may still be writing
+          } else {
+            super.cancelled(out, cause);
+          }
         }
 
         @Override
@@ -256,44 +221,7 @@ public final class GatewayServer {
 
     @Override
     public GraphStageLogic createLogic(Attributes attributes) {
-      return new GraphStageLogic(shape) {
-        {
-          setHandler(fromClient, new AbstractInHandler() {
-            @Override
-            public void onPush() {
-              push(toRoutes, grab(fromClient));
-            }
-
-            @Override
-            public void onUpstreamFinish() {
-              complete(toRoutes); // the routes still answer what they have
-            }
-          });
-          setHandler(toRoutes, new AbstractOutHandler() {
-            @Override
-            public void onPull() {
-              pull(fromClient);
-            }
-          });
-          setHandler(fromRoutes, new AbstractInHandler() {
-            @Override
-            public void onPush() {
-              push(toClient, grab(fromRoutes));
-            }
-
-            @Override
-            public void onUpstreamFinish() {
-              complete(toClient); // the requests stay open: their end is the socket's
-            }
-          });
-          setHandler(toClient, new AbstractOutHandler() {
-            @Override
-            public void onPull() {
-              pull(fromRoutes);
-            }
-          });
-        }
-
+      return new TwoWays<>(shape) {
         @Override
         public void preStart() {
           closer.complete(createAsyncCallback(done -> closing()));
@@ -301,18 +229,69 @@ public final class GatewayServer {
 
         private void closing() {
           complete(toRoutes);
-          setHandler(fromClient, new AbstractInHandler() {
-            @Override
-            public void onPush() {
-              grab(fromClient).discardEntityBytes(materializer());
-              pull(fromClient);
-            }
-          });
-          if (!isClosed(fromClient) && !hasBeenPulled(fromClient)) {
-            pull(fromClient);
-          }
+          dropFrom(fromClient, request -> request.discardEntityBytes(materializer()));
         }
       };
+    }
+  }
+
+  /**
+   * Passes both directions through, each ending on its own: the end of what one side sends does
+   * not end what the other side sends back.
+   */
+  private static class TwoWays<A, B> extends GraphStageLogic {
+    TwoWays(BidiShape<A, A, B, B> shape) {
+      super(shape);
+      through(shape.in1(), shape.out1());
+      through(shape.in2(), shape.out2());
+    }
+
+    private <T> void through(Inlet<T> in, Outlet<T> out) {
+      setHandler(in, new AbstractInHandler() {
+        @Override
+        public void onPush() {
+          push(out, grab(in));
+        }
+
+        @Override
+        public void onUpstreamFinish() {
+          complete(out);
+          ended(in);
+        }
+      });
+      setHandler(out, new AbstractOutHandler() {
+        @Override
+        public void onPull() {
+          pull(in);
+        }
+
+        @Override
+        public void onDownstreamFinish(Throwable cause) {
+          cancelled(out, cause);
+        }
+      });
+    }
+
+    /** After {@code in} has ended, and its direction with it. */
+    void ended(Inlet<?> in) {}
+
+    /** {@code out}'s reader has cancelled: by default the whole stage stops. */
+    void cancelled(Outlet<?> out, Throwable cause) {
+      cancelStage(cause);
+    }
+
+    /** From now on reads {@code in} to its end, dropping what comes ({@code discard} frees it). */
+    <T> void dropFrom(Inlet<T> in, Consumer<T> discard) {
+      setHandler(in, new AbstractInHandler() {
+        @Override
+        public void onPush() {
+          discard.accept(grab(in));
+          pull(in);
+        }
+      });
+      if (!isClosed(in) && !hasBeenPulled(in)) {
+        pull(in);
+      }
     }
   }
 }
