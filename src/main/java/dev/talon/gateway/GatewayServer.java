@@ -77,17 +77,18 @@ public final class GatewayServer {
         .withParsingErrorHandler(ParseErrors.class.getName())
         .withParserSettings(defaults.getParserSettings().withMaxContentLength(settings.limits().maxBodyBytes()));
     Materializer materializer = Materializer.matFromSystem(system);
-    Http http = Http.get(system);
     Flow<HttpRequest, HttpResponse, NotUsed> handler =
         Flow.of(HttpRequest.class).mapAsync(server.getPipeliningLimit(), routes.handler(system));
-    CompletableFuture<GatewayServer> bound = new CompletableFuture<>();
     // Pekko HTTP's own layers over a TCP binding of our own: only the TCP stream shows when a
-    // connection's last bytes have gone to its socket.
+    // connection's last bytes have gone to its socket. Built once and run for each connection, as
+    // Pekko's own binding does (which gives them no remote address either: no route reads it).
+    BidiFlow<HttpResponse, ByteString, ByteString, HttpRequest, NotUsed> layers =
+        Http.get(system).serverLayer(server, Optional.empty(), system.classicSystem().log()).atop(PLAIN_TEXT);
+    CompletableFuture<GatewayServer> bound = new CompletableFuture<>();
     Tcp.get(system).bind(settings.bind(), settings.port(), server.getBacklog(), server.getSocketOptions(), false,
             server.getTimeouts().idleTimeout())
         .mapAsyncUnordered(server.getMaxConnections(), incoming -> bound.thenCompose(gateway -> gateway.serve(
-            http.serverLayer(server, Optional.of(incoming.remoteAddress()), system.classicSystem().log())
-                .atop(PLAIN_TEXT), incoming.flow(), handler, materializer)))
+            layers, incoming.flow(), handler, materializer)))
         .to(Sink.ignore())
         .run(materializer)
         .whenComplete((binding, failure) -> {
