@@ -6,7 +6,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The log on the terminal (logback.xml writes it to stderr). {@code serve} shows it; every other
+ * The log on the terminal ({@link LogSetup} writes it to stderr). {@code serve} shows it; every other
  * command prints its answer and nothing else, unless asked to with {@code --verbose}: a newcomer
  * reading {@code models status} should not have to find the answer among Pekko's start-up lines.
  */

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A command other than {@code serve} prints its answer and nothing else, run as a user runs it:
- * a process of its own with Talon's logback.xml, stdout and stderr apart.
+ * a process of its own with Talon's own logging, stdout and stderr apart.
  */
 class QuietCommandsTest {
   static final Duration TIMEOUT = Duration.ofSeconds(60);

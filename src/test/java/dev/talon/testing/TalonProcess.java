@@ -1,16 +1,18 @@
 package dev.talon.testing;
 
 import java.io.BufferedReader;
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.URI;
-import java.net.URL;
+import java.net.URISyntaxException;
 import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -18,6 +20,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 /**
  * {@code talon serve} as a real process of its own, started from the test JVM's classpath (the
@@ -95,12 +98,24 @@ public final class TalonProcess implements AutoCloseable {
         // C1 only: a JVM that starts again and again in a test gains nothing from C2
         "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx512m"));
     command.addAll(List.of(jvmOptions));
-    URL logback = TalonProcess.class.getClassLoader().getResource("logback.xml");
-    if (logback != null) { // Talon's own logging, not the test classpath's capturing appender
-      command.add("-Dlogback.configurationFile=" + logback);
-    }
-    command.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.talon.cli.TalonCli"));
+    command.addAll(List.of("-cp", classPathWithoutTests(), "dev.talon.cli.TalonCli"));
     return command;
+  }
+
+  /**
+   * The test JVM's class path without the test classes: Talon then logs as it does for a user, not
+   * into the capturing appender of the tests' logback-test.xml.
+   */
+  private static String classPathWithoutTests() {
+    Path testClasses;
+    try {
+      testClasses = Path.of(TalonProcess.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+    } catch (URISyntaxException e) {
+      throw new IllegalStateException(e);
+    }
+    return Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
+        .filter(entry -> !Path.of(entry).toAbsolutePath().equals(testClasses.toAbsolutePath()))
+        .collect(Collectors.joining(File.pathSeparator));
   }
 
   /**
