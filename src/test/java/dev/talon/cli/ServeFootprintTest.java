@@ -24,8 +24,12 @@ import org.junit.jupiter.api.io.TempDir;
 class ServeFootprintTest {
   static final Duration START = Duration.ofSeconds(90);
   static final Duration CALL = Duration.ofSeconds(30);
-  /** Logback's XML configuration language and the JDK's XML parser; Pekko's Flight Recorder events. */
+  /**
+   * Logback's XML configuration language, Jackson's Scala module, the JDK's XML parser, Pekko's Flight
+   * Recorder events.
+   */
   static final List<String> UNUSED = List.of("ch.qos.logback.core.joran.action.", "ch.qos.logback.core.model.",
+      "com.fasterxml.jackson.module.scala.",
       "com.sun.org.apache.xerces.", "org.apache.pekko.remote.artery.jfr.");
   static final Pattern LOG_LINE = Pattern.compile("(?m)^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} INFO  \\S+ - ");
 
