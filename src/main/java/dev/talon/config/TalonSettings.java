@@ -38,8 +38,13 @@ public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Up
    * clients' first few thousand turns.
    */
   public record Warmup(int turns, int concurrency) {
-    /** On a two-core machine, some 17 s after ready and 30 s of CPU. */
-    public static final Warmup DEFAULTS = new Warmup(1000, 2);
+    /**
+     * On a two-core machine, some 19 s after ready and 30 s of CPU. One turn at a time: the compiler's
+     * threads keep the other core busy all the same, and with two, a client's first requests, sent
+     * while the rehearsal ran, waited 20-30 ms longer for their first token (the rehearsal ended
+     * 2.5 s sooner, for the same CPU).
+     */
+    public static final Warmup DEFAULTS = new Warmup(1000, 1);
   }
 
   /**
