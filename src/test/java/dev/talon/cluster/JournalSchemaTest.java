@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.talon.config.TalonSettings;
 import dev.talon.conversation.ConversationFixtures;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
@@ -47,6 +48,21 @@ class JournalSchemaTest {
         database.url());
     assertEquals("slick.jdbc.H2Profile$",
         database.pekkoConfig().getString("pekko-persistence-jdbc.shared-databases.slick.profile"));
+  }
+
+  /**
+   * H2 writes one commit at a time: events that arrive while a batch is written go together in the
+   * next one, instead of each batch waiting for the lock with a transaction of its own.
+   */
+  @Test
+  void anH2JournalIsSentOneBatchOfEventsAtATimeAndPostgresSeveral() {
+    Duration drain = Duration.ofSeconds(1);
+    assertEquals(1, TalonRuntime.pekkoConfig(TalonSettings.Cluster.SINGLE_NODE, h2(), drain)
+        .getInt(JournalDatabase.JOURNAL_BATCHES_AT_ONCE));
+    JournalDatabase postgres = JournalDatabase.of(new TalonSettings.Storage(TalonSettings.Storage.Type.POSTGRES,
+        "jdbc:postgresql://127.0.0.1:5432/test", "postgres", null), dataDir);
+    assertEquals(8, TalonRuntime.pekkoConfig(TalonSettings.Cluster.SINGLE_NODE, postgres, drain)
+        .getInt(JournalDatabase.JOURNAL_BATCHES_AT_ONCE));
   }
 
   /** A commit reaches the file at once and is appended, so a killed process keeps what its clients saw. */
