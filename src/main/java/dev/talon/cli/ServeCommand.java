@@ -68,9 +68,9 @@ final class ServeCommand implements Callable<Integer> {
         config.talon().mcp(), Materializer.matFromSystem(runtime.system()), ready, ids, runtime.metrics().registry());
     // Rehearsing the request path takes a cold JVM about a second: it runs while the node joins its
     // cluster and after, without holding up readiness (a request meanwhile shares the machine with it).
-    // The warm-up turns after it give way to clients' turns.
+    // The warm-up turns after it wait while clients send turns of their own.
     CompletionStage<Done> rehearsed = Warmup.rehearse(runtime.system(), runtime.conversations(), config, ids,
-        api::whenIdle);
+        () -> api.whenQuietFor(config.talon().warmup().quiet()));
     GatewayServer server;
     try {
       // Bound at once, so /health answers while the journal and sharding start; /ready tells when they are up.

@@ -48,9 +48,10 @@ import org.slf4j.LoggerFactory;
  * ends; a node killed before that leaves keyless conversations, which the retention sweep erases
  * as it does a client's. Those first turns load the code; the compiler makes it fast only after
  * some thousand calls, so the rehearsal goes on with the warm-up turns of {@code talon.warmup},
- * each sent only while no client turn runs. Separately, a conversation nobody uses is recovered
- * from the journal, so its queries are prepared before the first conversation needs them. Neither
- * ever stops the node from starting: whatever goes wrong is logged and the node serves anyway.
+ * each sent only once clients have been quiet for a while. Separately, a conversation nobody
+ * uses is recovered from the journal, so its queries are prepared before the first conversation
+ * needs them. Neither ever stops the node from starting: whatever goes wrong is logged and the
+ * node serves anyway.
  */
 final class Warmup {
   private static final Logger log = LoggerFactory.getLogger(Warmup.class);
@@ -74,7 +75,7 @@ final class Warmup {
 
   /**
    * Completes when the rehearsal is over, or after {@code config}'s ask timeout, never failing.
-   * {@code clientsIdle} completes once no client turn runs, with false if the node is stopping.
+   * {@code clientsIdle} completes once clients have been quiet long enough, with false if the node is stopping.
    */
   static CompletionStage<Done> rehearse(ActorSystem<?> system, Conversations conversations, TalonConfig config,
       ResponseIds ids, Supplier<CompletionStage<Boolean>> clientsIdle) {

@@ -572,10 +572,11 @@ public final class ConfigLoader {
   }
 
   private static TalonSettings.Warmup warmup(Cursor c) {
-    c.noticeUnknownKeys(Set.of("turns", "concurrency"));
+    c.noticeUnknownKeys(Set.of("turns", "concurrency", "quietSeconds"));
     TalonSettings.Warmup defaults = TalonSettings.Warmup.DEFAULTS;
     return new TalonSettings.Warmup(nonNegativeInt(c.get("turns"), defaults.turns()),
-        c.get("concurrency").positiveInt(defaults.concurrency()));
+        c.get("concurrency").positiveInt(defaults.concurrency()),
+        Duration.ofSeconds(nonNegativeInt(c.get("quietSeconds"), (int) defaults.quiet().toSeconds())));
   }
 
   private TalonSettings.Cluster cluster(Cursor c, TalonSettings.Storage.Type storage) {

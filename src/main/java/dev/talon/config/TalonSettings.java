@@ -28,23 +28,26 @@ public record TalonSettings(String dataDir, Storage storage, Cluster cluster, Up
   /** The same settings with {@code turns} warm-up turns. */
   public TalonSettings withWarmupTurns(int turns) {
     return new TalonSettings(dataDir, storage, cluster, upstream, failover, conversations, retention, mcp,
-        new Warmup(turns, warmup.concurrency()));
+        new Warmup(turns, warmup.concurrency(), warmup.quiet()));
   }
 
   /**
    * Once started, a node sends itself {@code turns} more rehearsal turns, {@code concurrency} at a
-   * time and only while no client turn runs, so that the compiler has made the request path fast
-   * before clients need it (interpreted, a turn costs several times the CPU). 0 leaves it to the
-   * clients' first few thousand turns.
+   * time, so that the compiler has made the request path fast before clients need it
+   * (interpreted, a turn costs several times the CPU). They are sent only once no client turn has
+   * run for {@code quiet}: the rehearsal is for the clients to come, and a client that is here
+   * warms the node with its own turns, which the rehearsal's would only slow down (its turns in
+   * between had doubled the CPU a client's first streams seemed to cost). 0 turns leaves it all
+   * to the clients' first few thousand turns.
    */
-  public record Warmup(int turns, int concurrency) {
+  public record Warmup(int turns, int concurrency, Duration quiet) {
     /**
-     * On a two-core machine, some 19 s after ready and 30 s of CPU. One turn at a time: the compiler's
-     * threads keep the other core busy all the same, and with two, a client's first requests, sent
-     * while the rehearsal ran, waited 20-30 ms longer for their first token (the rehearsal ended
-     * 2.5 s sooner, for the same CPU).
+     * On a two-core machine, some 19-28 s after ready and 30-44 s of CPU. One turn at a time: the
+     * compiler's threads keep the other core busy all the same, and with two, a client's first
+     * requests, sent while the rehearsal ran, waited 20-30 ms longer for their first token (the
+     * rehearsal ended 2.5 s sooner, for the same CPU).
      */
-    public static final Warmup DEFAULTS = new Warmup(1000, 1);
+    public static final Warmup DEFAULTS = new Warmup(1000, 1, Duration.ofSeconds(2));
   }
 
   /**

@@ -12,6 +12,7 @@ import org.apache.pekko.NotUsed;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.pattern.Patterns;
 import org.apache.pekko.stream.ActorAttributes;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.StreamSubscriptionTimeoutTerminationMode;
@@ -42,6 +43,9 @@ final class Admission {
   private int running;
   /** Completed while no turn holds a place; a new one each time the first turn takes one. */
   private CompletableFuture<Done> idle = CompletableFuture.completedFuture(Done.getInstance());
+  /** When the last turn gave its place back ({@link System#nanoTime}), if one has. */
+  private long lastEnded;
+  private boolean anyEnded;
   private boolean draining;
 
   /**
@@ -141,9 +145,25 @@ final class Admission {
     return running;
   }
 
-  /** Completes once no turn holds a place: at once if none does. */
-  synchronized CompletionStage<Done> idle() {
-    return idle;
+  /**
+   * Completes once no turn has held a place for {@code quiet}: at once if none does and none has
+   * within it.
+   */
+  CompletionStage<Done> quietFor(Duration quiet) {
+    CompletionStage<Done> noneRunning;
+    synchronized (this) {
+      noneRunning = idle;
+    }
+    return noneRunning.thenCompose(done -> {
+      long left = quiet.toNanos() - sinceLastEnded();
+      return left <= 0 ? CompletableFuture.completedStage(done)
+          : Patterns.after(Duration.ofNanos(left), materializer.system().scheduler(),
+              materializer.executionContext(), () -> quietFor(quiet));
+    });
+  }
+
+  private synchronized long sinceLastEnded() {
+    return anyEnded ? System.nanoTime() - lastEnded : Long.MAX_VALUE;
   }
 
   private synchronized void enter() {
@@ -164,6 +184,8 @@ final class Admission {
     boolean last;
     synchronized (this) {
       nowIdle = --running == 0 ? idle : null;
+      lastEnded = System.nanoTime();
+      anyEnded = true;
       last = nowIdle != null && draining;
     }
     if (nowIdle != null) {

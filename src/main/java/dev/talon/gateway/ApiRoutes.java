@@ -29,6 +29,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
@@ -149,11 +150,11 @@ public final class ApiRoutes extends AllDirectives {
   }
 
   /**
-   * Completes once no client turn is running (at once if none is): with true, or with false if
-   * the node has begun to stop by then.
+   * Completes once no client turn has run for {@code quiet} (at once if none has): with true, or
+   * with false if the node has begun to stop by then.
    */
-  public CompletionStage<Boolean> whenIdle() {
-    return admission.idle().thenApply(idle -> !admission.draining());
+  public CompletionStage<Boolean> whenQuietFor(Duration quiet) {
+    return admission.quietFor(quiet).thenApply(quietNow -> !admission.draining());
   }
 
   public Route route() {

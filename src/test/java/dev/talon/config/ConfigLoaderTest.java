@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -572,16 +573,16 @@ class ConfigLoaderTest {
     @Test
     void readsTheWarmupAndRefusesANegativeOne() {
       TalonSettings talon = load(LOCAL.replace("models: {\n", """
-          talon: { warmup: { turns: 0, concurrency: 3 } },
+          talon: { warmup: { turns: 0, concurrency: 3, quietSeconds: 0 } },
             models: {
           """)).talon();
-      assertEquals(new TalonSettings.Warmup(0, 3), talon.warmup());
+      assertEquals(new TalonSettings.Warmup(0, 3, Duration.ZERO), talon.warmup());
       assertEquals(TalonSettings.Warmup.DEFAULTS, load(LOCAL).talon().warmup());
       List<ConfigProblem> errors = errors(LOCAL.replace("models: {\n", """
-          talon: { warmup: { turns: -1, concurrency: 0 } },
+          talon: { warmup: { turns: -1, concurrency: 0, quietSeconds: -1 } },
             models: {
           """));
-      assertEquals(List.of("talon.warmup.turns", "talon.warmup.concurrency"),
+      assertEquals(List.of("talon.warmup.turns", "talon.warmup.concurrency", "talon.warmup.quietSeconds"),
           errors.stream().map(ConfigProblem::path).toList(), errors::toString);
     }
 

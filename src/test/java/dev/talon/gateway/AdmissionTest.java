@@ -48,19 +48,36 @@ class AdmissionTest {
   @Test
   void idleOnceTheLastRunningTurnHasBeenAnswered() throws Exception {
     Admission admission = new Admission(2, Duration.ZERO, Materializer.matFromSystem(testKit.system()));
-    assertTrue(admission.idle().toCompletableFuture().isDone(), "idle before any turn");
+    assertTrue(admission.quietFor(Duration.ZERO).toCompletableFuture().isDone(), "idle before any turn");
     CompletableFuture<HttpResponse> first = new CompletableFuture<>();
     CompletableFuture<HttpResponse> second = new CompletableFuture<>();
     admission.limiting((request, place) -> first).apply(HttpRequest.create());
     admission.limiting((request, place) -> second).apply(HttpRequest.create());
-    CompletableFuture<Done> idle = admission.idle().toCompletableFuture();
+    CompletableFuture<Done> idle = admission.quietFor(Duration.ZERO).toCompletableFuture();
     first.complete(HttpResponse.create());
     assertFalse(idle.isDone(), "idle while a turn still runs");
     second.complete(HttpResponse.create());
     idle.get(5, TimeUnit.SECONDS);
     CompletableFuture<HttpResponse> third = new CompletableFuture<>();
     admission.limiting((request, place) -> third).apply(HttpRequest.create());
-    assertFalse(admission.idle().toCompletableFuture().isDone(), "idle while a new turn runs");
+    assertFalse(admission.quietFor(Duration.ZERO).toCompletableFuture().isDone(), "idle while a new turn runs");
+  }
+
+  /** Quiet only once the last turn ended long enough ago: the rehearsal waits while clients come and go. */
+  @Test
+  void quietOnceNoTurnHasRunForTheGivenTime() throws Exception {
+    Admission admission = new Admission(1, Duration.ZERO, Materializer.matFromSystem(testKit.system()));
+    Duration quiet = Duration.ofMillis(400);
+    assertTrue(admission.quietFor(quiet).toCompletableFuture().isDone(), "quiet before any turn");
+    CompletableFuture<HttpResponse> answer = new CompletableFuture<>();
+    admission.limiting((request, place) -> answer).apply(HttpRequest.create());
+    CompletableFuture<Done> quietAfterTheTurn = admission.quietFor(quiet).toCompletableFuture();
+    answer.complete(HttpResponse.create());
+    long ended = System.nanoTime();
+    assertFalse(admission.quietFor(quiet).toCompletableFuture().isDone(), "quiet right after a turn ended");
+    quietAfterTheTurn.get(5, TimeUnit.SECONDS);
+    assertTrue(System.nanoTime() - ended >= quiet.toNanos(), "quiet before the time had passed");
+    assertTrue(admission.quietFor(quiet).toCompletableFuture().isDone(), "quiet once it has");
   }
 
   /**
