@@ -75,12 +75,13 @@ final class Warmup {
 
   /**
    * Completes when the rehearsal is over, or after {@code config}'s ask timeout, never failing.
-   * {@code clientsIdle} completes once clients have been quiet long enough, with false if the node is stopping.
+   * {@code clientsQuiet} completes once clients have been quiet long enough, with false if the node
+   * is stopping.
    */
   static CompletionStage<Done> rehearse(ActorSystem<?> system, Conversations conversations, TalonConfig config,
-      ResponseIds ids, Supplier<CompletionStage<Boolean>> clientsIdle) {
+      ResponseIds ids, Supplier<CompletionStage<Boolean>> clientsQuiet) {
     Duration timeout = config.gateway().limits().askTimeout();
-    return bounded(new Warmup(system, timeout).throughOwnGateway(conversations, config, ids, clientsIdle), timeout,
+    return bounded(new Warmup(system, timeout).throughOwnGateway(conversations, config, ids, clientsQuiet), timeout,
         "the start-up rehearsal");
   }
 
@@ -101,7 +102,7 @@ final class Warmup {
 
   /** Binds the rehearsal upstream and a gateway of its own, sends the turns, then unbinds both. */
   private CompletionStage<Done> throughOwnGateway(Conversations conversations, TalonConfig config, ResponseIds ids,
-      Supplier<CompletionStage<Boolean>> clientsIdle) {
+      Supplier<CompletionStage<Boolean>> clientsQuiet) {
     return http.newServerAt("127.0.0.1", 0).bind(upstream()).thenCompose(upstream -> {
       ModelCatalog catalog = catalog(upstream.localAddress().getPort());
       // Counted as the node's turns are, but apart: the rehearsal's turns are not the node's.
@@ -118,7 +119,7 @@ final class Warmup {
             String base = "http://127.0.0.1:" + gateway.localAddress().getPort();
             // the first rounds load the code a client's first turn needs: they do not wait for clients
             return turns(base, ROUNDS * REQUESTS.size(), 1, () -> CompletableFuture.completedStage(true))
-                .thenCompose(first -> turns(base, warmup.turns(), warmup.concurrency(), clientsIdle)
+                .thenCompose(first -> turns(base, warmup.turns(), warmup.concurrency(), clientsQuiet)
                     .thenApply(warmed -> first + warmed))
                 .whenComplete((sent, failure) -> gateway.unbind());
           })
