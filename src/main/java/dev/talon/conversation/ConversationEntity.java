@@ -619,6 +619,12 @@ public final class ConversationEntity
   private boolean askedFromAnotherNode;
   /** This node leaves: once the running turn ends, the entity stops. */
   private boolean handingOff;
+  /**
+   * This incarnation asked its shard to let it go. A turn the shard had passed on before it got
+   * the request can still start, and the shard's stop then finds it running: that stop is the
+   * answer to the request, not the node leaving, so the turn finishes first.
+   */
+  private boolean askedToLeave;
   /** The compaction running outside a turn, or null. */
   private Job job;
   /** The running turn's tools and what they did, when its agent may use MCP tools; else null. */
@@ -1176,10 +1182,11 @@ public final class ConversationEntity
   /**
    * A turn asked through this node's gateway has had the gateway's drain to finish, so it stops
    * with the node (and reads back interrupted). One asked from another node, whose client stays,
-   * finishes first, within the hand-off deadline.
+   * finishes first, within the hand-off deadline; so does one that started after this
+   * conversation asked to leave memory, whose stop this is.
    */
   private Effect<Event, State> handOffAfterTheTurn() {
-    if (!askedFromAnotherNode) {
+    if (!askedFromAnotherNode && !askedToLeave) {
       return Effect().stop();
     }
     handingOff = true;
@@ -1206,6 +1213,7 @@ public final class ConversationEntity
 
   /** Stops through the shard, which keeps what arrives meanwhile for the next incarnation. */
   private void leaveMemory() {
+    askedToLeave = true;
     entity.getShard().tell(new ClusterSharding.Passivate<>(context.getSelf()));
   }
 

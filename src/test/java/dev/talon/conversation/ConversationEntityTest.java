@@ -214,6 +214,37 @@ class ConversationEntityTest {
     assertEquals(ConversationEntity.INTERRUPTED, failed.kind());
   }
 
+  /**
+   * A conversation that asked its shard to let it go may still get a turn the shard had already
+   * passed on: the shard's stop then finds that turn running, and lets it finish before the
+   * conversation stops (it failed, "stopped during the turn", under a load of continued
+   * conversations on a crowded node).
+   */
+  @Test
+  void aTurnThatArrivedAfterTheConversationAskedToLeaveFinishesBeforeItStops() throws Exception {
+    EntityContext<Command> context =
+        new EntityContext<>(ConversationEntity.TYPE_KEY, "session-" + sessions.incrementAndGet(), shard.ref());
+    ActorRef<Command> entity = testKit.spawn(ConversationEntity.create(context, catalog, runner,
+        new TalonSettings.Conversations(100, Duration.ofMinutes(10), 0, BACKOFF, BACKOFF),
+        this::erase, this::turnInJournal, metrics, NO_TOOLS));
+    TestProbe<StartReply> replies = testKit.createTestProbe();
+    TestProbe<Object> watcher = testKit.createTestProbe();
+    entity.tell(StartTurn.of(null, null, userSays("hi"), null, true, false, null, null, List.of(),
+        replies.ref()));
+    collect(((TurnAccepted) replies.receiveMessage()).events());
+    shard.expectMessageClass(ClusterSharding.Passivate.class, Duration.ofSeconds(5)); // crowded: it asks to go
+
+    ScriptedTurnRunner.Script script = runner.hold("still ", "here");
+    entity.tell(StartTurn.of(null, null, userSays("and then?"), null, true, false, null, null, List.of(),
+        replies.ref()));
+    TurnAccepted next = (TurnAccepted) replies.receiveMessage();
+    entity.tell(ConversationEntity.HandOff.INSTANCE); // the shard's answer to the Passivate
+    script.release();
+    List<TurnEvent> events = collect(next.events());
+    assertInstanceOf(TurnEvent.Completed.class, events.get(events.size() - 1), events::toString);
+    watcher.expectTerminated(entity);
+  }
+
   @Test
   void startJournalsTheInputAndAnswersWithTheLiveTurn() throws Exception {
     ScriptedTurnRunner.Script script = runner.hold("Hel", "lo");
