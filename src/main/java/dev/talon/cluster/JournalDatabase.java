@@ -85,8 +85,8 @@ public record JournalDatabase(TalonSettings.Storage.Type type, String url, Strin
    * sends it one batch at a time: the events that arrive meanwhile wait and go together in the
    * next transaction, instead of queueing for the lock as transactions of their own, each writing
    * its own copy of the index pages it changed. Under 20 conversations writing at once, a stored
-   * turn cost some 13 % less CPU so (2.6 against 2.9 ms). PostgreSQL keeps the plugin's parallel batches: its commits
-   * wait on the network and the disk, not on each other.
+   * turn cost some 13 % less CPU so (2.6 against 2.9 ms). PostgreSQL keeps the plugin's parallel
+   * batches: its commits wait on the network and the disk, not on each other.
    */
   public Config pekkoConfig() {
     String prefix = "pekko-persistence-jdbc.shared-databases.slick.";
