@@ -70,7 +70,7 @@ final class ServeCommand implements Callable<Integer> {
     // cluster and after, without holding up readiness (a request meanwhile shares the machine with it).
     // The warm-up turns after it wait while clients send turns of their own.
     CompletionStage<Done> rehearsed = Warmup.rehearse(runtime.system(), runtime.conversations(), config, ids,
-        () -> api.whenQuietFor(config.talon().warmup().quiet()));
+        api::whenQuietFor);
     GatewayServer server;
     try {
       // Bound at once, so /health answers while the journal and sharding start; /ready tells when they are up.

@@ -19,6 +19,7 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -75,14 +76,14 @@ final class Warmup {
 
   /**
    * Completes when the rehearsal is over, or after {@code config}'s ask timeout, never failing.
-   * {@code clientsQuiet} completes once clients have been quiet long enough, with false if the node
-   * is stopping.
+   * {@code clientsQuietFor} completes once no client turn has run for the time given, with false
+   * if the node is stopping.
    */
   static CompletionStage<Done> rehearse(ActorSystem<?> system, Conversations conversations, TalonConfig config,
-      ResponseIds ids, Supplier<CompletionStage<Boolean>> clientsQuiet) {
+      ResponseIds ids, Function<Duration, CompletionStage<Boolean>> clientsQuietFor) {
     Duration timeout = config.gateway().limits().askTimeout();
-    return bounded(new Warmup(system, timeout).throughOwnGateway(conversations, config, ids, clientsQuiet), timeout,
-        "the start-up rehearsal");
+    return bounded(new Warmup(system, timeout).throughOwnGateway(conversations, config, ids, clientsQuietFor),
+        timeout, "the start-up rehearsal");
   }
 
   /** Recovers a conversation nobody uses from the journal; completes within the ask timeout, never failing. */
@@ -102,7 +103,7 @@ final class Warmup {
 
   /** Binds the rehearsal upstream and a gateway of its own, sends the turns, then unbinds both. */
   private CompletionStage<Done> throughOwnGateway(Conversations conversations, TalonConfig config, ResponseIds ids,
-      Supplier<CompletionStage<Boolean>> clientsQuiet) {
+      Function<Duration, CompletionStage<Boolean>> clientsQuietFor) {
     return http.newServerAt("127.0.0.1", 0).bind(upstream()).thenCompose(upstream -> {
       ModelCatalog catalog = catalog(upstream.localAddress().getPort());
       // Counted as the node's turns are, but apart: the rehearsal's turns are not the node's.
@@ -119,7 +120,8 @@ final class Warmup {
             String base = "http://127.0.0.1:" + gateway.localAddress().getPort();
             // the first rounds load the code a client's first turn needs: they do not wait for clients
             return turns(base, ROUNDS * REQUESTS.size(), 1, () -> CompletableFuture.completedStage(true))
-                .thenCompose(first -> turns(base, warmup.turns(), warmup.concurrency(), clientsQuiet)
+                .thenCompose(first -> turns(base, warmup.turns(), warmup.concurrency(),
+                    () -> clientsQuietFor.apply(warmup.quiet()))
                     .thenApply(warmed -> first + warmed))
                 .whenComplete((sent, failure) -> gateway.unbind());
           })
